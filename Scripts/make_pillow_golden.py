@@ -101,6 +101,19 @@ def make_resize_inputs(rng):
     exif[0x0112] = 6
     out["exif_rotated_48x32"] = (save_jpeg(j("exif_rotated_48x32.jpg"), photo_like(rng, 48, 32), quality=90,
                                            exif=exif.tobytes()), False)
+    # YCCK (Adobe transform 2): Pillow cannot write it; imagecodecs' libjpeg-turbo can.
+    # Its own generator keeps the draws of the other fixtures unchanged.
+    try:
+        import imagecodecs  # noqa: PLC0415
+        cmyk = np.asarray(Image.fromarray(photo_like(np.random.default_rng(4), 64, 48), "RGB").convert("CMYK"))
+        path = j("ycck_64x48.jpg")
+        with open(path, "wb") as f:
+            f.write(imagecodecs.jpeg8_encode(cmyk, level=90, colorspace="CMYK", outcolorspace="YCCK"))
+        with Image.open(path) as im:
+            assert im.mode == "CMYK" and im.info.get("adobe_transform") == 2
+        out["ycck_64x48"] = (path, False)
+    except ImportError:
+        print("imagecodecs missing: no YCCK JPEG")
     return out
 
 

@@ -10,8 +10,8 @@ import Testing
     @Test func goldenIndexIsComplete() throws {
         let golden = try PillowGolden.load()
         #expect(golden.size == [224, 224])
-        // The 9 samples and the resize set: up, down, non-square, odd, gray, CMYK, progressive.
-        #expect(golden.images.count >= 18)
+        // The 9 samples and the resize set: up, down, non-square, odd, gray, CMYK, YCCK, progressive.
+        #expect(golden.images.count >= 19)
         for mode in ["RGB", "L", "CMYK"] {
             #expect(golden.images.contains { $0.mode == mode }, "no \(mode) image")
         }
@@ -141,6 +141,8 @@ import Testing
         #expect(gray.components == 1 && gray.colorSpace == .grayscale && !gray.isProgressive)
         let cmyk = try header("resize/cmyk_96x64.jpg")
         #expect(cmyk.components == 4 && cmyk.colorSpace == .cmyk)
+        let ycck = try header("resize/ycck_64x48.jpg")
+        #expect(ycck.components == 4 && ycck.colorSpace == .ycck)
         // EXIF orientation 6 is not applied: the frame keeps its stored 48×32.
         let rotated = try header("resize/exif_rotated_48x32.jpg")
         #expect(rotated.width == 48 && rotated.height == 32 && rotated.bitsPerSample == 8)
