@@ -42,6 +42,8 @@ struct PillowGolden: Decodable {
         var pillow: String
         var pillow_detail: String
         var crc32: UInt32?
+        /// Why FruitFeatures knowingly differs from Pillow on this file.
+        var deviation: String?
     }
     var pillow: String
     var size: [Int]
