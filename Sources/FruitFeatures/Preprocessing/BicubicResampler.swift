@@ -172,28 +172,31 @@ public struct BicubicResampler: Sendable, Equatable {
     private static func horizontalPass(_ input: UnsafeBufferPointer<UInt8>, inWidth: Int, firstRow: Int,
                                        rows: Int, coefficients c: ResampleCoefficients,
                                        into output: UnsafeMutableBufferPointer<UInt8>) {
+        guard let inBase = input.baseAddress, let outBase = output.baseAddress else { return }
         let outWidth = c.outSize
         let ksize = c.ksize
         c.weights.withUnsafeBufferPointer { weights in
             c.bounds.withUnsafeBufferPointer { bounds in
+                guard let weights = weights.baseAddress, let bounds = bounds.baseAddress else { return }
                 for y in 0..<rows {
-                    let inRow = (firstRow + y) * inWidth * 3
-                    let outRow = y * outWidth * 3
+                    let inRow = inBase + (firstRow + y) * inWidth * 3
+                    var out = outBase + y * outWidth * 3
                     for xx in 0..<outWidth {
-                        let start = bounds[2 * xx], count = bounds[2 * xx + 1]
-                        let k = xx * ksize
+                        let count = bounds[2 * xx + 1]
+                        var p = inRow + bounds[2 * xx] * 3
+                        let k = weights + xx * ksize
                         var s0 = fixedPointHalf, s1 = fixedPointHalf, s2 = fixedPointHalf
-                        var p = inRow + start * 3
                         for i in 0..<count {
-                            let w = weights[k + i]
-                            s0 &+= Int32(input[p]) &* w
-                            s1 &+= Int32(input[p + 1]) &* w
-                            s2 &+= Int32(input[p + 2]) &* w
+                            let w = k[i]
+                            s0 &+= Int32(p[0]) &* w
+                            s1 &+= Int32(p[1]) &* w
+                            s2 &+= Int32(p[2]) &* w
                             p += 3
                         }
-                        output[outRow + 3 * xx] = clip8(s0)
-                        output[outRow + 3 * xx + 1] = clip8(s1)
-                        output[outRow + 3 * xx + 2] = clip8(s2)
+                        out[0] = clip8(s0)
+                        out[1] = clip8(s1)
+                        out[2] = clip8(s2)
+                        out += 3
                     }
                 }
             }
@@ -204,28 +207,29 @@ public struct BicubicResampler: Sendable, Equatable {
     private static func verticalPass(_ input: UnsafeBufferPointer<UInt8>, rowWidth: Int,
                                      coefficients c: ResampleCoefficients,
                                      into output: UnsafeMutableBufferPointer<UInt8>) {
+        guard let inBase = input.baseAddress, let outBase = output.baseAddress else { return }
         let rowBytes = rowWidth * 3
         let ksize = c.ksize
-        // One output row accumulates in 32-bit integers; integer sums are exact, so summing
-        // tap by tap over the row gives Pillow's per-pixel result.
-        var accumulator = [Int32](repeating: 0, count: rowBytes)
-        accumulator.withUnsafeMutableBufferPointer { acc in
-            c.weights.withUnsafeBufferPointer { weights in
-                c.bounds.withUnsafeBufferPointer { bounds in
-                    for yy in 0..<c.outSize {
-                        let start = bounds[2 * yy], count = bounds[2 * yy + 1]
-                        for i in 0..<rowBytes { acc[i] = fixedPointHalf }
-                        for t in 0..<count {
-                            let w = weights[yy * ksize + t]
-                            let row = (start + t) * rowBytes
-                            for i in 0..<rowBytes {
-                                acc[i] &+= Int32(input[row + i]) &* w
-                            }
-                        }
-                        let outRow = yy * rowBytes
+        // One output row accumulates in 32-bit integers, tap by tap over the whole row (which
+        // vectorises); integer sums are exact, so this is Pillow's per-pixel result.
+        let acc = UnsafeMutablePointer<Int32>.allocate(capacity: rowBytes)
+        defer { acc.deallocate() }
+        c.weights.withUnsafeBufferPointer { weights in
+            c.bounds.withUnsafeBufferPointer { bounds in
+                guard let weights = weights.baseAddress, let bounds = bounds.baseAddress else { return }
+                for yy in 0..<c.outSize {
+                    let start = bounds[2 * yy], count = bounds[2 * yy + 1]
+                    acc.initialize(repeating: fixedPointHalf, count: rowBytes)
+                    for t in 0..<count {
+                        let w = weights[yy * ksize + t]
+                        let row = inBase + (start + t) * rowBytes
                         for i in 0..<rowBytes {
-                            output[outRow + i] = clip8(acc[i])
+                            acc[i] &+= Int32(row[i]) &* w
                         }
+                    }
+                    let out = outBase + yy * rowBytes
+                    for i in 0..<rowBytes {
+                        out[i] = clip8(acc[i])
                     }
                 }
             }
