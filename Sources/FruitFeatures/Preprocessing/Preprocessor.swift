@@ -74,13 +74,13 @@ extension Preprocessor {
 
     /// Reads the file at `path` and prepares it; `outputShape.count` values, HWC.
     public func preprocessFile(atPath path: String) throws(ImageError) -> [Float] {
-        let bytes = try readFile(atPath: path)
+        let bytes = try readImageFileContents(atPath: path)
         return try preprocess(bytes, path: path)
     }
 }
 
 /// The whole contents of the regular file at `path`; errors name the system's reason.
-public func readFile(atPath path: String) throws(ImageError) -> [UInt8] {
+func readImageFileContents(atPath path: String) throws(ImageError) -> [UInt8] {
     func failure(_ what: String) -> ImageError {
         ImageError(path: path, reason: .unreadable(what))
     }
