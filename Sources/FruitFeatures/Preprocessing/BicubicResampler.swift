@@ -271,6 +271,7 @@ public enum ResampleError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Right before left or bottom before top.
     case regionEmpty(ResampleRegion)
 
+    /// The problem in words.
     public var description: String {
         switch self {
         case .regionNotFinite(let r):

@@ -36,6 +36,7 @@ public struct ImageError: Error, Sendable, Equatable, CustomStringConvertible {
         self.reason = reason
     }
 
+    /// "path: reason", e.g. `a.jpg: not a JPEG (the data is PNG)`.
     public var description: String {
         "\(path): \(reasonDescription)"
     }

@@ -18,10 +18,12 @@ public struct KerasPreprocessor: Preprocessor {
         self.resampler = resampler
     }
 
+    /// (resampler height, resampler width, 3).
     public var outputShape: TensorShape {
         TensorShape(height: resampler.height, width: resampler.width, channels: 3)
     }
 
+    /// Decodes, resizes and scales `encoded` into `output` (exactly `outputShape.count` values, HWC).
     public func preprocess(_ encoded: UnsafeRawBufferPointer, path: String,
                            into output: UnsafeMutableBufferPointer<Float>) throws(ImageError) {
         let count = outputShape.count

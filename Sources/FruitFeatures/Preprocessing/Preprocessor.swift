@@ -25,6 +25,7 @@ public struct TensorShape: Sendable, Equatable, CustomStringConvertible {
     /// Number of values: height · width · channels.
     public var count: Int { height * width * channels }
 
+    /// "(height, width, channels)".
     public var description: String { "(\(height), \(width), \(channels))" }
 }
 
