@@ -3,8 +3,10 @@ import Testing
 @testable import FruitFeatures
 
 /// The Parquet writer's own behaviour: file framing, validation, atomicity and failures.
-@Suite struct ParquetWriterTests {
+@Suite final class ParquetWriterTests {
     let directory = ParquetTestFiles.makeDirectory("ff-parquet-writer")
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
 
     @Test func fileIsFramedByMagicAndFooterLength() throws {
         let destination = directory + "/framed.parquet"

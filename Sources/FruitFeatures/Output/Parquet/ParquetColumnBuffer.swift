@@ -11,7 +11,7 @@ struct ParquetLeafColumn {
 }
 
 /// The part of one column inside the current row group: the page being filled and the finished,
-/// compressed pages (headers included), ready to be written to the file in one piece.
+/// compressed pages (headers included), kept until the row group is written.
 ///
 /// Pages are PLAIN-encoded version-1 data pages: repetition levels then definition levels (each
 /// RLE/bit-packed hybrid with a 4-byte length, left out when the maximum level is 0), then the values;
@@ -27,8 +27,11 @@ struct ParquetColumnBuffer {
     private var values: [UInt8] = []
     private var pageBody: [UInt8] = []
 
-    /// Finished pages of this row group, headers included.
-    private(set) var chunk: [UInt8] = []
+    /// Finished pages of this row group, each with its header. Separate arrays rather than one growing
+    /// buffer, so holding a row group never costs a reallocation of all of it.
+    private(set) var pages: [[UInt8]] = []
+    /// The bytes in ``pages``.
+    private(set) var chunkSize: Int64 = 0
     /// Level entries (values and nulls) in the finished pages.
     private(set) var chunkValueCount: Int64 = 0
     /// Size of the finished pages were they not compressed, headers included.
@@ -85,7 +88,7 @@ struct ParquetColumnBuffer {
         nullCount += 1
     }
 
-    /// Compresses the page being filled and appends it, with its header, to ``chunk``.
+    /// Compresses the page being filled and appends it, with its header, to ``pages``.
     mutating func finishPage(compressor: PageCompressor, writesChecksum: Bool, path: String) throws(OutputError) {
         let levelCount = definitionLevels.count
         guard levelCount > 0 else { return }
@@ -113,8 +116,12 @@ struct ParquetColumnBuffer {
             crc: crc.map { Int32(bitPattern: $0) },
             dataPageHeader: ParquetDataPageHeader(valueCount: Int32(levelCount))
         ).encoded()
-        chunk.append(contentsOf: header)
-        chunk.append(contentsOf: compressed)
+        var page = [UInt8]()
+        page.reserveCapacity(header.count + compressed.count)
+        page.append(contentsOf: header)
+        page.append(contentsOf: compressed)
+        pages.append(page)
+        chunkSize += Int64(page.count)
         chunkValueCount += Int64(levelCount)
         chunkUncompressedSize += Int64(header.count + pageBody.count)
         repetitionLevels.removeAll(keepingCapacity: true)
@@ -129,7 +136,8 @@ struct ParquetColumnBuffer {
 
     /// Forgets the finished pages and statistics once the row group is written.
     mutating func startRowGroup() {
-        chunk.removeAll(keepingCapacity: true)
+        pages.removeAll()
+        chunkSize = 0
         chunkValueCount = 0
         chunkUncompressedSize = 0
         nullCount = 0
@@ -143,7 +151,7 @@ struct ParquetColumnBuffer {
         definitionLevels = []
         values = []
         pageBody = []
-        chunk = []
+        pages = []
     }
 
     private mutating func appendLevels(_ levels: [UInt8], bitWidth: Int) {

@@ -113,7 +113,7 @@ public final class ParquetResultWriter: ResultWriter {
         self.destination = destination
         self.featureCount = featureCount
         self.options = options
-        compressor = PageCompressor(compression: options.compression, zstdLevel: Int32(options.zstdLevel))
+        compressor = PageCompressor(compression: options.compression, zstdLevel: Int32(clamping: options.zstdLevel))
         columns = [
             ParquetColumnBuffer(column: ParquetLeafColumn(
                 pathInSchema: ["path"], type: .byteArray,
@@ -251,7 +251,7 @@ public final class ParquetResultWriter: ResultWriter {
                 compressor: compressor, writesChecksum: options.writesPageChecksums, path: destination)
             let column = columns[index]
             let chunkOffset = file.offset
-            try file.write(column.chunk)
+            for page in column.pages { try file.write(page) }
             chunks.append(ParquetColumnChunk(metaData: ParquetColumnMetaData(
                 type: column.column.type,
                 encodings: [.plain, .rle],
@@ -259,7 +259,7 @@ public final class ParquetResultWriter: ResultWriter {
                 codec: options.compression.codec,
                 valueCount: column.chunkValueCount,
                 totalUncompressedSize: column.chunkUncompressedSize,
-                totalCompressedSize: Int64(column.chunk.count),
+                totalCompressedSize: column.chunkSize,
                 dataPageOffset: Int64(chunkOffset),
                 statistics: column.column.keepsByteStatistics ? column.statistics : nil
             )))
