@@ -31,7 +31,7 @@ public final class AtomicFile {
         temporaryPath = "\(directory)/.\(name).partial-\(getpid())"
         descriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         if descriptor < 0 {
-            throw OutputError(.create, path: destination, reason: "cannot create \(temporaryPath): \(AtomicFile.errnoText())")
+            throw OutputError(.create, path: destination, reason: "cannot create \(temporaryPath): \(errnoText())")
         }
         buffer.reserveCapacity(bufferLimit)
     }
@@ -65,7 +65,7 @@ public final class AtomicFile {
             }
             if written < 0 {
                 if errno == EINTR { continue }
-                throw OutputError(.write, path: destination, reason: "write failed: \(AtomicFile.errnoText())")
+                throw OutputError(.write, path: destination, reason: "write failed: \(errnoText())")
             }
             start += written
         }
@@ -78,7 +78,7 @@ public final class AtomicFile {
         do throws(OutputError) {
             try flush()
             if fsync(descriptor) != 0 {
-                throw OutputError(.write, path: destination, reason: "fsync failed: \(AtomicFile.errnoText())")
+                throw OutputError(.write, path: destination, reason: "fsync failed: \(errnoText())")
             }
         } catch {
             discard()
@@ -88,10 +88,10 @@ public final class AtomicFile {
         descriptor = -1
         if closed != 0 {
             unlink(temporaryPath)
-            throw OutputError(.write, path: destination, reason: "close failed: \(AtomicFile.errnoText())")
+            throw OutputError(.write, path: destination, reason: "close failed: \(errnoText())")
         }
         if rename(temporaryPath, destination) != 0 {
-            let reason = AtomicFile.errnoText()
+            let reason = errnoText()
             unlink(temporaryPath)
             throw OutputError(.rename, path: destination, reason: "cannot move \(temporaryPath) into place: \(reason)")
         }
@@ -110,14 +110,10 @@ public final class AtomicFile {
     func redirectForTesting(to path: String) throws(OutputError) {
         let replacement = open(path, O_WRONLY | O_CLOEXEC)
         guard replacement >= 0 else {
-            throw OutputError(.create, path: path, reason: AtomicFile.errnoText())
+            throw OutputError(.create, path: path, reason: errnoText())
         }
         close(descriptor)
         unlink(temporaryPath)
         descriptor = replacement
-    }
-
-    static func errnoText() -> String {
-        String(cString: strerror(errno))
     }
 }
