@@ -20,6 +20,7 @@ public final class CSVResultWriter: ResultWriter {
     private let file: AtomicFile
     private var isOpen = true
 
+    /// The file the writer produces once finished.
     public var destination: String { file.destination }
 
     /// Creates the temporary file beside `destination` and writes the header.

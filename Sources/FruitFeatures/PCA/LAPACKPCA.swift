@@ -12,7 +12,9 @@ import CLAPACKE
 /// - Signs follow scikit-learn (`svd_flip` on the components): in each component the entry of largest
 ///   magnitude (the first such on ties) is positive, so results are deterministic.
 public struct LAPACKPCA: PCA {
+    /// How many components the fitted model keeps.
     public let components: PCAComponentCount
+    /// Whether the fitted model projects centred (scikit-learn) or uncentred (pyspark.ml) rows.
     public let centring: PCACentring
 
     /// Creates a PCA keeping `components` components (200 by default) whose model projects centred rows by default.
@@ -21,6 +23,10 @@ public struct LAPACKPCA: PCA {
         self.centring = centring
     }
 
+    /// Fits a model to the rows summarised by `statistics`.
+    ///
+    /// - Throws: ``PCAError`` when the component count does not fit the data (k < 1, k > d, k > n − 1),
+    ///   for fewer than 2 rows, when all rows are identical, or when LAPACK fails.
     public func fit(_ statistics: PCAAccumulator) throws(PCAError) -> PCAModel {
         let d = statistics.dimension
         let n = statistics.count

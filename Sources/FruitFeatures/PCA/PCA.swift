@@ -11,6 +11,7 @@ public enum PCAComponentCount: Sendable, Equatable, CustomStringConvertible {
     /// 200 components, as the reference notebook's `PCA(k=200)`.
     public static let `default` = PCAComponentCount.count(200)
 
+    /// The rule in words, for logs and error messages.
     public var description: String {
         switch self {
         case .count(let count): return "\(count) components"

@@ -27,6 +27,7 @@ public enum PCAError: Error, CustomStringConvertible, Sendable, Equatable {
     /// A model file could not be written or read.
     case file(path: String, reason: String)
 
+    /// A one-line explanation naming the offending value.
     public var description: String {
         switch self {
         case .invalidComponentCount(let count):
