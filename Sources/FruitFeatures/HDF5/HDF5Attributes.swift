@@ -39,6 +39,8 @@ extension HDF5Object {
 
     /// Reads a string attribute holding one string or an array of strings (any shape, flattened),
     /// stored either as fixed-length (NUL- or space-padded) or as variable-length strings.
+    ///
+    /// An attribute with no elements reads as `[]` whatever its element type.
     public func stringsAttribute(_ name: String) throws(HDF5Error) -> [String] {
         try HDF5Library.withLock { () throws(HDF5Error) -> [String] in
             let attribute = try openAttribute(name)
@@ -47,13 +49,14 @@ extension HDF5Object {
                   let space = HDF5Handle(H5Aget_space(attribute.raw), kind: .dataspace) else {
                 throw file.error(.readFailed, at: location)
             }
+            let count = Int(H5Sget_simple_extent_npoints(space.raw))
+            guard count >= 0 else { throw file.error(.readFailed, at: location) }
+            // An empty array of any type is an empty list (Keras writes "no weights" as an empty float64 array).
+            if count == 0 { return [] }
             let storedClass = H5Tget_class(storedType.raw)
             guard storedClass == H5T_STRING else {
                 throw HDF5Error(file: file.url.path, object: location, reason: .unsupportedType(hdf5ClassName(storedClass)))
             }
-            let count = Int(H5Sget_simple_extent_npoints(space.raw))
-            guard count >= 0 else { throw file.error(.readFailed, at: location) }
-            if count == 0 { return [] }
             let isVariable = H5Tis_variable_str(storedType.raw)
             guard isVariable >= 0 else { throw file.error(.readFailed, at: location) }
             if isVariable > 0 {
