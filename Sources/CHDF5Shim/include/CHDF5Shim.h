@@ -1,5 +1,6 @@
 #pragma once
 #include <hdf5.h>
+#include <stddef.h>
 // HDF5's predefined types and property lists are macros that expand to H5open() calls;
 // Swift imports none of them, so each is exposed as a function.
 static inline hid_t ffh5_native_float(void) { return H5T_NATIVE_FLOAT; }
@@ -10,3 +11,19 @@ static inline hid_t ffh5_p_default(void) { return H5P_DEFAULT; }
 static inline hid_t ffh5_s_all(void) { return H5S_ALL; }
 static inline hid_t ffh5_p_file_access(void) { return H5P_FILE_ACCESS; }
 static inline hid_t ffh5_p_dataset_create(void) { return H5P_DATASET_CREATE; }
+static inline hid_t ffh5_p_link_create(void) { return H5P_LINK_CREATE; }
+static inline hid_t ffh5_e_default(void) { return H5E_DEFAULT; }
+static inline unsigned ffh5_f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
+static inline unsigned ffh5_f_acc_trunc(void) { return H5F_ACC_TRUNC; }
+static inline size_t ffh5_t_variable(void) { return H5T_VARIABLE; }
+
+/// Turns off HDF5's automatic printing of error stacks to stderr (errors become Swift errors instead).
+void ffh5_silence_errors(void);
+
+/// Copies the description of the innermost (most specific) error on the calling thread's default
+/// HDF5 error stack into `buffer` (NUL-terminated, truncated to `capacity`), then clears the stack.
+/// Returns the number of errors that were on the stack.
+int ffh5_take_error_message(char *buffer, size_t capacity);
+
+/// 1 if `path` is an HDF5 file, 0 if it is not, negative if it cannot be checked (e.g. unreadable).
+int ffh5_is_hdf5(const char *path);

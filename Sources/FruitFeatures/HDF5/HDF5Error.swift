@@ -1,0 +1,65 @@
+/// A failure reading or writing an HDF5 file, naming the file and the object inside it.
+public struct HDF5Error: Error, CustomStringConvertible, Sendable, Equatable {
+    /// What went wrong.
+    public enum Reason: Sendable, Equatable {
+        /// No file exists at the path.
+        case fileNotFound
+        /// The file exists but is not an HDF5 file.
+        case notHDF5
+        /// The file could not be opened (permissions, corruption, …).
+        case cannotOpen
+        /// The file could not be created.
+        case cannotCreate
+        /// No group, dataset or attribute of that name exists.
+        case missingObject
+        /// The object exists but is not of the expected kind (`"group"`, `"dataset"`).
+        case notA(String)
+        /// The stored element type cannot be read as the requested type.
+        case unsupportedType(String)
+        /// The number of values does not match the shape.
+        case sizeMismatch(expected: Int, actual: Int)
+        /// The shape is not usable (negative or overflowing extents).
+        case invalidShape([Int])
+        /// libhdf5 failed while reading.
+        case readFailed
+        /// libhdf5 failed while writing or creating an object.
+        case writeFailed
+    }
+
+    /// The path of the HDF5 file.
+    public let file: String
+    /// The object inside the file: a path such as `/Conv1/Conv1/kernel:0`, attributes as `/Conv1@weight_names`.
+    public let object: String
+    /// What went wrong.
+    public let reason: Reason
+    /// The most specific message from libhdf5's error stack, or empty when libhdf5 reported nothing.
+    public let libraryMessage: String
+
+    /// Creates an error for `object` in `file`.
+    public init(file: String, object: String, reason: Reason, libraryMessage: String = "") {
+        self.file = file
+        self.object = object
+        self.reason = reason
+        self.libraryMessage = libraryMessage
+    }
+
+    /// A one-line explanation naming the file, the object and the reason.
+    public var description: String {
+        let what: String
+        switch reason {
+        case .fileNotFound: what = "no such file"
+        case .notHDF5: what = "not an HDF5 file"
+        case .cannotOpen: what = "cannot open the file"
+        case .cannotCreate: what = "cannot create the file"
+        case .missingObject: what = "no such object"
+        case .notA(let kind): what = "not a \(kind)"
+        case .unsupportedType(let type): what = "unsupported element type (\(type))"
+        case .sizeMismatch(let expected, let actual): what = "\(actual) values given where the shape holds \(expected)"
+        case .invalidShape(let shape): what = "invalid shape \(shape)"
+        case .readFailed: what = "read failed"
+        case .writeFailed: what = "write failed"
+        }
+        let location = object.isEmpty || object == "/" ? file : "\(file): \(object)"
+        return libraryMessage.isEmpty ? "\(location): \(what)" : "\(location): \(what) (HDF5: \(libraryMessage))"
+    }
+}

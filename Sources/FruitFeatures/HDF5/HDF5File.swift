@@ -1,0 +1,117 @@
+import CHDF5
+import CHDF5Shim
+import Foundation
+
+/// An open HDF5 file, closed when the last reference goes away.
+///
+/// Groups and datasets are addressed by path and opened only for the duration of each call, so the
+/// file is the only long-lived libhdf5 identifier and the value is safe to share between tasks.
+public final class HDF5File: Sendable {
+    /// Where the file is.
+    public let url: URL
+    let id: hid_t
+
+    /// Opens an existing HDF5 file read-only.
+    public init(readingFrom url: URL) throws(HDF5Error) {
+        self.url = url
+        let path = url.path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw HDF5Error(file: path, object: "/", reason: .fileNotFound)
+        }
+        id = try HDF5Library.withLock { () throws(HDF5Error) -> hid_t in
+            let check = ffh5_is_hdf5(path)
+            if check == 0 {
+                throw HDF5Error(file: path, object: "/", reason: .notHDF5)
+            }
+            let id = H5Fopen(path, ffh5_f_acc_rdonly(), ffh5_p_default())
+            guard id >= 0 else {
+                throw HDF5Error(file: path, object: "/", reason: check > 0 ? .cannotOpen : .notHDF5,
+                                libraryMessage: HDF5Library.takeErrorMessage())
+            }
+            return id
+        }
+    }
+
+    /// Creates an HDF5 file for writing, replacing any file already at `url`.
+    public init(creatingAt url: URL) throws(HDF5Error) {
+        self.url = url
+        let path = url.path
+        id = try HDF5Library.withLock { () throws(HDF5Error) -> hid_t in
+            let id = H5Fcreate(path, ffh5_f_acc_trunc(), ffh5_p_default(), ffh5_p_default())
+            guard id >= 0 else {
+                throw HDF5Error(file: path, object: "/", reason: .cannotCreate,
+                                libraryMessage: HDF5Library.takeErrorMessage())
+            }
+            return id
+        }
+    }
+
+    deinit {
+        HDF5Library.withLock { _ = H5Fclose(id) }
+    }
+
+    /// The root group `/`.
+    public var root: HDF5Group { HDF5Group(file: self, path: "/") }
+
+    /// Writes buffered data to disk (closing the file, by releasing it, also does).
+    public func flush() throws(HDF5Error) {
+        try HDF5Library.withLock { () throws(HDF5Error) in
+            guard H5Fflush(id, H5F_SCOPE_GLOBAL) >= 0 else {
+                throw error(.writeFailed, at: "/")
+            }
+        }
+    }
+
+    /// An error about `object` in this file carrying libhdf5's latest message. Call holding the lock.
+    func error(_ reason: HDF5Error.Reason, at object: String) -> HDF5Error {
+        HDF5Error(file: url.path, object: object, reason: reason, libraryMessage: HDF5Library.takeErrorMessage())
+    }
+
+    /// Opens the object at `path` (any kind). Call holding the lock.
+    func openObject(_ path: String) throws(HDF5Error) -> HDF5Handle {
+        guard let handle = HDF5Handle(H5Oopen(id, path, ffh5_p_default()), kind: .object) else {
+            throw error(.missingObject, at: path)
+        }
+        return handle
+    }
+
+    /// The kind of the object at `path`, or nil when there is none. Call holding the lock.
+    func kindOfObject(_ path: String) -> HDF5ObjectKind? {
+        if path == "/" { return .group }
+        // H5Lexists fails (rather than answering no) when an intermediate group is missing,
+        // so walk the path one component at a time.
+        var prefix = ""
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            guard H5Lexists(id, prefix, ffh5_p_default()) > 0 else {
+                H5Eclear2(ffh5_e_default())
+                return nil
+            }
+        }
+        guard let object = HDF5Handle(H5Oopen(id, path, ffh5_p_default()), kind: .object) else {
+            H5Eclear2(ffh5_e_default())
+            return nil
+        }
+        switch H5Iget_type(object.raw) {
+        case H5I_GROUP: return .group
+        case H5I_DATASET: return .dataset
+        default: return .other
+        }
+    }
+}
+
+/// What an HDF5 path names.
+public enum HDF5ObjectKind: Sendable, Equatable {
+    /// A group (a folder of named members).
+    case group
+    /// A dataset (an n-dimensional array).
+    case dataset
+    /// Anything else, such as a named datatype.
+    case other
+}
+
+/// Joins a group path and a member name.
+func hdf5Join(_ parent: String, _ name: String) -> String {
+    if name.hasPrefix("/") { return name }
+    return parent == "/" ? "/" + name : parent + "/" + name
+}

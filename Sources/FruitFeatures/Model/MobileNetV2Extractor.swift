@@ -1,0 +1,232 @@
+import CKernels
+import COpenBLAS
+import Foundation
+
+/// A call to the extractor with buffers of the wrong size.
+public struct FeatureExtractionError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// Which buffer is wrong.
+    public enum Buffer: Sendable, Equatable {
+        /// The input images.
+        case input
+        /// The output features.
+        case output
+    }
+
+    /// The buffer at fault.
+    public let buffer: Buffer
+    /// Floats the call needs in that buffer.
+    public let expected: Int
+    /// Floats it was given.
+    public let actual: Int
+
+    /// Creates an error for `buffer`.
+    public init(buffer: Buffer, expected: Int, actual: Int) {
+        self.buffer = buffer
+        self.expected = expected
+        self.actual = actual
+    }
+
+    /// A one-line explanation.
+    public var description: String {
+        switch buffer {
+        case .input: return "input holds \(actual) floats where the images need \(expected)"
+        case .output: return "output holds \(actual) floats where the features need \(expected)"
+        }
+    }
+}
+
+/// MobileNetV2 without its classifier: preprocessed images in, global-average-pooled features out —
+/// what tf.keras returns for `Model(m.input, m.layers[-2].output)`.
+///
+/// Images are NHWC float32, `inputSize × inputSize × 3`, already preprocessed to [-1, 1]
+/// (`x / 127.5 − 1`, Keras's `mobilenet_v2.preprocess_input`). The model is immutable and safe to use
+/// from several tasks at once: each call borrows its own scratch memory from a pool.
+public final class MobileNetV2Extractor: Sendable {
+    /// The layer widths, read from the weights.
+    public let architecture: MobileNetV2Architecture
+    /// Height and width of the square input images.
+    public let inputSize: Int
+    private let model: FoldedMobileNetV2
+    private let scratchPool: ScratchPool
+
+    /// Floats per feature vector (1280 for alpha ≤ 1).
+    public var featureCount: Int { architecture.lastChannels }
+
+    /// Floats per input image (`inputSize · inputSize · 3`).
+    public var inputCount: Int { inputSize * inputSize * 3 }
+
+    /// Loads the MobileNetV2 weights in a Keras `.h5` file (see `KerasWeightsFile`).
+    public convenience init(weightsAt url: URL, inputSize: Int = 224) throws(WeightsError) {
+        let weights = try KerasWeightsFile(contentsOf: url).mobileNetV2Weights()
+        try self.init(weights: weights, inputSize: inputSize, source: url.path)
+    }
+
+    /// Builds the extractor from weights already read, folding every BatchNorm into its convolution.
+    public init(weights: MobileNetV2Weights, inputSize: Int = 224, source: String = "") throws(WeightsError) {
+        guard inputSize >= 32 else { throw WeightsError(file: source, reason: .unsupportedInputSize(inputSize)) }
+        architecture = weights.architecture
+        self.inputSize = inputSize
+        model = FoldedMobileNetV2(weights, inputSize: inputSize)
+        scratchPool = ScratchPool(model: model)
+    }
+
+    /// Computes the features of `count` images stored one after another in `input`, writing
+    /// `count · featureCount` floats to `output`.
+    public func features(
+        batch input: UnsafeBufferPointer<Float>, count: Int, into output: UnsafeMutableBufferPointer<Float>
+    ) throws(FeatureExtractionError) {
+        let (needIn, overflowIn) = count.multipliedReportingOverflow(by: inputCount)
+        guard count >= 0, !overflowIn, input.count == needIn else {
+            throw FeatureExtractionError(buffer: .input, expected: overflowIn ? Int.max : needIn, actual: input.count)
+        }
+        let needOut = count * featureCount
+        guard output.count >= needOut else {
+            throw FeatureExtractionError(buffer: .output, expected: needOut, actual: output.count)
+        }
+        guard count > 0, let source = input.baseAddress, let destination = output.baseAddress else { return }
+        let scratch = scratchPool.take()
+        defer { scratchPool.give(scratch) }
+        for image in 0..<count {
+            forward(source + image * inputCount, into: destination + image * featureCount, scratch: scratch)
+        }
+    }
+
+    /// Computes the features of each image (`inputCount` floats each).
+    public func features(of images: [[Float]]) throws(FeatureExtractionError) -> [[Float]] {
+        let scratch = scratchPool.take()
+        defer { scratchPool.give(scratch) }
+        var result: [[Float]] = []
+        result.reserveCapacity(images.count)
+        for image in images {
+            guard image.count == inputCount else {
+                throw FeatureExtractionError(buffer: .input, expected: inputCount, actual: image.count)
+            }
+            var features = [Float](repeating: 0, count: featureCount)
+            image.withUnsafeBufferPointer { source in
+                features.withUnsafeMutableBufferPointer { destination in
+                    if let input = source.baseAddress, let output = destination.baseAddress {
+                        forward(input, into: output, scratch: scratch)
+                    }
+                }
+            }
+            result.append(features)
+        }
+        return result
+    }
+
+    /// Computes the features of one image (`inputCount` floats).
+    public func features(of image: [Float]) throws(FeatureExtractionError) -> [Float] {
+        try features(of: [image])[0]
+    }
+
+    // MARK: - Forward pass
+
+    /// One image: `input` (inputSize, inputSize, 3) → `output` (featureCount).
+    private func forward(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, scratch: Scratch) {
+        let m = model
+        var x = scratch.activationA
+        var y = scratch.activationB
+        let expanded = scratch.expanded
+        let depthwiseOut = scratch.depthwise
+
+        // Conv1: patches (s², 27) · kernel (27, first) → x (s, s, first).
+        let s = m.stemOutputSize
+        ffk_im2col3x3(input, Int32(m.inputSize), Int32(m.inputSize), 3, 2, Int32(m.stemPadTop), Int32(m.stemPadLeft),
+                      Int32(s), Int32(s), scratch.patches)
+        matrixProduct(scratch.patches, rows: s * s, m.stem, into: x)
+        ffk_bias_relu6(x, s * s, Int32(m.stem.outputChannels), m.stem.bias.base)
+
+        for block in m.blocks {
+            let inputPixels = block.inputHeight * block.inputWidth
+            let outputPixels = block.outputHeight * block.outputWidth
+            // Expand 1×1: x (h·w, in) · (in, expanded) → expanded.
+            var depthwiseInput = UnsafePointer(x)
+            if let expand = block.expand {
+                matrixProduct(x, rows: inputPixels, expand, into: expanded)
+                ffk_bias_relu6(expanded, inputPixels, Int32(expand.outputChannels), expand.bias.base)
+                depthwiseInput = UnsafePointer(expanded)
+            }
+            // Depthwise 3×3 (h, w, expanded) → (h', w', expanded), bias and ReLU6 fused.
+            let channels = block.depthwise.outputChannels
+            ffk_depthwise3x3_bias_relu6(depthwiseInput, Int32(block.inputHeight), Int32(block.inputWidth), Int32(channels),
+                                        block.depthwise.weights.base, block.depthwise.bias.base, depthwiseOut,
+                                        Int32(block.outputHeight), Int32(block.outputWidth), Int32(block.stride),
+                                        Int32(block.padTop), Int32(block.padLeft))
+            // Project 1×1 (h'·w', expanded) · (expanded, out) → y, plus bias and the block input when shapes match.
+            matrixProduct(depthwiseOut, rows: outputPixels, block.project, into: y)
+            ffk_bias_residual(y, outputPixels, Int32(block.project.outputChannels), block.project.bias.base,
+                              block.hasResidual ? UnsafePointer(x) : nil)
+            swap(&x, &y)
+        }
+
+        // Conv_1 1×1 → (h·w, last), ReLU6, global average pooling.
+        let pixels = m.headSize * m.headSize
+        matrixProduct(x, rows: pixels, m.head, into: expanded)
+        ffk_bias_relu6_mean(expanded, pixels, Int32(m.head.outputChannels), m.head.bias.base, output)
+    }
+
+    /// c (rows, out) = a (rows, in) · weights (in, out), single precision, row-major.
+    private func matrixProduct(
+        _ a: UnsafePointer<Float>, rows: Int, _ layer: FoldedConvolution, into c: UnsafeMutablePointer<Float>
+    ) {
+        let k = layer.weights.count / max(layer.outputChannels, 1)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
+                    Int32(rows), Int32(layer.outputChannels), Int32(k),
+                    1, a, Int32(k), layer.weights.base, Int32(layer.outputChannels),
+                    0, c, Int32(layer.outputChannels))
+    }
+}
+
+/// Per-call working memory for one image at a time.
+final class Scratch: @unchecked Sendable {
+    // Unchecked: a Scratch is used by one call at a time; the pool hands it over under its lock.
+    let patches: UnsafeMutablePointer<Float>
+    let activationA: UnsafeMutablePointer<Float>
+    let activationB: UnsafeMutablePointer<Float>
+    let expanded: UnsafeMutablePointer<Float>
+    let depthwise: UnsafeMutablePointer<Float>
+    private let storage: UnsafeMutableRawPointer
+
+    init(model: FoldedMobileNetV2) {
+        // One allocation, each region rounded up to 64-byte lines.
+        let counts = [model.patchesCount, model.activationCount, model.activationCount, model.expandedCount,
+                      model.depthwiseCount].map { ($0 + 15) / 16 * 16 }
+        storage = UnsafeMutableRawPointer.allocate(byteCount: counts.reduce(0, +) * 4, alignment: 64)
+        var offset = 0
+        var regions: [UnsafeMutablePointer<Float>] = []
+        for count in counts {
+            regions.append((storage + offset * 4).bindMemory(to: Float.self, capacity: count))
+            offset += count
+        }
+        patches = regions[0]
+        activationA = regions[1]
+        activationB = regions[2]
+        expanded = regions[3]
+        depthwise = regions[4]
+    }
+
+    deinit { storage.deallocate() }
+}
+
+/// Scratch memory kept between calls, so steady-state extraction allocates nothing.
+final class ScratchPool: @unchecked Sendable {
+    // Unchecked: `free` is only touched under `lock`.
+    private let lock = NSLock()
+    private var free: [Scratch] = []
+    private let model: FoldedMobileNetV2
+
+    init(model: FoldedMobileNetV2) { self.model = model }
+
+    func take() -> Scratch {
+        lock.lock()
+        let scratch = free.popLast()
+        lock.unlock()
+        return scratch ?? Scratch(model: model)
+    }
+
+    func give(_ scratch: Scratch) {
+        lock.lock()
+        free.append(scratch)
+        lock.unlock()
+    }
+}
