@@ -37,13 +37,11 @@ enum ReportCharts {
         let rough = (high - low) / Double(max(count, 1))
         let magnitude = pow(10, floor(log10(rough)))
         let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= rough } ?? 10 * magnitude
-        var values: [Double] = []
-        var value = ceil(low / step - 1e-9) * step
-        while value <= high + step * 1e-9 {
-            values.append(abs(value) < step * 1e-9 ? 0 : value)
-            value += step
-        }
-        return values
+        // Multiples of the step, each computed afresh so that rounding does not accumulate.
+        let first = ceil(low / step - 1e-9)
+        let last = floor(high / step + 1e-9)
+        guard last >= first else { return [low] }
+        return (0...Int(last - first)).map { (first + Double($0)) * step }.map { abs($0) < step * 1e-9 ? 0 : $0 }
     }
 
     /// A tick value as text, with as many decimals as the step needs.
@@ -102,18 +100,31 @@ enum ReportCharts {
         let curveScale = curveHeight / 100
         svg += "<text class=\"panel-title\" x=\"\(Int(left))\" y=\"\(Int(curveTop - 14))\">Cumulative share of variance</text>\n"
         svg += axisY(ticks: curveTicks, left: left, width: plotWidth, bottom: curveTop + curveHeight, scale: curveScale, step: 20, suffix: "%")
+        // Dashed lines at the thresholds, a dot where the curve reaches each; the words go in a box at the lower
+        // right (below the concave curve), where labels of nearby thresholds cannot overlap.
+        var captions: [(text: String, missed: Bool)] = []
         for threshold in thresholds {
             let y = curveTop + curveHeight - threshold * 100 * curveScale
+            let percent = Int((threshold * 100).rounded())
             svg += "<line class=\"threshold\" x1=\"\(Int(left))\" x2=\"\(Int(left + plotWidth))\" y1=\"\(coordinate(y))\" y2=\"\(coordinate(y))\"/>\n"
             if let reached = cumulative.firstIndex(where: { $0 >= threshold * 100 - 1e-9 }) {
-                svg += "<line class=\"threshold-mark\" x1=\"\(coordinate(x(reached)))\" x2=\"\(coordinate(x(reached)))\" y1=\"\(coordinate(y))\" y2=\"\(coordinate(curveTop + curveHeight))\"/>\n"
-                svg += "<circle class=\"threshold-point\" cx=\"\(coordinate(x(reached)))\" cy=\"\(coordinate(y))\" r=\"4\"/>\n"
-                let anchorEnd = x(reached) > left + plotWidth * 0.7
-                svg += "<text class=\"threshold-label\" x=\"\(coordinate(x(reached) + (anchorEnd ? -6 : 6)))\" y=\"\(coordinate(y - 6))\" text-anchor=\"\(anchorEnd ? "end" : "start")\">\(Int(threshold * 100))% at \(reached + 1) component\(reached == 0 ? "" : "s")</text>\n"
+                let onCurve = curveTop + curveHeight - cumulative[reached] * curveScale
+                svg += "<line class=\"threshold-mark\" x1=\"\(coordinate(x(reached)))\" x2=\"\(coordinate(x(reached)))\" y1=\"\(coordinate(onCurve))\" y2=\"\(coordinate(curveTop + curveHeight))\"/>\n"
+                svg += "<circle class=\"threshold-point\" cx=\"\(coordinate(x(reached)))\" cy=\"\(coordinate(onCurve))\" r=\"4\"/>\n"
+                captions.append(("\(percent)% of the variance: \(reached + 1) component\(reached == 0 ? "" : "s")", false))
             } else {
-                svg += "<text class=\"threshold-label missed\" x=\"\(Int(left + plotWidth - 4))\" y=\"\(coordinate(y - 6))\" text-anchor=\"end\">\(Int(threshold * 100))% not reached with \(k)</text>\n"
+                captions.append(("\(percent)% of the variance: not reached with \(k)", true))
             }
         }
+        let boxWidth = 280.0
+        let boxHeight = Double(captions.count) * 18 + 10
+        let boxLeft = left + plotWidth - boxWidth - 8
+        let boxTop = curveTop + curveHeight - boxHeight - 8
+        svg += "<g id=\"variance-thresholds-legend\">\n<rect class=\"caption-box\" x=\"\(coordinate(boxLeft))\" y=\"\(coordinate(boxTop))\" width=\"\(Int(boxWidth))\" height=\"\(Int(boxHeight))\" rx=\"4\"/>\n"
+        for (index, caption) in captions.enumerated() {
+            svg += "<text class=\"threshold-label\(caption.missed ? " missed" : "")\" x=\"\(coordinate(boxLeft + 10))\" y=\"\(coordinate(boxTop + 19 + Double(index) * 18))\">\(caption.text)</text>\n"
+        }
+        svg += "</g>\n"
         let points = cumulative.enumerated().map { "\(coordinate(x($0.offset))),\(coordinate(curveTop + curveHeight - $0.element * curveScale))" }
         svg += "<polyline id=\"cumulative-variance\" class=\"curve\" points=\"\(coordinate(left)),\(coordinate(curveTop + curveHeight)) \(points.joined(separator: " "))\"/>\n"
         svg += axisX(components: k, x: x, bottom: curveTop + curveHeight, left: left, width: plotWidth)

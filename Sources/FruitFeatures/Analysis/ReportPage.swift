@@ -354,6 +354,7 @@ public struct ReportPage: Sendable {
             .threshold-mark { stroke: #999; stroke-dasharray: 2 3; }
             .threshold-point { fill: #e15759; }
             .threshold-label { font-weight: 700; }
+            .caption-box { fill: #fff; fill-opacity: 0.92; stroke: #ccd; }
             .threshold-label.missed { fill: #a33; }
             #scatter-points circle { stroke: #fff; stroke-width: 0.7; }
             .legend { list-style: none; padding: 0; margin: 6px 0 0; display: flex; flex-wrap: wrap; gap: 4px 18px; }

@@ -1,0 +1,137 @@
+import Foundation
+import Testing
+@testable import FruitFeatures
+
+@Suite struct AnalysisFeatureTableTests {
+    static func write(_ text: String) throws -> URL {
+        let url = URL(fileURLWithPath: try makeScratchFolder("ff-table")).appendingPathComponent("features.csv")
+        try Data(text.utf8).write(to: url)
+        return url
+    }
+
+    @Test func readsBackWhatCSVResultWriterWritesBitForBit() throws {
+        var generator = SeededGenerator(seed: 11)
+        let special: [Float] = [-0.0, 0.0, .leastNonzeroMagnitude, -.leastNormalMagnitude, .greatestFiniteMagnitude, -.greatestFiniteMagnitude, 0.1, 1.0, 16777216]
+        var rows: [FeatureRow] = []
+        let paths = ["plain/a.jpg", "with, comma.jpg", "with \"quotes\".jpg", "line\nbreak.jpg", "crlf\r\n.jpg", "ünïcødé/果物.jpg", ""]
+        for (index, path) in paths.enumerated() {
+            var features = (0..<7).map { _ in Float(generator.normal() * pow(10, Double(Int(generator.next() % 9)) - 4)) }
+            features[index % 7] = special[index % special.count]
+            rows.append(FeatureRow(path: path, label: index == 6 ? "" : "label \(index % 3), \"x\"", features: features))
+        }
+        let directory = try makeScratchFolder("ff-table")
+        let writer = try CSVResultWriter(destination: directory + "/features.csv", featureCount: 7)
+        try writer.write(rows)
+        try writer.finish()
+
+        let table = try FeatureTable(contentsOfCSV: URL(fileURLWithPath: directory + "/features.csv"))
+        #expect(table.rowCount == rows.count)
+        #expect(table.featureCount == 7)
+        #expect(table.paths == rows.map(\.path))
+        #expect(table.labels == rows.map(\.label))
+        #expect(table.values.map(\.bitPattern) == rows.flatMap(\.features).map(\.bitPattern))
+        #expect(table.rows == rows)
+    }
+
+    @Test func readsWhatPandasWrites() throws {
+        // Written by Scripts/make_analysis_golden.py with pandas.DataFrame.to_csv; pandas read it back equal.
+        let table = try FeatureTable(contentsOfCSV: AnalysisFixture.golden.appendingPathComponent("knn/features.csv"))
+        #expect(table.rowCount == 60)
+        #expect(table.featureCount == 12)
+        #expect(table.paths[3] == "fruits/odd, name/with \"quotes\".jpg")
+        #expect(table.paths[7] == "fruits/line\nbreak.jpg")
+        #expect(table.distinctLabels == ["Apple Braeburn", "Banana", "Kiwi", "Pear \"Williams\""])
+        #expect(table.labelCounts.map(\.count).reduce(0, +) == 60)
+    }
+
+    @Test func acceptsWindowsLineEndsAndNoFinalLineBreak() throws {
+        let table = try FeatureTable(contentsOfCSV: try Self.write("path,label,feature_0,feature_1\r\na.jpg,A,1.5,-2\r\n\"b,1.jpg\",B,3e2,0.25"))
+        #expect(table.paths == ["a.jpg", "b,1.jpg"])
+        #expect(table.labels == ["A", "B"])
+        #expect(table.values == [1.5, -2, 300, 0.25])
+    }
+
+    @Test(arguments: [
+        ("", "empty file"),
+        ("path,label\n", "must start with path,label,feature_0"),
+        ("label,path,feature_0\n", "must start with path,label,feature_0"),
+        ("path,label,feature_0,feature_2\n", "header column 4 is \"feature_2\", expected \"feature_1\""),
+        ("path,label,feature_0\na.jpg,A\n", "line 2 has 2 fields, expected 3"),
+        ("path,label,feature_0\na.jpg,A,1\nb.jpg,B,1,2\n", "line 3 has 4 fields, expected 3"),
+        ("path,label,feature_0\na.jpg,A,one\n", "line 2: feature_0 is \"one\", not a finite number"),
+        ("path,label,feature_0\na.jpg,A,1.5x\n", "feature_0 is \"1.5x\""),
+        ("path,label,feature_0\na.jpg,A,\n", "feature_0 is \"\""),
+        ("path,label,feature_0\na.jpg,A,NaN\n", "feature_0 is \"NaN\", not a finite number"),
+        ("path,label,feature_0\na.jpg,A,1e39\n", "not a finite number"),
+        ("path,label,feature_0\n\"a.jpg,A,1\n", "line 2: a quoted field is not closed"),
+        ("path,label,feature_0\n\"a\"x.jpg,A,1\n", "unexpected character after the closing quote"),
+    ])
+    func rejectsMalformedFilesNamingTheLine(text: String, message: String) throws {
+        let url = try Self.write(text)
+        let error = #expect(throws: AnalysisError.self) { try FeatureTable(contentsOfCSV: url) }
+        #expect(error?.kind == .malformed)
+        #expect(error?.path == url.path)
+        #expect(error?.description.contains(message) == true, "\(error?.description ?? "")")
+    }
+
+    @Test func missingFileIsUnreadable() throws {
+        let error = #expect(throws: AnalysisError.self) {
+            try FeatureTable(contentsOfCSV: URL(fileURLWithPath: "/nonexistent/features.csv"))
+        }
+        #expect(error?.kind == .unreadable)
+        #expect(error?.description == "/nonexistent/features.csv: No such file or directory")
+    }
+
+    @Test func outputFolderSaysWhenOnlyParquetIsThere() throws {
+        let directory = try makeScratchFolder("ff-table")
+        try Data("PAR1".utf8).write(to: URL(fileURLWithPath: directory + "/features.parquet"))
+        let output = try ExtractionOutput(directory: URL(fileURLWithPath: directory))
+        let error = #expect(throws: AnalysisError.self) { try output.readFeatures() }
+        #expect(error?.description.contains("--format parquet,csv") == true)
+        #expect(try output.readSummary() == nil)
+        #expect(try output.readFailedImages() == nil)
+        #expect(try output.readEvaluation() == nil)
+        #expect(throws: AnalysisError.self) { try ExtractionOutput(directory: URL(fileURLWithPath: directory + "/features.parquet")) }
+    }
+
+    @Test func columnsMustFit() {
+        #expect(throws: AnalysisError.self) { try FeatureTable(paths: ["a"], labels: [], featureCount: 1, values: [1]) }
+        #expect(throws: AnalysisError.self) { try FeatureTable(paths: ["a"], labels: ["A"], featureCount: 2, values: [1]) }
+        #expect(throws: AnalysisError.self) { try FeatureTable(paths: ["a"], labels: ["A"], featureCount: 0, values: []) }
+        #expect(throws: AnalysisError.self) { try FeatureTable(paths: ["a"], labels: ["A"], featureCount: 1, values: [.infinity]) }
+        #expect(throws: AnalysisError.self) {
+            try FeatureTable(rows: [FeatureRow(path: "a", label: "A", features: [1, 2])], featureCount: 3)
+        }
+    }
+
+    @Test func readsErrorsCSV() throws {
+        let url = try Self.write("path,reason\na.jpg,empty file\n\"b, \"\"c\"\".jpg\",\"not a JPEG file, PNG data\"\n")
+        let records = try FailedImage.records(contentsOfCSV: url)
+        #expect(records == [FailedImage(path: "a.jpg", reason: "empty file"),
+                            FailedImage(path: "b, \"c\".jpg", reason: "not a JPEG file, PNG data")])
+        let bad = try Self.write("file,why\na,b\n")
+        #expect(throws: AnalysisError.self) { try FailedImage.records(contentsOfCSV: bad) }
+    }
+
+    @Test func summaryKeepsEveryFieldAndFindsTheWeights() throws {
+        let url = try Self.write("""
+            {"weights": {"path": "/w.h5", "sha256": "ABC"}, "images_per_second": 120.5, "flag": true, "none": null,
+             "explained_variance": {"per_component": [0.5, 0.25], "total": 0.75}, "name": "run", "list": [1, "a"]}
+            """)
+        let summary = try ExtractionSummary(contentsOf: url)
+        #expect(summary.weightsPath == "/w.h5")
+        #expect(summary.weightsSHA256 == "abc")
+        #expect(summary.imagesPerSecond == 120.5)
+        #expect(summary.explainedVarianceRatios == [0.5, 0.25])
+        #expect(summary.value(at: "flag") == .bool(true))
+        #expect(summary.value(at: "none") == .null)
+        #expect(summary.value(at: "list") == .array([.number(1), .string("a")]))
+        #expect(summary.flattenedFields.map(\.key) == [
+            "explained_variance.per_component", "explained_variance.total", "flag", "images_per_second", "list", "name",
+            "none", "weights.path", "weights.sha256",
+        ])
+        #expect(summary.flattenedFields.first { $0.key == "images_per_second" }?.value == "120.5")
+        let notJSON = try Self.write("[1, 2]")
+        #expect(throws: AnalysisError.self) { try ExtractionSummary(contentsOf: notJSON) }
+    }
+}
