@@ -189,6 +189,6 @@ import Testing
     @Test func helpListsTheCommands() throws {
         let help = try CommandRunner.run(["--help"])
         #expect(help.status == 0)
-        for command in ["extract", "weights"] { #expect(help.standardOutput.contains("  \(command) ")) }
+        for command in ["extract", "transform", "inspect", "weights"] { #expect(help.standardOutput.contains("  \(command) ")) }
     }
 }
