@@ -37,7 +37,7 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let folder = try ExtractionOutput(directory: URL(fileURLWithPath: outputDirectory))
+            let folder = try ExtractionFolder(directory: URL(fileURLWithPath: outputDirectory))
             let features = try folder.readFeatures()
             let evaluation = try CrossValidation(neighbourCount: neighbours, foldCount: folds, seed: seed).evaluate(features)
             let destination = output.map { URL(fileURLWithPath: $0) } ?? folder.evaluationFile

@@ -28,8 +28,8 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let folder = try ExtractionOutput(directory: URL(fileURLWithPath: outputDirectory))
-            let page = try ReportPage(output: folder, maximumScatterPoints: maxPoints)
+            let folder = try ExtractionFolder(directory: URL(fileURLWithPath: outputDirectory))
+            let page = try ReportPage(folder: folder, maximumScatterPoints: maxPoints)
             let destination = output.map { URL(fileURLWithPath: $0) } ?? folder.reportFile
             try page.write(to: destination)
             print(destination.path)

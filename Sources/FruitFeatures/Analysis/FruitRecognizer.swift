@@ -68,10 +68,12 @@ public final class FruitRecognizer: Sendable {
         self.classifier = classifier
     }
 
-    /// Loads an extract output folder: `pca.h5`, `features.csv` and the weights.
+    /// Loads an extract output folder: `summary.json`, `pca.h5`, `features.csv` and the weights.
     ///
-    /// The weights are `weights` when given; else the file `summary.json` names, when it exists; else the usual
-    /// places (``WeightsLocation/resolve(explicit:environment:)``: `$FRUITFEATURES_WEIGHTS`, the Keras cache).
+    /// The weights are `weights` when given; else the file `summary.json` names, when it is readable here; else the
+    /// usual places (``WeightsLocation/resolve(explicit:environment:)``: `$FRUITFEATURES_WEIGHTS`, the Keras
+    /// cache). Whichever it is, its SHA-256 must be the one `summary.json` records (``FittedPipeline`` checks it):
+    /// other weights would give features the PCA was not fitted on.
     ///
     /// - Parameter neighbourCount: k: how many nearest images vote.
     /// - Throws: ``AnalysisError`` naming the file at fault.
@@ -79,40 +81,40 @@ public final class FruitRecognizer: Sendable {
         contentsOf directory: URL, weights: URL? = nil, neighbourCount: Int = 5,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(AnalysisError) {
-        let output = try ExtractionOutput(directory: directory)
-        let pca = try output.readPCAModel()
-        let features = try output.readFeatures()
-        try ExtractionOutput.checkConsistency(features: features, pca: pca, directory: directory.path)
-        let summary = try output.readSummary()
-        let weightsPath = try Self.weightsPath(explicit: weights, summary: summary, environment: environment)
-        let extractor: MobileNetV2Extractor
-        do {
-            extractor = try MobileNetV2Extractor(weightsAt: URL(fileURLWithPath: weightsPath))
-        } catch {
-            throw AnalysisError(.weights, path: weightsPath, reason: error.description)
+        let folder = try ExtractionFolder(directory: directory)
+        guard let summary = try folder.readSummary() else {
+            throw AnalysisError(.unreadable, path: folder.summaryFile.path,
+                                reason: "no such file: not the output folder of a finished extraction (summary.json is written last)")
         }
+        let weightsPath = try Self.weightsPath(explicit: weights, recorded: summary.weights.path, environment: environment)
+        let fitted: FittedPipeline
+        do {
+            fitted = try FittedPipeline(outputDirectory: directory.path, weights: weightsPath)
+        } catch {
+            throw AnalysisError(error.path == weightsPath ? .weights : .malformed, path: error.path, reason: error.reason)
+        }
+        let features = try folder.readFeatures()
+        try ExtractionFolder.checkConsistency(features: features, pca: fitted.pca, directory: directory.path)
         let classifier = try NearestNeighbourClassifier(training: features, neighbourCount: neighbourCount)
-        try self.init(extractor: extractor, pca: pca, classifier: classifier)
+        try self.init(extractor: fitted.extractor, preprocessor: fitted.preprocessor, pca: fitted.pca, classifier: classifier)
     }
 
-    /// The weights file to load: explicit, else the summary's (when it exists), else the usual places.
-    static func weightsPath(
-        explicit: URL?, summary: ExtractionSummary?, environment: [String: String]
-    ) throws(AnalysisError) -> String {
+    /// The weights file to load: explicit, else the one the summary records (when readable), else the usual places.
+    static func weightsPath(explicit: URL?, recorded: String?, environment: [String: String]) throws(AnalysisError) -> String {
         if let explicit {
             guard FileManager.default.isReadableFile(atPath: explicit.path) else {
                 throw AnalysisError(.weights, path: explicit.path, reason: "weights file does not exist or is not readable")
             }
             return explicit.path
         }
-        if let recorded = summary?.weightsPath, FileManager.default.isReadableFile(atPath: recorded) {
+        if let recorded, FileManager.default.isReadableFile(atPath: recorded) {
             return recorded
         }
         do {
             return try WeightsLocation.resolve(explicit: nil, environment: environment)
         } catch {
-            let recorded = summary?.weightsPath.map { "summary.json names \($0), which is not readable; " } ?? ""
-            throw AnalysisError(.weights, reason: recorded + error.description)
+            let named = recorded.map { "summary.json names \($0), which is not readable; " } ?? ""
+            throw AnalysisError(.weights, reason: named + error.description)
         }
     }
 

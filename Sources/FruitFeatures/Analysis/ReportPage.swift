@@ -22,6 +22,11 @@ public struct ReportPage: Sendable {
     public var evaluation: Evaluation?
     /// At most this many points are drawn in the scatter plot (evenly spread over the rows), to keep the file small.
     public var maximumScatterPoints: Int
+    /// summary.json as plain JSON, when read from a file: the run table then shows every field it holds.
+    var summaryFields: [String: SummaryValue]?
+
+    /// The usual name of the page in an output folder.
+    public static let fileName = "report.html"
 
     /// The cumulative shares of variance marked on the curve.
     public static let varianceThresholds = [0.90, 0.95, 0.99]
@@ -45,20 +50,22 @@ public struct ReportPage: Sendable {
     ///
     /// - Throws: ``AnalysisError`` when a required file is missing or any file present is unreadable, or when the
     ///   features do not fit the PCA model.
-    public init(output: ExtractionOutput, maximumScatterPoints: Int = 5000) throws(AnalysisError) {
-        let features = try output.readFeatures()
-        let pca = try output.readPCAModel()
-        try ExtractionOutput.checkConsistency(features: features, pca: pca, directory: output.directory.path)
+    public init(folder: ExtractionFolder, maximumScatterPoints: Int = 5000) throws(AnalysisError) {
+        let features = try folder.readFeatures()
+        let pca = try folder.readPCAModel()
+        try ExtractionFolder.checkConsistency(features: features, pca: pca, directory: folder.directory.path)
+        let summary = try folder.readSummaryFields()
         self.init(
-            title: output.directory.standardizedFileURL.lastPathComponent, features: features, pca: pca,
-            summary: try output.readSummary(), failedImages: try output.readFailedImages(),
-            evaluation: try output.readEvaluation(), maximumScatterPoints: maximumScatterPoints)
+            title: folder.directory.standardizedFileURL.lastPathComponent, features: features, pca: pca,
+            summary: summary?.summary, failedImages: try folder.readFailedImages(),
+            evaluation: try folder.readEvaluation(), maximumScatterPoints: maximumScatterPoints)
+        summaryFields = summary?.fields
     }
 
     /// Each component's share of the total variance, largest first: from the PCA model, else from the summary.
     public var explainedVarianceRatios: [Double]? {
         if let pca { return pca.explainedVarianceRatio }
-        return summary?.explainedVarianceRatios
+        return summary?.pca.explainedVarianceRatio
     }
 
     /// The fewest components whose cumulative share of variance reaches `share`; nil when all of them do not.
@@ -128,7 +135,7 @@ public struct ReportPage: Sendable {
         if let ratios = explainedVarianceRatios {
             cards.append(("variance", String(format: "%.1f%%", ratios.reduce(0, +) * 100), "of the variance kept"))
         }
-        if let rate = summary?.imagesPerSecond {
+        if let rate = summary?.imagesPerSecond, rate > 0 {
             cards.append(("throughput", String(format: "%.1f", rate), "images per second"))
         }
         if let accuracy = evaluation?.report.accuracy {
@@ -297,10 +304,19 @@ public struct ReportPage: Sendable {
         guard let summary else { return html + "<p class=\"missing\">No summary.json in the output folder.</p>\n</section>\n" }
         html += "<p>Everything summary.json records: counts, speed, time per stage, weights and settings.</p>\n"
         html += "<table id=\"run-settings\" class=\"compact\">\n<tr><th>field</th><th>value</th></tr>\n"
-        for field in summary.flattenedFields {
+        for field in SummaryValue.flattenedFields(of: summaryFields ?? Self.jsonFields(of: summary)) {
             html += "<tr><td><code>\(Self.escape(field.key))</code></td><td>\(Self.escape(field.value))</td></tr>\n"
         }
         return html + "</table>\n</section>\n"
+    }
+
+    /// The summary as the extract command writes it (snake_case keys), as plain JSON.
+    static func jsonFields(of summary: ExtractionSummary) -> [String: SummaryValue] {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        guard let data = try? encoder.encode(summary),
+              let fields = try? JSONDecoder().decode([String: SummaryValue].self, from: data) else { return [:] }
+        return fields
     }
 
     // MARK: - Text

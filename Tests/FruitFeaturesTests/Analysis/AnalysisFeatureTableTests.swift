@@ -85,13 +85,13 @@ import Testing
     @Test func outputFolderSaysWhenOnlyParquetIsThere() throws {
         let directory = try makeScratchFolder("ff-table")
         try Data("PAR1".utf8).write(to: URL(fileURLWithPath: directory + "/features.parquet"))
-        let output = try ExtractionOutput(directory: URL(fileURLWithPath: directory))
+        let output = try ExtractionFolder(directory: URL(fileURLWithPath: directory))
         let error = #expect(throws: AnalysisError.self) { try output.readFeatures() }
         #expect(error?.description.contains("--format parquet,csv") == true)
         #expect(try output.readSummary() == nil)
         #expect(try output.readFailedImages() == nil)
         #expect(try output.readEvaluation() == nil)
-        #expect(throws: AnalysisError.self) { try ExtractionOutput(directory: URL(fileURLWithPath: directory + "/features.parquet")) }
+        #expect(throws: AnalysisError.self) { try ExtractionFolder(directory: URL(fileURLWithPath: directory + "/features.parquet")) }
     }
 
     @Test func columnsMustFit() {
@@ -113,25 +113,33 @@ import Testing
         #expect(throws: AnalysisError.self) { try FailedImage.records(contentsOfCSV: bad) }
     }
 
-    @Test func summaryKeepsEveryFieldAndFindsTheWeights() throws {
-        let url = try Self.write("""
-            {"weights": {"path": "/w.h5", "sha256": "ABC"}, "images_per_second": 120.5, "flag": true, "none": null,
-             "explained_variance": {"per_component": [0.5, 0.25], "total": 0.75}, "name": "run", "list": [1, "a"]}
-            """)
-        let summary = try ExtractionSummary(contentsOf: url)
-        #expect(summary.weightsPath == "/w.h5")
-        #expect(summary.weightsSHA256 == "abc")
-        #expect(summary.imagesPerSecond == 120.5)
-        #expect(summary.explainedVarianceRatios == [0.5, 0.25])
-        #expect(summary.value(at: "flag") == .bool(true))
-        #expect(summary.value(at: "none") == .null)
-        #expect(summary.value(at: "list") == .array([.number(1), .string("a")]))
-        #expect(summary.flattenedFields.map(\.key) == [
-            "explained_variance.per_component", "explained_variance.total", "flag", "images_per_second", "list", "name",
-            "none", "weights.path", "weights.sha256",
+    @Test func summaryFieldsAreFlattenedForTheReport() throws {
+        let json = """
+            {"weights": {"path": "/w.h5", "sha256": "abc"}, "images_per_second": 120.5, "flag": true, "none": null,
+             "pca": {"explained_variance_ratio": [0.5, 0.25, 0.125, 0.0625, 0.03125, 0.015625, 0.0078125], "components": 7},
+             "name": "run", "list": [1, "a"], "empty": {}}
+            """
+        let fields = try JSONDecoder().decode([String: SummaryValue].self, from: Data(json.utf8))
+        #expect(fields["flag"] == .bool(true))
+        #expect(fields["none"] == SummaryValue.null)
+        #expect(fields["list"] == .array([.number(1), .string("a")]))
+        let flattened = SummaryValue.flattenedFields(of: fields)
+        #expect(flattened.map(\.key) == [
+            "empty", "flag", "images_per_second", "list", "name", "none", "pca.components", "pca.explained_variance_ratio",
+            "weights.path", "weights.sha256",
         ])
-        #expect(summary.flattenedFields.first { $0.key == "images_per_second" }?.value == "120.5")
-        let notJSON = try Self.write("[1, 2]")
-        #expect(throws: AnalysisError.self) { try ExtractionSummary(contentsOf: notJSON) }
+        let text = Dictionary(uniqueKeysWithValues: flattened.map { ($0.key, $0.value) })
+        #expect(text["images_per_second"] == "120.5")
+        #expect(text["pca.components"] == "7")
+        #expect(text["pca.explained_variance_ratio"] == "[7 values: 0.5, 0.25, 0.125, 0.0625, 0.03125, 0.01562, …]")
+        #expect(text["flag"] == "yes")
+        #expect(text["list"] == "[1, a]")
+
+        // A summary.json that is not an extraction's summary is a typed error naming the file.
+        let directory = try makeScratchFolder("ff-table")
+        try Data(json.utf8).write(to: URL(fileURLWithPath: directory + "/summary.json"))
+        let error = #expect(throws: AnalysisError.self) { try ExtractionFolder(directory: URL(fileURLWithPath: directory)).readSummary() }
+        #expect(error?.kind == .malformed)
+        #expect(error?.path == directory + "/summary.json")
     }
 }

@@ -1,69 +1,77 @@
 import Foundation
 @testable import FruitFeatures
 
-/// Output folders like the extract command's, made in the tests from Fixtures/images with the fixture weights
-/// (random MobileNetV2 weights: features are deterministic but carry no ImageNet meaning).
+/// Output folders made by the real extraction (``ExtractionPipeline``, as `fruitfeatures extract` runs it) from
+/// copies of Fixtures/images with the fixture weights (random MobileNetV2 weights: features are deterministic but
+/// carry no ImageNet meaning).
 enum AnalysisFixture {
     static let weights = FixturePaths.root.appendingPathComponent("weights/mobilenet_v2_1.0_224_random.h5")
     static let nearCopies = FixturePaths.root.appendingPathComponent("analysis/near_copies")
     static let golden = FixturePaths.root.appendingPathComponent("golden/analysis")
+    static let labels = ["Apple", "Banana", "Lemon"]
 
-    /// The fixture photos, sorted by path, with their labels (parent folder names).
-    static let photos: [(path: String, label: String)] = {
-        let root = FixturePaths.root.appendingPathComponent("images")
-        let labels = ((try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []).sorted()
-        return labels.flatMap { label in
-            let folder = root.appendingPathComponent(label)
-            let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { $0.hasSuffix(".jpg") }.sorted()
-            return names.map { (folder.appendingPathComponent($0).path, label) }
+    /// An extraction's output folder and the input tree it was made from.
+    struct Extraction {
+        /// The output folder.
+        var directory: URL
+        /// The photos with features, sorted by path, with their labels.
+        var photos: [(path: String, label: String)]
+        /// The files that could not be used.
+        var badFiles: [String]
+
+        /// The path of a fixture photo (`"Apple/0_100.jpg"`) in this extraction's input tree.
+        func photo(_ relative: String) -> String? {
+            photos.first { $0.path.hasSuffix("/" + relative) }?.path
         }
-    }()
-
-    private static let loaded: Result<(MobileNetV2Extractor, [[Float]]), any Error> = Result {
-        let extractor = try MobileNetV2Extractor(weightsAt: weights)
-        let preprocessor = KerasPreprocessor()
-        let inputs = try photos.map { try preprocessor.preprocessFile(atPath: $0.path) }
-        return (extractor, try extractor.features(of: inputs))
     }
 
-    /// The extractor on the fixture weights.
-    static func extractor() throws -> MobileNetV2Extractor { try loaded.get().0 }
+    private static let extractor: Result<MobileNetV2Extractor, any Error> = Result {
+        try MobileNetV2Extractor(weightsAt: weights)
+    }
 
-    /// The 1280 raw features of each fixture photo, in ``photos`` order.
-    static func rawFeatures() throws -> [[Float]] { try loaded.get().1 }
+    /// Copies Fixtures/images (less `excluding`, plus two files that are not usable JPEGs) into a scratch tree and
+    /// extracts it with `componentCount` PCA components.
+    static func extract(componentCount: Int = 4, excluding: Set<String> = []) async throws -> Extraction {
+        let scratch = try makeScratchFolder("ff-analysis")
+        let input = scratch + "/photos"
+        try FileManager.default.copyItem(atPath: FixturePaths.root.appendingPathComponent("images").path, toPath: input)
+        for relative in excluding { try FileManager.default.removeItem(atPath: input + "/" + relative) }
+        let bad = [input + "/Lemon/not_a_jpeg.jpg", input + "/Banana/empty.jpg"]
+        try FileManager.default.copyItem(atPath: FixturePaths.root.appendingPathComponent("resize/bad/png_named.jpg").path, toPath: bad[0])
+        try FileManager.default.copyItem(atPath: FixturePaths.root.appendingPathComponent("resize/bad/empty.jpg").path, toPath: bad[1])
 
-    /// Writes features.csv, pca.h5, summary.json and errors.csv for the fixture photos (all, or the rows given)
-    /// with a PCA of `componentCount` components fitted on them; returns the folder.
-    @discardableResult
-    static func makeOutputDirectory(
-        componentCount: Int = 4, rows: [Int]? = nil, in folder: String? = nil, summaryWeights: String? = nil
-    ) throws -> URL {
-        let directory = URL(fileURLWithPath: try folder ?? makeScratchFolder("ff-analysis"))
-        let raw = try rawFeatures()
-        let rows = rows ?? Array(photos.indices)
-        let flat = rows.flatMap { raw[$0] }
-        let pca = try LAPACKPCA(components: .count(componentCount)).fit(flat, rowCount: rows.count, dimension: 1280)
-        try pca.write(to: directory.appendingPathComponent("pca.h5"))
-        let projected = try pca.project(flat, rowCount: rows.count)
-        let writer = try CSVResultWriter(destination: directory.appendingPathComponent("features.csv").path, featureCount: componentCount)
-        try writer.write(rows.enumerated().map { index, row in
-            FeatureRow(path: photos[row].path, label: photos[row].label,
-                       features: Array(projected[(index * componentCount)..<((index + 1) * componentCount)]))
-        })
-        try writer.finish()
-        let errorsCSV = "path,reason\n\(FixturePaths.root.path)/resize/bad/empty.jpg,empty file\n\"odd, name.jpg\",\"not a JPEG file (PNG data)\"\n"
-        try errorsCSV.write(to: directory.appendingPathComponent("errors.csv"), atomically: true, encoding: .utf8)
-        let summary: [String: Any] = [
-            "version": fruitFeaturesVersion,
-            "images": ["found": rows.count + 2, "processed": rows.count, "failed": 2],
-            "images_per_second": 42.5,
-            "weights": ["path": summaryWeights ?? weights.path, "sha256": "not-checked-here"],
-            "explained_variance": ["total": pca.explainedVarianceRatio.reduce(0, +), "per_component": pca.explainedVarianceRatio],
-            "settings": ["components": componentCount, "format": "parquet,csv", "glob": "*.jpg", "centred": true],
-            "seconds": ["decode": 0.12, "extract": 1.5, "pca": 0.01, "write": 0.02],
-        ]
-        let data = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])
-        try data.write(to: directory.appendingPathComponent("summary.json"))
-        return directory
+        var settings = ExtractionSettings()
+        settings.components = .count(componentCount)
+        settings.jobs = 2
+        let pipeline = ExtractionPipeline(
+            source: try DirectoryImageSource(root: input, pattern: .jpeg), preprocessor: KerasPreprocessor(),
+            extractor: try extractor.get(), weightsPath: weights.path, settings: settings)
+        let output = scratch + "/out"
+        _ = try await pipeline.run(into: output, input: input, pattern: "*.jpg")
+
+        let photos = labels.flatMap { label in
+            ((try? FileManager.default.contentsOfDirectory(atPath: input + "/" + label)) ?? [])
+                .filter { !bad.contains(input + "/" + label + "/" + $0) }.sorted()
+                .map { (path: input + "/" + label + "/" + $0, label: label) }
+        }
+        return Extraction(directory: URL(fileURLWithPath: output), photos: photos, badFiles: bad)
+    }
+
+    /// Rewrites one field of an extraction's summary.json (a dotted key path), as if the run had recorded another value.
+    static func editSummary(_ directory: URL, _ keyPath: [String], to value: Any) throws {
+        let url = directory.appendingPathComponent("summary.json")
+        var root = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any] ?? [:]
+        func set(_ object: inout [String: Any], _ path: ArraySlice<String>) {
+            guard let key = path.first else { return }
+            if path.count == 1 {
+                object[key] = value
+            } else {
+                var child = object[key] as? [String: Any] ?? [:]
+                set(&child, path.dropFirst())
+                object[key] = child
+            }
+        }
+        set(&root, keyPath[...])
+        try JSONSerialization.data(withJSONObject: root, options: [.sortedKeys]).write(to: url)
     }
 }

@@ -44,12 +44,12 @@ import Testing
         #expect(ReportPage.componentsReaching(0.99, ratios: [0.5, 0.3]) == nil)
     }
 
-    @Test func pageShowsEveryPartOfTheOutputFolder() throws {
-        let directory = try AnalysisFixture.makeOutputDirectory(componentCount: 4)
-        let output = try ExtractionOutput(directory: directory)
-        let page = try ReportPage(output: output)
+    @Test func pageShowsEveryPartOfTheOutputFolder() async throws {
+        let extraction = try await AnalysisFixture.extract(componentCount: 4)
+        let output = try ExtractionFolder(directory: extraction.directory)
+        let page = try ReportPage(folder: output)
         let html = page.html()
-        #expect(html == (try ReportPage(output: output).html()), "same inputs, same bytes")
+        #expect(html == (try ReportPage(folder: output).html()), "same inputs, same bytes")
 
         // Self-contained: no script, nothing fetched; the only URL is the SVG namespace.
         #expect(!html.contains("<script"))
@@ -73,7 +73,7 @@ import Testing
         let bars = try #require(html.components(separatedBy: "<g id=\"variance-bars\"").dropFirst().first?.components(separatedBy: "</g>").first)
         #expect(Self.occurrences(of: "<rect ", in: bars) == 4)
         #expect(marks["explained-variance-plot"]?["polyline"] == 1)
-        #expect(marks["pca-scatter-plot"]?["circle"] == AnalysisFixture.photos.count)
+        #expect(marks["pca-scatter-plot"]?["circle"] == extraction.photos.count)
         #expect(marks["label-counts-plot"]?["rect"] == 3)
 
         // Thresholds: the table says what the cumulative ratios of pca.h5 say.
@@ -91,16 +91,24 @@ import Testing
             #expect(html.contains("<li data-label=\"\(label)\">"))
             #expect(html.contains("<tr><td>\(label)</td><td class=\"num\">3</td></tr>"))
         }
-        #expect(html.contains("<tr><td>not a JPEG file (PNG data)</td><td class=\"num\">1</td></tr>"))
-        #expect(html.contains("odd, name.jpg"))
+        let failures = try #require(try output.readFailedImages())
+        #expect(Set(failures.map(\.path)) == Set(extraction.badFiles))
+        for failure in failures {
+            #expect(html.contains("<tr><td>\(ReportPage.escape(failure.reason))</td><td class=\"num\">1</td></tr>"))
+            #expect(html.contains("<tr><td class=\"path\">\(ReportPage.escape(failure.path))</td>"))
+        }
+        let summary = try #require(try output.readSummary())
         #expect(html.contains("<code>weights.path</code></td><td>\(AnalysisFixture.weights.path)</td>"))
-        #expect(html.contains("<div class=\"value\">42.5</div><div class=\"caption\">images per second</div>"))
+        #expect(html.contains("<code>weights.sha256</code></td><td>\(summary.weights.sha256)</td>"))
+        #expect(html.contains("<code>images.failed</code></td><td>2</td>"))
+        #expect(html.contains("<div class=\"value\">" + String(format: "%.1f", summary.imagesPerSecond) + "</div><div class=\"caption\">images per second</div>"))
+        #expect(html.contains("<div class=\"value\">2</div><div class=\"caption\">images not usable</div>"))
         #expect(html.contains("Not evaluated yet"))
 
         // Once evaluated, the report shows the evaluation.
         let evaluation = try CrossValidation(neighbourCount: 1, foldCount: 3).evaluate(try output.readFeatures())
         try evaluation.write(to: output.evaluationFile)
-        let evaluated = try ReportPage(output: output).html()
+        let evaluated = try ReportPage(folder: output).html()
         #expect(!evaluated.contains("Not evaluated yet"))
         #expect(evaluated.contains("id=\"confusion-matrix\""))
         #expect(evaluated.contains(String(format: "<strong>accuracy %.1f%%</strong>", evaluation.report.accuracy * 100)))
@@ -148,11 +156,11 @@ import Testing
 
     /// Renders the report in headless Chromium and checks the DOM and the screenshot (Scripts/check_report_screenshot.py).
     @Test(.enabled(if: PythonRunner.isAvailable && ChromiumCheck.chromium != nil))
-    func rendersInHeadlessChromium() throws {
-        let directory = try AnalysisFixture.makeOutputDirectory(componentCount: 4)
-        let output = try ExtractionOutput(directory: directory)
+    func rendersInHeadlessChromium() async throws {
+        let directory = try await AnalysisFixture.extract(componentCount: 4).directory
+        let output = try ExtractionFolder(directory: directory)
         try CrossValidation(neighbourCount: 1, foldCount: 3).evaluate(try output.readFeatures()).write(to: output.evaluationFile)
-        try ReportPage(output: output).write(to: output.reportFile)
+        try ReportPage(folder: output).write(to: output.reportFile)
         let result = try ChromiumCheck.run(report: output.reportFile.path, labels: ["Apple", "Banana", "Lemon"])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("report looks right"))

@@ -51,11 +51,11 @@ public struct FailedImage: Sendable, Equatable, Codable {
     }
 }
 
-/// The files the extract command writes into its output folder, and readers for the ones the analysis uses.
+/// An output folder of the extract command, with readers for the files the analysis uses.
 ///
 /// The analysis reads features from `features.csv` (not from the Parquet file), so the extract run must have
 /// written CSV (its default `--format parquet,csv` does).
-public struct ExtractionOutput: Sendable {
+public struct ExtractionFolder: Sendable {
     /// The output folder.
     public let directory: URL
 
@@ -71,19 +71,19 @@ public struct ExtractionOutput: Sendable {
     }
 
     /// `features.csv`: path, label and the K PCA features of each image.
-    public var featuresCSV: URL { directory.appendingPathComponent("features.csv") }
+    public var featuresCSV: URL { directory.appendingPathComponent(ExtractionOutput.featuresCSV) }
     /// `features.parquet`: the same rows in Parquet.
-    public var featuresParquet: URL { directory.appendingPathComponent("features.parquet") }
+    public var featuresParquet: URL { directory.appendingPathComponent(ExtractionOutput.featuresParquet) }
     /// `pca.h5`: the fitted PCA model.
-    public var pcaModelFile: URL { directory.appendingPathComponent("pca.h5") }
-    /// `summary.json`: counts, speed, settings and weights of the run.
-    public var summaryFile: URL { directory.appendingPathComponent("summary.json") }
+    public var pcaModelFile: URL { directory.appendingPathComponent(ExtractionOutput.pcaModel) }
+    /// `summary.json`: counts, speed, settings and weights of the run; written last, so it marks a finished run.
+    public var summaryFile: URL { directory.appendingPathComponent(ExtractionOutput.summary) }
     /// `errors.csv`: the images that could not be used.
-    public var errorsCSV: URL { directory.appendingPathComponent("errors.csv") }
+    public var errorsCSV: URL { directory.appendingPathComponent(ExtractionOutput.errors) }
     /// `evaluation.json`: written by `fruitfeatures evaluate`.
     public var evaluationFile: URL { directory.appendingPathComponent(Evaluation.fileName) }
     /// `report.html`: written by `fruitfeatures report`.
-    public var reportFile: URL { directory.appendingPathComponent("report.html") }
+    public var reportFile: URL { directory.appendingPathComponent(ReportPage.fileName) }
 
     /// Reads `features.csv`.
     ///
@@ -112,8 +112,23 @@ public struct ExtractionOutput: Sendable {
 
     /// Reads `summary.json`; nil when the folder has none.
     public func readSummary() throws(AnalysisError) -> ExtractionSummary? {
+        try readSummaryFields().map(\.summary)
+    }
+
+    /// Reads `summary.json` both as the extract command's ``ExtractionSummary`` and as plain JSON (for the report,
+    /// which shows every field, including any a newer version added); nil when the folder has none.
+    func readSummaryFields() throws(AnalysisError) -> (summary: ExtractionSummary, fields: [String: SummaryValue])? {
         guard fileExists(atPath: summaryFile.path) else { return nil }
-        return try ExtractionSummary(contentsOf: summaryFile)
+        let data = Data(try readFileContents(atPath: summaryFile.path))
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        do {
+            let summary = try decoder.decode(ExtractionSummary.self, from: data)
+            let fields = try JSONDecoder().decode([String: SummaryValue].self, from: data)
+            return (summary, fields)
+        } catch {
+            throw AnalysisError(.malformed, path: summaryFile.path, reason: "not the summary of a finished extraction: \(error)")
+        }
     }
 
     /// Reads `errors.csv`; nil when the folder has none.
