@@ -114,12 +114,14 @@ struct CSVScanner {
 
     /// The field as a `Float` (a decimal as `strtof` reads it in the C locale), or nil when it is not a whole number.
     ///
-    /// Call inside ``withCNumericLocale(_:)``: `strtof` follows the thread's locale.
+    /// Plain decimals take ``fastDecimal(_:count:)``; anything else (more digits, large exponents, `inf`, hex)
+    /// goes to `strtof`. Call inside ``withCNumericLocale(_:)``: `strtof` follows the thread's locale.
     func float(_ field: CSVField) -> Float? {
         guard field.end > field.start else { return nil }
         if field.isQuoted {
             return Float(string(field))
         }
+        if let value = Self.fastDecimal(bytes + field.start, count: field.end - field.start) { return value }
         // The byte after the field is a comma, CR, LF or the closing NUL, none of which strtof consumes.
         return (bytes + field.start).withMemoryRebound(to: CChar.self, capacity: field.end - field.start + 1) { start in
             var end: UnsafeMutablePointer<CChar>?
@@ -127,6 +129,82 @@ struct CSVScanner {
             guard let end, end == UnsafeMutablePointer(mutating: start) + (field.end - field.start) else { return nil }
             return value
         }
+    }
+
+    /// Exact powers of ten in Double: 10⁰ … 10²².
+    private static let powersOfTen: [Double] = (0...22).map { exponent in
+        var value = 1.0
+        for _ in 0..<exponent { value *= 10 }
+        return value
+    }
+
+    /// A plain decimal (`[+-]digits[.digits][(e|E)[+-]digits]`) rounded to the nearest `Float` exactly as `strtof`
+    /// rounds it, when that is cheap to be sure of; nil otherwise (the caller then asks `strtof`).
+    ///
+    /// Clinger's fast path: with at most 2⁵³ as the digits' integer and a power of ten up to 10²², one Double
+    /// multiplication or division gives the correctly rounded Double of the decimal. Rounding that to Float gives
+    /// the correctly rounded Float unless the Double is exactly halfway between two Floats (every Float and every
+    /// midpoint is a Double, so rounding is monotone on both sides of them); that case returns nil.
+    /// About ten times faster than glibc's `strtof`, which loading a large features.csv spends most of its time in.
+    static func fastDecimal(_ text: UnsafePointer<UInt8>, count: Int) -> Float? {
+        var index = 0
+        var negative = false
+        if index < count && (text[index] == UInt8(ascii: "-") || text[index] == UInt8(ascii: "+")) {
+            negative = text[index] == UInt8(ascii: "-")
+            index += 1
+        }
+        var mantissa: UInt64 = 0
+        var significant = 0
+        var digits = 0
+        var exponent = 0
+        var seenPoint = false
+        while index < count {
+            let byte = text[index]
+            if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                digits += 1
+                if mantissa != 0 || byte != UInt8(ascii: "0") { significant += 1 }
+                guard significant <= 19 else { return nil }
+                mantissa = mantissa * 10 + UInt64(byte - UInt8(ascii: "0"))
+                if seenPoint { exponent -= 1 }
+            } else if byte == UInt8(ascii: ".") && !seenPoint {
+                seenPoint = true
+            } else {
+                break
+            }
+            index += 1
+        }
+        guard digits > 0 else { return nil }
+        if index < count && (text[index] == UInt8(ascii: "e") || text[index] == UInt8(ascii: "E")) {
+            index += 1
+            var exponentNegative = false
+            if index < count && (text[index] == UInt8(ascii: "-") || text[index] == UInt8(ascii: "+")) {
+                exponentNegative = text[index] == UInt8(ascii: "-")
+                index += 1
+            }
+            var written = 0
+            var exponentDigits = 0
+            while index < count && text[index] >= UInt8(ascii: "0") && text[index] <= UInt8(ascii: "9") {
+                guard written < 10_000 else { return nil }
+                written = written * 10 + Int(text[index] - UInt8(ascii: "0"))
+                exponentDigits += 1
+                index += 1
+            }
+            guard exponentDigits > 0 else { return nil }
+            exponent += exponentNegative ? -written : written
+        }
+        guard index == count else { return nil }
+        if mantissa == 0 { return negative ? -0.0 : 0.0 }
+        guard mantissa <= 1 << 53, exponent >= -22, exponent <= 22 else { return nil }
+        let decimal = exponent >= 0
+            ? Double(mantissa) * powersOfTen[exponent]
+            : Double(mantissa) / powersOfTen[-exponent]
+        let rounded = Float(decimal)
+        let back = Double(rounded)
+        if back != decimal {
+            let neighbour = Double(decimal > back ? rounded.nextUp : rounded.nextDown)
+            if (back + neighbour) / 2 == decimal { return nil }
+        }
+        return negative ? -rounded : rounded
     }
 }
 

@@ -105,7 +105,9 @@ public struct NearestNeighbourClassifier: Sendable {
     /// - Throws: ``AnalysisError/Kind/invalidArgument`` for a wrong length or a non-finite value.
     public func prediction(for features: [Float], labelCount: Int? = nil) throws(AnalysisError) -> LabelPrediction {
         try check(features)
-        let found = features.withUnsafeBufferPointer { query in search(query.baseAddress, perLabel: true) }
+        guard let found = features.withUnsafeBufferPointer({ query in query.baseAddress.map { search($0, count: 1, perLabel: true)[0] } }) else {
+            throw AnalysisError(.invalidArgument, reason: "an empty query")
+        }
         var ranking = rankedLabels(found)
         if let labelCount { ranking = Array(ranking.prefix(max(labelCount, 1))) }
         let neighbours = zip(found.rows, found.distances).map { row, distance in
@@ -117,7 +119,9 @@ public struct NearestNeighbourClassifier: Sendable {
     /// The k nearest training rows of one feature vector, nearest first.
     public func neighbours(of features: [Float]) throws(AnalysisError) -> [Neighbour] {
         try check(features)
-        let found = features.withUnsafeBufferPointer { query in search(query.baseAddress, perLabel: false) }
+        guard let found = features.withUnsafeBufferPointer({ query in query.baseAddress.map { search($0, count: 1, perLabel: false)[0] } }) else {
+            throw AnalysisError(.invalidArgument, reason: "an empty query")
+        }
         return zip(found.rows, found.distances).map { row, distance in
             Neighbour(row: row, path: training.paths[row], label: training.labels[row], distance: distance)
         }
@@ -132,19 +136,20 @@ public struct NearestNeighbourClassifier: Sendable {
                                 reason: "queries have \(queries.featureCount) features, the training rows \(training.featureCount)")
         }
         let count = queries.rowCount
+        let featureCount = queries.featureCount
         var predicted = [Int](repeating: 0, count: count)
-        let chunk = 64
-        let chunks = (count + chunk - 1) / chunk
+        // Blocks of queries share each pass over the training rows (which then come from memory once per block).
+        let block = 64
+        let blocks = (count + block - 1) / block
         predicted.withUnsafeMutableBufferPointer { output in
             nonisolated(unsafe) let output = output
             queries.values.withUnsafeBufferPointer { values in
                 nonisolated(unsafe) let values = values
-                DispatchQueue.concurrentPerform(iterations: chunks) { part in
-                    let featureCount = queries.featureCount
-                    for row in (part * chunk)..<min(count, (part + 1) * chunk) {
-                        let result = search(values.baseAddress.map { $0 + row * featureCount }, perLabel: false)
-                        output[row] = votedLabel(result)
-                    }
+                DispatchQueue.concurrentPerform(iterations: blocks) { part in
+                    guard let base = values.baseAddress else { return }
+                    let first = part * block
+                    let results = search(base + first * featureCount, count: min(block, count - first), perLabel: false)
+                    for (offset, result) in results.enumerated() { output[first + offset] = votedLabel(result) }
                 }
             }
         }
@@ -173,46 +178,69 @@ public struct NearestNeighbourClassifier: Sendable {
         }
     }
 
-    /// Scans every training row once: the k nearest (ties to the lower row index) and, optionally, each label's nearest.
-    private func search(_ query: UnsafePointer<Float>?, perLabel: Bool) -> SearchResult {
+    /// The k nearest rows of one query so far: kept sorted by (squared distance, row).
+    private struct NearestRows {
+        var rows: [Int]
+        var squared: [Float]
+        var filled = 0
+
+        init(capacity: Int) {
+            rows = [Int](repeating: -1, count: capacity)
+            squared = [Float](repeating: .infinity, count: capacity)
+        }
+
+        /// Takes `row` if it is nearer than the farthest kept one. Rows arrive in increasing order, so a row at the
+        /// same distance as kept ones goes after them: ties go to the lower index.
+        @inline(__always)
+        mutating func offer(_ distance: Float, row: Int) {
+            let k = rows.count
+            guard filled < k || distance < squared[k - 1] else { return }
+            var position = min(filled, k - 1)
+            while position > 0 && squared[position - 1] > distance {
+                squared[position] = squared[position - 1]
+                rows[position] = rows[position - 1]
+                position -= 1
+            }
+            squared[position] = distance
+            rows[position] = row
+            filled = min(filled + 1, k)
+        }
+    }
+
+    /// Scans every training row once for `count` queries stored one after another: each query's k nearest rows
+    /// (ties to the lower row index) and, optionally, each label's nearest row. // queries: (count, featureCount)
+    private func search(_ queries: UnsafePointer<Float>, count: Int, perLabel: Bool) -> [SearchResult] {
         let k = min(neighbourCount, training.rowCount)
         let d = training.featureCount
-        var bestRows = [Int](repeating: -1, count: k)
-        var bestSquared = [Float](repeating: .infinity, count: k)
-        var filled = 0
-        var labelRow = [Int](repeating: -1, count: perLabel ? labels.count : 0)
-        var labelSquared = [Float](repeating: .infinity, count: perLabel ? labels.count : 0)
-        guard let query else {
-            return SearchResult(rows: [], distances: [], nearestRowPerLabel: labelRow, nearestSquaredDistancePerLabel: labelSquared)
-        }
+        var nearest = [NearestRows](repeating: NearestRows(capacity: k), count: count)
+        let labelSlots = perLabel ? labels.count : 0
+        var labelRow = [Int](repeating: -1, count: count * labelSlots)
+        var labelSquared = [Float](repeating: .infinity, count: count * labelSlots)
         training.values.withUnsafeBufferPointer { values in
             guard let base = values.baseAddress else { return }
             for row in 0..<training.rowCount {
-                let squared = squaredEuclideanDistance(query, base + row * d, count: d)
-                if perLabel {
-                    let label = labelIndices[row]
-                    // Strictly nearer only: rows are scanned in order, so the lower index wins a tie.
-                    if squared < labelSquared[label] || labelRow[label] < 0 {
-                        labelSquared[label] = squared
-                        labelRow[label] = row
+                let trainingRow = base + row * d
+                let label = labelIndices[row]
+                for query in 0..<count {
+                    let squared = squaredEuclideanDistance(queries + query * d, trainingRow, count: d)
+                    if perLabel {
+                        // Strictly nearer only: rows come in order, so the lower index wins a tie.
+                        let slot = query * labelSlots + label
+                        if squared < labelSquared[slot] || labelRow[slot] < 0 {
+                            labelSquared[slot] = squared
+                            labelRow[slot] = row
+                        }
                     }
-                }
-                if filled < k || squared < bestSquared[k - 1] {
-                    // Insert after every kept row at the same distance: those have lower indices.
-                    var position = min(filled, k - 1)
-                    while position > 0 && bestSquared[position - 1] > squared {
-                        bestSquared[position] = bestSquared[position - 1]
-                        bestRows[position] = bestRows[position - 1]
-                        position -= 1
-                    }
-                    bestSquared[position] = squared
-                    bestRows[position] = row
-                    filled = min(filled + 1, k)
+                    nearest[query].offer(squared, row: row)
                 }
             }
         }
-        return SearchResult(rows: bestRows, distances: bestSquared.map { $0.squareRoot() },
-                            nearestRowPerLabel: labelRow, nearestSquaredDistancePerLabel: labelSquared)
+        return (0..<count).map { query in
+            SearchResult(
+                rows: nearest[query].rows, distances: nearest[query].squared.map { $0.squareRoot() },
+                nearestRowPerLabel: Array(labelRow[(query * labelSlots)..<((query + 1) * labelSlots)]),
+                nearestSquaredDistancePerLabel: Array(labelSquared[(query * labelSlots)..<((query + 1) * labelSlots)]))
+        }
     }
 
     /// The label with the most votes; a tie goes to the label whose first vote comes from the nearer neighbour.
@@ -269,14 +297,16 @@ func squaredEuclideanDistance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Floa
             - rawB.loadUnaligned(fromByteOffset: index * stride, as: SIMD8<Float>.self)
         let d1 = rawA.loadUnaligned(fromByteOffset: (index + 8) * stride, as: SIMD8<Float>.self)
             - rawB.loadUnaligned(fromByteOffset: (index + 8) * stride, as: SIMD8<Float>.self)
-        sum0 = sum0.addingProduct(d0, d0)
-        sum1 = sum1.addingProduct(d1, d1)
+        // Multiply, then add: `addingProduct` promises a fused operation, which without FMA in the target is a
+        // libm call per lane, several times slower.
+        sum0 += d0 * d0
+        sum1 += d1 * d1
         index += 16
     }
     if index + 8 <= count {
         let d0 = rawA.loadUnaligned(fromByteOffset: index * stride, as: SIMD8<Float>.self)
             - rawB.loadUnaligned(fromByteOffset: index * stride, as: SIMD8<Float>.self)
-        sum0 = sum0.addingProduct(d0, d0)
+        sum0 += d0 * d0
         index += 8
     }
     var total = (sum0 + sum1).sum()

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import FruitFeatures
 
@@ -42,6 +45,72 @@ import Testing
         #expect(table.paths[7] == "fruits/line\nbreak.jpg")
         #expect(table.distinctLabels == ["Apple Braeburn", "Banana", "Kiwi", "Pear \"Williams\""])
         #expect(table.labelCounts.map(\.count).reduce(0, +) == 60)
+    }
+
+    /// `strtof` on the whole text, or nil when it does not read all of it: the reference for the fast decimal path.
+    static func referenceFloat(_ text: String) -> Float? {
+        text.withCString { start in
+            var end: UnsafeMutablePointer<CChar>?
+            let value = strtof(start, &end)
+            guard let end, !text.isEmpty, end == UnsafeMutablePointer(mutating: start) + text.utf8.count else { return nil }
+            return value
+        }
+    }
+
+    static func scannedFloat(_ text: String) throws -> (value: Float?, fast: Float?) {
+        var bytes = Array(text.utf8) + [0]
+        let count = bytes.count - 1
+        return try bytes.withUnsafeMutableBufferPointer { buffer in
+            let base = try #require(buffer.baseAddress)
+            let scanner = CSVScanner(bytes: base, count: count)
+            let value = try withCNumericLocale { scanner.float(CSVField(start: 0, end: count, isQuoted: false)) }
+            return (value, CSVScanner.fastDecimal(base, count: count))
+        }
+    }
+
+    @Test func fastDecimalsRoundExactlyAsStrtof() throws {
+        var generator = SeededGenerator(seed: 21)
+        var texts = [
+            "0", "-0", "-0.0", "+3", ".5", "5.", "1e5", "1E+05", "-.5e-3", "00012", "0.000", "16777217", "16777219",
+            "9007199254740993", "9007199254740992", "1e22", "1e23", "1e-22", "1e-23", "123456789012345678",
+            "1234567890123456789", "12345678901234567890", "3.4028235e+38", "3.4028236e+38", "1e-45", "7.0064923e-45",
+            "0.1", "0.30000001192092896", "1.00000005960464477539", "0.000000000000000000000000000001",
+        ]
+        // Every kind of Float, as CSVResultWriter prints it (shortest round-trip decimal).
+        for _ in 0..<20000 {
+            let value = Float(bitPattern: UInt32(truncatingIfNeeded: generator.next()))
+            if value.isFinite { texts.append(value.description) }
+        }
+        // Decimals with up to 19 digits, the point anywhere, exponents from −30 to 30.
+        for _ in 0..<20000 {
+            let digits = String((0..<(1 + Int(generator.next() % 19))).map { _ in Character(String(generator.next() % 10)) })
+            let point = Int(generator.next() % UInt64(digits.count + 1))
+            var text = String(digits.prefix(point)) + "." + String(digits.dropFirst(point))
+            if generator.next() % 2 == 0 { text += "e\(Int(generator.next() % 61) - 30)" }
+            if generator.next() % 3 == 0 { text = "-" + text }
+            texts.append(text)
+        }
+        // Exact midpoints between neighbouring Floats: the Double is the decimal, and must not be rounded twice.
+        for _ in 0..<5000 {
+            let value = Float(bitPattern: UInt32(truncatingIfNeeded: generator.next()) & 0x3FFF_FFFF | 0x0080_0000)
+            texts.append(((Double(value) + Double(value.nextUp)) / 2).description)
+        }
+        var fastCount = 0
+        for text in texts {
+            let expected = try #require(Self.referenceFloat(text), "\(text)")
+            let (value, fast) = try Self.scannedFloat(text)
+            #expect(value?.bitPattern == expected.bitPattern, "\(text): \(String(describing: value)) vs \(expected)")
+            if let fast {
+                fastCount += 1
+                #expect(fast.bitPattern == expected.bitPattern, "\(text)")
+            }
+        }
+        // Most plain decimals take the fast path (the rest: many digits, large exponents, midpoints).
+        #expect(fastCount > texts.count / 2, "\(fastCount) of \(texts.count)")
+        for text in ["", "-", ".", "e5", "1e", "1e+", "1.2.3", "1-2", " 1", "1 ", "0x10", "inf", "nan", "1,5"] {
+            #expect(try Self.scannedFloat(text).fast == nil, "\(text)")
+            #expect(try Self.scannedFloat(text).value?.bitPattern == Self.referenceFloat(text)?.bitPattern, "\(text)")
+        }
     }
 
     @Test func acceptsWindowsLineEndsAndNoFinalLineBreak() throws {

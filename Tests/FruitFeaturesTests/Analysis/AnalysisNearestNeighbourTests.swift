@@ -70,7 +70,8 @@ enum BruteForceNeighbours {
         let table = try Self.randomTable(seed: UInt64(k), rows: 150, featureCount: 19, labels: labels)
         let classifier = try NearestNeighbourClassifier(training: table, neighbourCount: k)
         var generator = SeededGenerator(seed: 99)
-        var queries: [[Float]] = (0..<40).map { _ in (0..<19).map { _ in Float(generator.normal() * 2) } }
+        // More than one block of 64 queries for predictedLabels, the last one partial.
+        var queries: [[Float]] = (0..<150).map { _ in (0..<19).map { _ in Float(generator.normal() * 2) } }
         // Queries equal to duplicated rows: distance 0 to two rows at once.
         queries.append(Array(table.features(ofRow: 9)))
         queries.append(Array(table.features(ofRow: 19)))
