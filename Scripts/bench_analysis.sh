@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark of `fruitfeatures predict`, `evaluate` and `report`: wall time (process start-up included) and peak memory.
-#   bash Scripts/bench_analysis.sh [ROWS ...]      default: 20000 100000
+#   bash Scripts/bench_analysis.sh [ROWS ...]      default: 20000 50000
 # 1. Extracts a tree of 1000 copies of the fixture photos (3 labels) with the fixture weights (the same network,
 #    so the same cost as the ImageNet weights) and K = 200, then times each command on that output folder.
 # 2. For each ROWS, replaces features.csv by ROWS synthetic rows (200 random features, 131 labels, as many as
@@ -8,7 +8,7 @@
 # `predict` is timed with 1 photo and with 10: the difference is the cost per photo, the rest is loading.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sizes=("$@"); [[ ${#sizes[@]} -gt 0 ]] || sizes=(20000 100000)
+sizes=("$@"); [[ ${#sizes[@]} -gt 0 ]] || sizes=(20000 50000)
 weights=${WEIGHTS:-Fixtures/weights/mobilenet_v2_1.0_224_random.h5}
 swift build -c release --product fruitfeatures >/dev/null
 binary=$(swift build -c release --show-bin-path)/fruitfeatures
@@ -61,7 +61,8 @@ with open(path, "w") as f:
     f.write("path,label," + ",".join(f"feature_{i}" for i in range(200)) + "\n")
     for r in range(rows):
         label = r % 131
-        values = (repr(random.gauss(c, 4.0)) for c in centres[label])
+        # Up to 9 significant digits, like CSVResultWriter's shortest float32 decimals.
+        values = ("%.8g" % random.gauss(c, 4.0) for c in centres[label])
         f.write(f"fruits/label_{label:03d}/{r:07d}.jpg,label_{label:03d}," + ",".join(values) + "\n")
 PY
     run_all "$out" "$rows"

@@ -39,4 +39,16 @@ struct AnalysisBenchmarkTests {
         let parse = try Self.seconds { _ = try FeatureTable(contentsOfCSV: URL(fileURLWithPath: directory + "/features.csv")) }
         print(String(format: "features.csv of %d × %d: %.2f s", rows, k, parse))
     }
+
+    @Test func loadingAndAnsweringAPhoto() async throws {
+        let extraction = try await AnalysisFixture.extract(componentCount: 8)
+        let hash = try Self.seconds { _ = try SHA256.hexDigest(ofFileAt: AnalysisFixture.weights.path) }
+        var recognizer: FruitRecognizer?
+        let load = try Self.seconds { recognizer = try FruitRecognizer(contentsOf: extraction.directory) }
+        let photo = AnalysisFixture.nearCopies.appendingPathComponent("Apple_0_100_q70.jpg").path
+        let first = try Self.seconds { _ = try recognizer?.recognize(photoAt: photo) }
+        let again = try Self.seconds { for _ in 0..<10 { _ = try recognizer?.recognize(photoAt: photo) } } / 10
+        print(String(format: "SHA-256 of the 14 MB weights: %.0f ms; loading a folder (weights, PCA, features): %.0f ms; "
+                     + "first photo: %.0f ms; then %.1f ms per photo", hash * 1000, load * 1000, first * 1000, again * 1000))
+    }
 }
