@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "FruitFeatures", targets: ["FruitFeatures"]),
         .executable(name: "fruitfeatures", targets: ["FruitFeaturesCLI"]),
+        .executable(name: "fruitfeatures-benchmark", targets: ["FruitFeaturesBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -32,6 +33,14 @@ let package = Package(
         ),
         .executableTarget(
             name: "FruitFeaturesCLI",
+            dependencies: [
+                "FruitFeatures",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Speed and memory figures (`swift run -c release fruitfeatures-benchmark extractor`).
+        .executableTarget(
+            name: "FruitFeaturesBenchmark",
             dependencies: [
                 "FruitFeatures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -215,6 +215,43 @@ void ffk_bias_residual(float *x, size_t rows, int cols, const float *bias, const
     else bias_residual_portable(x, rows, cols, bias, residual);
 }
 
+INLINE void fill_bias_body(float *x, size_t rows, int cols, const float *bias, const float *residual) {
+    int vector_cols = cols & ~7;
+    for (size_t r = 0; r < rows; r++) {
+        float *row = x + r * (size_t)cols;
+        if (residual) {
+            const float *add = residual + r * (size_t)cols;
+            for (int c = 0; c < vector_cols; c += 8) *(v8f *)(row + c) = *(const v8f *)(add + c) + *(const v8f *)(bias + c);
+            for (int c = vector_cols; c < cols; c++) row[c] = add[c] + bias[c];
+        } else {
+            for (int c = 0; c < vector_cols; c += 8) *(v8f *)(row + c) = *(const v8f *)(bias + c);
+            for (int c = vector_cols; c < cols; c++) row[c] = bias[c];
+        }
+    }
+}
+
+AVX2 static void fill_bias_avx2(float *x, size_t rows, int cols, const float *bias, const float *residual) {
+    fill_bias_body(x, rows, cols, bias, residual);
+}
+static void fill_bias_portable(float *x, size_t rows, int cols, const float *bias, const float *residual) {
+    fill_bias_body(x, rows, cols, bias, residual);
+}
+void ffk_fill_bias(float *x, size_t rows, int cols, const float *bias, const float *residual) {
+    if (use_avx2()) fill_bias_avx2(x, rows, cols, bias, residual); else fill_bias_portable(x, rows, cols, bias, residual);
+}
+
+INLINE void relu6_body(float *x, size_t count) {
+    size_t vector_count = count & ~(size_t)7;
+    for (size_t i = 0; i < vector_count; i += 8) *(v8f *)(x + i) = clamp6(*(v8f *)(x + i));
+    for (size_t i = vector_count; i < count; i++) x[i] = clamp6f(x[i]);
+}
+
+AVX2 static void relu6_avx2(float *x, size_t count) { relu6_body(x, count); }
+static void relu6_portable(float *x, size_t count) { relu6_body(x, count); }
+void ffk_relu6(float *x, size_t count) {
+    if (use_avx2()) relu6_avx2(x, count); else relu6_portable(x, count);
+}
+
 INLINE void bias_relu6_mean_body(const float *x, size_t rows, int cols, const float *bias, float *out) {
     int vector_cols = cols & ~7;
     float scale = rows > 0 ? 1.0f / (float)rows : 0.0f;

@@ -26,6 +26,13 @@ void ffk_bias_relu6(float *x, size_t rows, int cols, const float *bias);
 /// x: (rows, cols), in place: x[r][c] += bias[c] (+ residual[r][c] when residual is not NULL).
 void ffk_bias_residual(float *x, size_t rows, int cols, const float *bias, const float *residual);
 
+/// x: (rows, cols): x[r][c] = bias[c] (+ residual[r][c] when residual is not NULL) — the starting value of a
+/// matrix product accumulated onto it (sgemm with beta = 1).
+void ffk_fill_bias(float *x, size_t rows, int cols, const float *bias, const float *residual);
+
+/// x: (count), in place: x[i] = min(max(x[i], 0), 6).
+void ffk_relu6(float *x, size_t count);
+
 /// x: (rows, cols): out[c] = (1/rows) Σ_r min(max(x[r][c] + bias[c], 0), 6) — ReLU6 and global average pooling.
 void ffk_bias_relu6_mean(const float *x, size_t rows, int cols, const float *bias, float *out);
 

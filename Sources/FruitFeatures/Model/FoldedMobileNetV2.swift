@@ -47,7 +47,7 @@ struct FoldedConvolution: Sendable {
         weights = AlignedFloats(kernel)
         self.bias = AlignedFloats(bias)
         outputChannels = channels
-        inputChannels = depthwise ? channels : layer.kernel.count / channels
+        inputChannels = depthwise ? channels : layer.kernel.count / max(channels, 1)
     }
 }
 
@@ -63,7 +63,16 @@ struct FoldedMobileNetV2: Sendable {
         let inputHeight: Int, inputWidth: Int
         let outputHeight: Int, outputWidth: Int
         let padTop: Int, padLeft: Int
+        /// Output rows computed per band: the block runs band by band so its widest tensors (the expanded
+        /// rows and the depthwise output) stay in the CPU's L2 cache instead of travelling to memory.
+        let rowsPerBand: Int
+
+        /// Input rows a band of `rowsPerBand` output rows reads (with the 3×3 halo).
+        var inputRowsPerBand: Int { min(inputHeight, (rowsPerBand - 1) * stride + 3) }
     }
+
+    /// Floats of expanded rows per band the planner aims for (≈ 256 KB, a fraction of a typical L2).
+    static let bandBudget = 64 * 1024
 
     let architecture: MobileNetV2Architecture
     let inputSize: Int
@@ -74,11 +83,12 @@ struct FoldedMobileNetV2: Sendable {
     let head: FoldedConvolution
     let headSize: Int
 
-    /// Floats needed per image for each scratch role.
+    /// Floats needed per image for each scratch role (`expandedCount` and `depthwiseCount` per band).
     let patchesCount: Int
     let activationCount: Int
     let expandedCount: Int
     let depthwiseCount: Int
+    let headCount: Int
 
     init(_ weights: MobileNetV2Weights, inputSize: Int) {
         architecture = weights.architecture
@@ -117,18 +127,23 @@ struct FoldedMobileNetV2: Sendable {
                 pad = size % 2 == 0 ? 0 : 1
                 outSize = (size + pad + 1 - 3) / 2 + 1
             }
-            blocks.append(Block(expand: expand, depthwise: depthwise, project: project, stride: spec.stride,
-                                hasResidual: spec.hasResidual, inputHeight: size, inputWidth: size,
-                                outputHeight: outSize, outputWidth: outSize, padTop: pad, padLeft: pad))
-            if spec.expands { expanded = max(expanded, size * size * spec.expandedChannels) }
-            depthwiseOut = max(depthwiseOut, outSize * outSize * spec.expandedChannels)
+            let rowFloats = max(size * spec.expandedChannels, 1)
+            let bandInputRows = max(Self.bandBudget / rowFloats, 3)
+            let rowsPerBand = min(max((bandInputRows - 3) / spec.stride + 1, 1), outSize)
+            let block = Block(expand: expand, depthwise: depthwise, project: project, stride: spec.stride,
+                              hasResidual: spec.hasResidual, inputHeight: size, inputWidth: size,
+                              outputHeight: outSize, outputWidth: outSize, padTop: pad, padLeft: pad,
+                              rowsPerBand: rowsPerBand)
+            blocks.append(block)
+            if spec.expands { expanded = max(expanded, block.inputRowsPerBand * size * spec.expandedChannels) }
+            depthwiseOut = max(depthwiseOut, rowsPerBand * outSize * spec.expandedChannels)
             activation = max(activation, outSize * outSize * spec.outputChannels)
             size = outSize
         }
         self.blocks = blocks
         head = next()
         headSize = size
-        expanded = max(expanded, size * size * architecture.lastChannels)
+        headCount = size * size * architecture.lastChannels
         patchesCount = stemOut * stemOut * 27
         activationCount = activation
         expandedCount = expanded

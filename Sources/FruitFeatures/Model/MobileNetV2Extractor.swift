@@ -49,6 +49,9 @@ public final class MobileNetV2Extractor: Sendable {
     private let model: FoldedMobileNetV2
     private let scratchPool: ScratchPool
 
+    /// Whether the depthwise and element-wise kernels run their AVX2+FMA build on this CPU.
+    public static var usesAVX2: Bool { ffk_cpu_has_avx2_fma() != 0 }
+
     /// Floats per feature vector (1280 for alpha ≤ 1).
     public var featureCount: Int { architecture.lastChannels }
 
@@ -126,54 +129,112 @@ public final class MobileNetV2Extractor: Sendable {
         let m = model
         var x = scratch.activationA
         var y = scratch.activationB
-        let expanded = scratch.expanded
-        let depthwiseOut = scratch.depthwise
 
         // Conv1: patches (s², 27) · kernel (27, first) → x (s, s, first).
         let s = m.stemOutputSize
         ffk_im2col3x3(input, Int32(m.inputSize), Int32(m.inputSize), 3, 2, Int32(m.stemPadTop), Int32(m.stemPadLeft),
                       Int32(s), Int32(s), scratch.patches)
-        matrixProduct(scratch.patches, rows: s * s, m.stem, into: x)
-        ffk_bias_relu6(x, s * s, Int32(m.stem.outputChannels), m.stem.bias.base)
+        ffk_fill_bias(x, s * s, Int32(m.stem.outputChannels), m.stem.bias.base, nil)
+        matrixProduct(scratch.patches, rows: s * s, m.stem, onto: x)
+        ffk_relu6(x, s * s * m.stem.outputChannels)
 
         for block in m.blocks {
-            let inputPixels = block.inputHeight * block.inputWidth
-            let outputPixels = block.outputHeight * block.outputWidth
-            // Expand 1×1: x (h·w, in) · (in, expanded) → expanded.
-            var depthwiseInput = UnsafePointer(x)
-            if let expand = block.expand {
-                matrixProduct(x, rows: inputPixels, expand, into: expanded)
-                ffk_bias_relu6(expanded, inputPixels, Int32(expand.outputChannels), expand.bias.base)
-                depthwiseInput = UnsafePointer(expanded)
-            }
-            // Depthwise 3×3 (h, w, expanded) → (h', w', expanded), bias and ReLU6 fused.
-            let channels = block.depthwise.outputChannels
-            ffk_depthwise3x3_bias_relu6(depthwiseInput, Int32(block.inputHeight), Int32(block.inputWidth), Int32(channels),
-                                        block.depthwise.weights.base, block.depthwise.bias.base, depthwiseOut,
-                                        Int32(block.outputHeight), Int32(block.outputWidth), Int32(block.stride),
-                                        Int32(block.padTop), Int32(block.padLeft))
-            // Project 1×1 (h'·w', expanded) · (expanded, out) → y, plus bias and the block input when shapes match.
-            matrixProduct(depthwiseOut, rows: outputPixels, block.project, into: y)
-            ffk_bias_residual(y, outputPixels, Int32(block.project.outputChannels), block.project.bias.base,
-                              block.hasResidual ? UnsafePointer(x) : nil)
+            runBlock(block, input: x, output: y, scratch: scratch)
             swap(&x, &y)
         }
 
         // Conv_1 1×1 → (h·w, last), ReLU6, global average pooling.
         let pixels = m.headSize * m.headSize
-        matrixProduct(x, rows: pixels, m.head, into: expanded)
-        ffk_bias_relu6_mean(expanded, pixels, Int32(m.head.outputChannels), m.head.bias.base, output)
+        matrixProduct(x, rows: pixels, m.head, into: scratch.head)  // bias added in the pooling pass
+        ffk_bias_relu6_mean(scratch.head, pixels, Int32(m.head.outputChannels), m.head.bias.base, output)
+    }
+
+    /// One inverted-residual block, band by band of output rows.
+    ///   x: (h, w, in) → y: (h', w', out). Per band: expand the input rows it needs (reusing the rows it
+    ///   shares with the previous band), depthwise into the band's output rows, project them into y.
+    private func runBlock(_ block: FoldedMobileNetV2.Block, input x: UnsafeMutablePointer<Float>,
+                          output y: UnsafeMutablePointer<Float>, scratch: Scratch) {
+        let width = block.inputWidth
+        let channels = block.depthwise.outputChannels
+        let inChannels = block.expand?.inputChannels ?? channels
+        let outChannels = block.project.outputChannels
+        let expandedRow = width * channels
+        let inputRow = width * inChannels
+        // Input rows [bandFirst, bandLast] currently held in scratch.expanded (empty when bandLast < bandFirst).
+        var bandFirst = 0
+        var bandLast = -1
+        var outFirst = 0
+        while outFirst < block.outputHeight {
+            let outCount = min(block.rowsPerBand, block.outputHeight - outFirst)
+            // Input rows the band reads, clipped to the image (rows outside read as zero padding).
+            let wantedFirst = outFirst * block.stride - block.padTop
+            let first = max(wantedFirst, 0)
+            let last = min((outFirst + outCount - 1) * block.stride - block.padTop + 2, block.inputHeight - 1)
+            let depthwiseInput: UnsafePointer<Float>
+            if let expand = block.expand {
+                // Keep the rows shared with the previous band: move them to the front.
+                var computedUpTo = first - 1
+                if bandLast >= first {
+                    let kept = bandLast - first + 1
+                    if first != bandFirst {
+                        // Source and destination may overlap.
+                        memmove(scratch.expanded, scratch.expanded + (first - bandFirst) * expandedRow,
+                                kept * expandedRow * MemoryLayout<Float>.stride)
+                    }
+                    computedUpTo = bandLast
+                }
+                let newRows = last - computedUpTo
+                if newRows > 0 {
+                    // (newRows·w, in) · (in, expanded) → rows after the kept ones.
+                    let destination = scratch.expanded + (computedUpTo + 1 - first) * expandedRow
+                    ffk_fill_bias(destination, newRows * width, Int32(channels), expand.bias.base, nil)
+                    matrixProduct(x + (computedUpTo + 1) * inputRow, rows: newRows * width, expand, onto: destination)
+                    ffk_relu6(destination, newRows * expandedRow)
+                }
+                bandFirst = first
+                bandLast = last
+                depthwiseInput = UnsafePointer(scratch.expanded)
+            } else {
+                depthwiseInput = UnsafePointer(x + first * inputRow)
+            }
+            // Depthwise over the band: rows [first, last] seen as an image whose top is `first`.
+            ffk_depthwise3x3_bias_relu6(depthwiseInput, Int32(last - first + 1), Int32(width), Int32(channels),
+                                        block.depthwise.weights.base, block.depthwise.bias.base, scratch.depthwise,
+                                        Int32(outCount), Int32(block.outputWidth), Int32(block.stride),
+                                        Int32(first - wantedFirst), Int32(block.padLeft))
+            // Project (rows·w', expanded) · (expanded, out) → y's band, plus bias and the block input.
+            let pixels = outCount * block.outputWidth
+            let offset = outFirst * block.outputWidth
+            ffk_fill_bias(y + offset * outChannels, pixels, Int32(outChannels), block.project.bias.base,
+                          block.hasResidual ? UnsafePointer(x + offset * inChannels) : nil)
+            matrixProduct(scratch.depthwise, rows: pixels, block.project, onto: y + offset * outChannels)
+            outFirst += outCount
+        }
     }
 
     /// c (rows, out) = a (rows, in) · weights (in, out), single precision, row-major.
     private func matrixProduct(
         _ a: UnsafePointer<Float>, rows: Int, _ layer: FoldedConvolution, into c: UnsafeMutablePointer<Float>
     ) {
-        let k = layer.weights.count / max(layer.outputChannels, 1)
+        sgemm(a, rows: rows, layer, c, beta: 0)
+    }
+
+    /// c (rows, out) += a (rows, in) · weights (in, out). Accumulating onto c (prefilled with the bias)
+    /// skips OpenBLAS's separate pass that zeroes c when beta is 0.
+    private func matrixProduct(
+        _ a: UnsafePointer<Float>, rows: Int, _ layer: FoldedConvolution, onto c: UnsafeMutablePointer<Float>
+    ) {
+        sgemm(a, rows: rows, layer, c, beta: 1)
+    }
+
+    private func sgemm(
+        _ a: UnsafePointer<Float>, rows: Int, _ layer: FoldedConvolution, _ c: UnsafeMutablePointer<Float>, beta: Float
+    ) {
+        let k = layer.inputChannels
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
                     Int32(rows), Int32(layer.outputChannels), Int32(k),
                     1, a, Int32(k), layer.weights.base, Int32(layer.outputChannels),
-                    0, c, Int32(layer.outputChannels))
+                    beta, c, Int32(layer.outputChannels))
     }
 }
 
@@ -185,12 +246,13 @@ final class Scratch: @unchecked Sendable {
     let activationB: UnsafeMutablePointer<Float>
     let expanded: UnsafeMutablePointer<Float>
     let depthwise: UnsafeMutablePointer<Float>
+    let head: UnsafeMutablePointer<Float>
     private let storage: UnsafeMutableRawPointer
 
     init(model: FoldedMobileNetV2) {
         // One allocation, each region rounded up to 64-byte lines.
         let counts = [model.patchesCount, model.activationCount, model.activationCount, model.expandedCount,
-                      model.depthwiseCount].map { ($0 + 15) / 16 * 16 }
+                      model.depthwiseCount, model.headCount].map { ($0 + 15) / 16 * 16 }
         storage = UnsafeMutableRawPointer.allocate(byteCount: counts.reduce(0, +) * 4, alignment: 64)
         var offset = 0
         var regions: [UnsafeMutablePointer<Float>] = []
@@ -203,6 +265,7 @@ final class Scratch: @unchecked Sendable {
         activationB = regions[2]
         expanded = regions[3]
         depthwise = regions[4]
+        head = regions[5]
     }
 
     deinit { storage.deallocate() }
