@@ -18,6 +18,9 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CLAPACKE", pkgConfig: "lapacke", providers: [.apt(["liblapacke-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        // Page compression for Parquet: Snappy (what Spark writes by default) and Zstandard.
+        .systemLibrary(name: "CSnappy", pkgConfig: "snappy", providers: [.apt(["libsnappy-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
         // Tiny C shims: what C needs and Swift cannot say.
         // libjpeg reports errors by longjmp (its default handler exits the process).
@@ -29,7 +32,9 @@ let package = Package(
 
         .target(
             name: "FruitFeatures",
-            dependencies: ["CJPEGDecoder", "CHDF5Shim", "CHDF5", "COpenBLAS", "CLAPACKE", "CKernels"]
+            dependencies: [
+                "CJPEGDecoder", "CHDF5Shim", "CHDF5", "COpenBLAS", "CLAPACKE", "CKernels", "CSnappy", "CZstd",
+            ]
         ),
         .executableTarget(
             name: "FruitFeaturesCLI",

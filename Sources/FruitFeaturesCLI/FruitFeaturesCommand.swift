@@ -7,6 +7,21 @@ struct FruitFeaturesCommand: AsyncParsableCommand {
         commandName: "fruitfeatures",
         abstract: "Turn folders of fruit photos into MobileNetV2 features reduced by PCA.",
         version: fruitFeaturesVersion,
-        subcommands: []
+        subcommands: [WeightsCommand.self]
     )
+
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch let failure as CLIFailure {
+            failure.exit()
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -1,8 +1,8 @@
 import Foundation
 
-/// Locations of the committed test fixtures.
+/// Where the committed fixtures live, found from this source file's path.
 enum FixturePaths {
-    /// The repository's `Fixtures` folder, found from this source file's path.
+    /// The repository's Fixtures folder.
     static let root: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent()  // Support
         .deletingLastPathComponent()  // FruitFeaturesTests

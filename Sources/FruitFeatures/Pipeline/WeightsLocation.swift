@@ -1,0 +1,156 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Where MobileNetV2 weights come from: an explicit file, the environment, or the Keras cache.
+public enum WeightsLocation {
+    /// The file name Keras gives the ImageNet weights of MobileNetV2 (alpha 1.0, 224, with top).
+    public static let kerasFileName = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"
+
+    /// Where Keras downloads that file from.
+    public static let kerasURL = URL(
+        string: "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/" + kerasFileName)!
+
+    /// The environment variable that names a weights file.
+    public static let environmentVariable = "FRUITFEATURES_WEIGHTS"
+
+    /// The Keras cache path of the ImageNet weights: `$KERAS_HOME/models/…` or `~/.keras/models/…`.
+    public static func kerasCachePath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        let kerasHome = environment["KERAS_HOME"]
+            ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.keras")
+        return kerasHome + "/models/" + kerasFileName
+    }
+
+    /// Resolves the weights file: `explicit`, else `$FRUITFEATURES_WEIGHTS`, else the Keras cache.
+    /// - Throws: ``WeightsLocationError`` saying where each place looked and how to get the file.
+    public static func resolve(
+        explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(WeightsLocationError) -> String {
+        if let explicit {
+            guard FileManager.default.isReadableFile(atPath: explicit) else {
+                throw WeightsLocationError(message: "weights file \(explicit) does not exist or is not readable")
+            }
+            return explicit
+        }
+        if let fromEnvironment = environment[environmentVariable], !fromEnvironment.isEmpty {
+            guard FileManager.default.isReadableFile(atPath: fromEnvironment) else {
+                throw WeightsLocationError(
+                    message: "\(environmentVariable)=\(fromEnvironment) does not exist or is not readable")
+            }
+            return fromEnvironment
+        }
+        let cache = kerasCachePath(environment: environment)
+        if FileManager.default.isReadableFile(atPath: cache) { return cache }
+        throw WeightsLocationError(message: """
+            no MobileNetV2 weights found: pass --weights FILE, set \(environmentVariable), \
+            or run `fruitfeatures weights download` to fetch \(kerasURL.absoluteString) into \(cache)
+            """)
+    }
+}
+
+/// The weights file could not be found or fetched.
+public struct WeightsLocationError: Error, CustomStringConvertible, Sendable {
+    /// What went wrong and what to do about it.
+    public var message: String
+    public var description: String { message }
+}
+
+/// Downloads a weights file over HTTP(S) into place, atomically, reporting progress.
+public enum WeightsDownload {
+    /// Fetches `url` into `destination` (folders created as needed).
+    ///
+    /// The bytes go to a temporary file beside `destination` and are moved into place only when the
+    /// transfer is complete and the file starts with the HDF5 signature, so a failed or interrupted
+    /// download never leaves a file that looks like weights.
+    /// - Parameter progress: called with the bytes received and the expected total, when known.
+    public static func fetch(
+        from url: URL, to destination: String,
+        progress: @escaping @Sendable (_ received: Int64, _ expected: Int64?) -> Void = { _, _ in }
+    ) async throws(WeightsLocationError) {
+        let directory = (destination as NSString).deletingLastPathComponent
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw WeightsLocationError(message: "cannot create \(directory): \(error.localizedDescription)")
+        }
+        let observer = DownloadObserver(progress: progress)
+        let session = URLSession(configuration: .ephemeral, delegate: observer, delegateQueue: nil)
+        defer { session.finishTasksAndInvalidate() }
+        let temporary: URL
+        let response: URLResponse
+        do {
+            (temporary, response) = try await withCheckedThrowingContinuation { continuation in
+                observer.continuation = continuation
+                session.downloadTask(with: url).resume()
+            }
+        } catch {
+            throw WeightsLocationError(message: "download of \(url.absoluteString) failed: \(error.localizedDescription)")
+        }
+        defer { try? FileManager.default.removeItem(at: temporary) }
+        if let http = response as? HTTPURLResponse, !(200..<300).contains(http.statusCode) {
+            throw WeightsLocationError(message: "download of \(url.absoluteString) failed: HTTP \(http.statusCode)")
+        }
+        let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
+        let head = (try? FileHandle(forReadingFrom: temporary).readData(ofLength: 8)).map(Array.init) ?? []
+        guard head == signature else {
+            throw WeightsLocationError(message: "\(url.absoluteString) did not return an HDF5 file")
+        }
+        let staging = destination + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
+        do {
+            try? FileManager.default.removeItem(atPath: staging)
+            try FileManager.default.copyItem(at: temporary, to: URL(fileURLWithPath: staging))
+            if rename(staging, destination) != 0 {
+                throw WeightsLocationError(message: "cannot move the download into \(destination): \(errnoText())")
+            }
+        } catch let error as WeightsLocationError {
+            try? FileManager.default.removeItem(atPath: staging)
+            throw error
+        } catch {
+            try? FileManager.default.removeItem(atPath: staging)
+            throw WeightsLocationError(message: "cannot write \(destination): \(error.localizedDescription)")
+        }
+    }
+}
+
+/// Forwards a download task's progress and completion.
+private final class DownloadObserver: NSObject, URLSessionDownloadDelegate, @unchecked Sendable {
+    // Touched only on the session's serial delegate queue after the task starts.
+    var continuation: CheckedContinuation<(URL, URLResponse), any Error>?
+    private let progress: @Sendable (Int64, Int64?) -> Void
+    private var kept: URL?
+
+    init(progress: @escaping @Sendable (Int64, Int64?) -> Void) {
+        self.progress = progress
+    }
+
+    func urlSession(
+        _ session: URLSession, downloadTask: URLSessionDownloadTask, didWriteData bytesWritten: Int64,
+        totalBytesWritten: Int64, totalBytesExpectedToWrite: Int64
+    ) {
+        progress(totalBytesWritten, totalBytesExpectedToWrite > 0 ? totalBytesExpectedToWrite : nil)
+    }
+
+    func urlSession(_ session: URLSession, downloadTask: URLSessionDownloadTask, didFinishDownloadingTo location: URL) {
+        // The system removes `location` when this returns: keep a copy.
+        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("fruitfeatures-\(UUID().uuidString).h5")
+        do {
+            try FileManager.default.moveItem(at: location, to: copy)
+            kept = copy
+        } catch {
+            kept = nil
+        }
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
+        guard let continuation else { return }
+        self.continuation = nil
+        if let error {
+            continuation.resume(throwing: error)
+        } else if let kept, let response = task.response {
+            continuation.resume(returning: (kept, response))
+        } else {
+            continuation.resume(throwing: URLError(.cannotWriteToFile))
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The shape of one preprocessed image, NHWC without the batch dimension.
+public struct TensorShape: Sendable, Equatable, CustomStringConvertible {
+    /// Rows.
+    public var height: Int
+    /// Columns.
+    public var width: Int
+    /// Values per pixel.
+    public var channels: Int
+
+    /// A height × width × channels shape.
+    public init(height: Int, width: Int, channels: Int) {
+        self.height = height
+        self.width = width
+        self.channels = channels
+    }
+
+    /// Number of values: height · width · channels.
+    public var count: Int { height * width * channels }
+
+    /// "(height, width, channels)".
+    public var description: String { "(\(height), \(width), \(channels))" }
+}
+
+/// Turns the bytes of an encoded image file into the float input of a model.
+///
+/// Implementations are value types safe to share across tasks. The `into:` requirement lets a
+/// pipeline fill its batch buffer in place; the extension adds array-returning and file-reading
+/// conveniences.
+public protocol Preprocessor: Sendable {
+    /// The shape of one output, (height, width, channels), stored row-major (HWC).
+    var outputShape: TensorShape { get }
+
+    /// Decodes and prepares `encoded` (a whole image file) into `output`, which must hold
+    /// exactly `outputShape.count` values.
+    ///
+    /// `path` only names the file in errors. On error `output` may be partly written.
+    func preprocess(_ encoded: UnsafeRawBufferPointer, path: String,
+                    into output: UnsafeMutableBufferPointer<Float>) throws(ImageError)
+}
+
+extension Preprocessor {
+    /// Decodes and prepares `encoded` (a whole image file) into `output`.
+    public func preprocess(_ encoded: some ContiguousBytes, path: String,
+                           into output: UnsafeMutableBufferPointer<Float>) throws(ImageError) {
+        let result: Result<Void, ImageError> = encoded.withUnsafeBytes { raw in
+            Result { () throws(ImageError) in try preprocess(raw, path: path, into: output) }
+        }
+        try result.get()
+    }
+
+    /// Decodes and prepares `encoded` (a whole image file); `outputShape.count` values, HWC.
+    public func preprocess(_ encoded: some ContiguousBytes, path: String) throws(ImageError) -> [Float] {
+        let count = outputShape.count
+        var failure: ImageError?
+        let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            buffer.initialize(repeating: 0)
+            initialized = count
+            do throws(ImageError) {
+                try preprocess(encoded, path: path, into: buffer)
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+        return values
+    }
+
+    /// Reads the file at `path` and prepares it; `outputShape.count` values, HWC.
+    public func preprocessFile(atPath path: String) throws(ImageError) -> [Float] {
+        let bytes = try readImageFileContents(atPath: path)
+        return try preprocess(bytes, path: path)
+    }
+}
+
+/// The whole contents of the regular file at `path`; errors name the system's reason.
+func readImageFileContents(atPath path: String) throws(ImageError) -> [UInt8] {
+    func failure(_ what: String) -> ImageError {
+        ImageError(path: path, reason: .unreadable(what))
+    }
+    func systemMessage() -> String {
+        String(cString: strerror(errno))
+    }
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw failure(systemMessage()) }
+    defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0 else { throw failure(systemMessage()) }
+    guard (info.st_mode & S_IFMT) == S_IFREG else {
+        throw failure((info.st_mode & S_IFMT) == S_IFDIR ? "is a directory" : "not a regular file")
+    }
+    var bytes = [UInt8]()
+    bytes.reserveCapacity(Int(info.st_size))
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw failure(systemMessage())
+        }
+        if n == 0 { break }
+        bytes.append(contentsOf: chunk[0..<n])
+    }
+    return bytes
+}
