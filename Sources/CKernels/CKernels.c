@@ -22,10 +22,11 @@ int ffk_cpu_has_avx2_fma(void) {
 
 // -1 unknown, 0 portable, 1 AVX2+FMA. Relaxed atomics: every thread computes the same value.
 static int simd_level = -1;
-static int simd_allowed = 1;
+// Per thread, so a test forcing the portable builds does not change what other threads run.
+static _Thread_local int simd_disabled = 0;
 
 void ffk_set_simd_enabled(int enabled) {
-    __atomic_store_n(&simd_allowed, enabled ? 1 : 0, __ATOMIC_RELAXED);
+    simd_disabled = enabled ? 0 : 1;
 }
 
 static int use_avx2(void) {
@@ -34,7 +35,7 @@ static int use_avx2(void) {
         level = ffk_cpu_has_avx2_fma();
         __atomic_store_n(&simd_level, level, __ATOMIC_RELAXED);
     }
-    return level && __atomic_load_n(&simd_allowed, __ATOMIC_RELAXED);
+    return level && !simd_disabled;
 }
 
 INLINE v8f splat(float value) { return (v8f){value, value, value, value, value, value, value, value}; }

@@ -7,7 +7,8 @@
 /// 1 when the CPU supports AVX2 and FMA (the fast paths), else 0.
 int ffk_cpu_has_avx2_fma(void);
 
-/// Forces the portable builds (0) or allows the AVX2+FMA ones again (1); for tests and benchmarks.
+/// On the calling thread only: forces the portable builds (0) or allows the AVX2+FMA ones again (1).
+/// For tests and benchmarks.
 void ffk_set_simd_enabled(int enabled);
 
 /// Depthwise 3×3 convolution, bias, ReLU6.

@@ -71,8 +71,8 @@ struct FoldedMobileNetV2: Sendable {
         var inputRowsPerBand: Int { min(inputHeight, (rowsPerBand - 1) * stride + 3) }
     }
 
-    /// Floats of expanded rows per band the planner aims for (≈ 256 KB, a fraction of a typical L2).
-    static let bandBudget = 64 * 1024
+    /// Floats of expanded rows per band the planner aims for by default (≈ 256 KB, a fraction of a typical L2).
+    static let defaultBandBudget = 64 * 1024
 
     let architecture: MobileNetV2Architecture
     let inputSize: Int
@@ -90,7 +90,8 @@ struct FoldedMobileNetV2: Sendable {
     let depthwiseCount: Int
     let headCount: Int
 
-    init(_ weights: MobileNetV2Weights, inputSize: Int) {
+    /// `bandBudget`: floats of expanded rows per band (tests use extremes to exercise the banding).
+    init(_ weights: MobileNetV2Weights, inputSize: Int, bandBudget: Int = Self.defaultBandBudget) {
         architecture = weights.architecture
         self.inputSize = inputSize
         var layers = weights.layers.makeIterator()
@@ -128,7 +129,7 @@ struct FoldedMobileNetV2: Sendable {
                 outSize = (size + pad + 1 - 3) / 2 + 1
             }
             let rowFloats = max(size * spec.expandedChannels, 1)
-            let bandInputRows = max(Self.bandBudget / rowFloats, 3)
+            let bandInputRows = max(bandBudget / rowFloats, 3)
             let rowsPerBand = min(max((bandInputRows - 3) / spec.stride + 1, 1), outSize)
             let block = Block(expand: expand, depthwise: depthwise, project: project, stride: spec.stride,
                               hasResidual: spec.hasResidual, inputHeight: size, inputWidth: size,

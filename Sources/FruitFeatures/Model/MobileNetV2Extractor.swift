@@ -65,13 +65,22 @@ public final class MobileNetV2Extractor: Sendable {
     }
 
     /// Builds the extractor from weights already read, folding every BatchNorm into its convolution.
-    public init(weights: MobileNetV2Weights, inputSize: Int = 224, source: String = "") throws(WeightsError) {
+    public convenience init(weights: MobileNetV2Weights, inputSize: Int = 224, source: String = "") throws(WeightsError) {
+        try self.init(weights: weights, inputSize: inputSize, source: source,
+                      bandBudget: FoldedMobileNetV2.defaultBandBudget)
+    }
+
+    /// `bandBudget`: floats of expanded rows per band (see `FoldedMobileNetV2.Block.rowsPerBand`).
+    init(weights: MobileNetV2Weights, inputSize: Int, source: String, bandBudget: Int) throws(WeightsError) {
         guard inputSize >= 32 else { throw WeightsError(file: source, reason: .unsupportedInputSize(inputSize)) }
         architecture = weights.architecture
         self.inputSize = inputSize
-        model = FoldedMobileNetV2(weights, inputSize: inputSize)
+        model = FoldedMobileNetV2(weights, inputSize: inputSize, bandBudget: bandBudget)
         scratchPool = ScratchPool(model: model)
     }
+
+    /// Output rows per band of each block (for tests).
+    var rowsPerBand: [Int] { model.blocks.map(\.rowsPerBand) }
 
     /// Computes the features of `count` images stored one after another in `input`, writing
     /// `count · featureCount` floats to `output`.
