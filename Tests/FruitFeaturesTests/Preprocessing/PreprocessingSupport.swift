@@ -107,19 +107,6 @@ func firstDifference(_ a: [UInt8], _ b: [UInt8], width: Int) -> String {
     return "\(differing) bytes differ; first at x=\(pixel % width) y=\(pixel / width) channel \(i % 3): \(a[i]) vs \(b[i])"
 }
 
-/// A small deterministic generator for test inputs (SplitMix64).
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A plain implementation of Pillow's bicubic resize, written straight from the description
 /// (every output pixel computes its own weights, whole-image passes, no row cropping), to
 /// check ``BicubicResampler`` against. `pillow12`: always horizontal first.
