@@ -1,0 +1,47 @@
+import Foundation
+import Testing
+@testable import FruitFeatures
+
+/// The fast forward pass against ReferenceMobileNetV2 at input sizes and band splits the Keras goldens do not cover.
+@Suite struct MobileNetV2ReferenceTests {
+    static let tolerance: Float = 1e-4
+
+    static func smallWeights() throws -> MobileNetV2Weights {
+        try KerasWeightsFile(contentsOf: WeightFixtures.variant("keras3_legacy_weights.h5")).mobileNetV2Weights()
+    }
+
+    @Test func referenceItselfMatchesKeras() throws {
+        let index = try KerasGoldens.index()
+        let model = try #require(index.models["alpha_0.35"])
+        let golden = try KerasGoldens.features(model.inputs, featureCount: model.feature_count)
+        let weights = try Self.smallWeights()
+        let (name, expected) = try #require(golden.first)
+        let features = ReferenceMobileNetV2.features(weights, image: try KerasGoldens.input(name), size: 224)
+        let difference = maxAbsoluteDifference(features, expected)
+        #expect(difference <= Self.tolerance, "\(name): max |reference − keras| = \(difference)")
+    }
+
+    /// Odd and even sizes (both ZeroPadding cases, TensorFlow's 'same' split) and band plans from one output row
+    /// per band to the whole image in one band.
+    @Test(arguments: [32, 33, 45, 57, 70])
+    func extractorMatchesReferenceAtOtherInputSizes(_ size: Int) throws {
+        let weights = try Self.smallWeights()
+        var random = TestRandom(seed: UInt64(size))
+        let image = random.floats(size * size * 3, -1, 1)
+        let expected = ReferenceMobileNetV2.features(weights, image: image, size: size)
+        for budget in [1, 5_000, FoldedMobileNetV2.defaultBandBudget, Int.max / 4] {
+            let extractor = try MobileNetV2Extractor(weights: weights, inputSize: size, source: "", bandBudget: budget)
+            if budget == 1 { #expect(extractor.rowsPerBand.allSatisfy { $0 == 1 }) }
+            let features = try extractor.features(of: image)
+            let difference = maxAbsoluteDifference(features, expected)
+            #expect(difference <= Self.tolerance, "size \(size), band budget \(budget): max difference \(difference)")
+        }
+    }
+
+    @Test func inputsSmallerThan32PixelsAreRefused() throws {
+        let weights = try Self.smallWeights()
+        #expect(throws: WeightsError(file: "w.h5", reason: .unsupportedInputSize(31))) {
+            try MobileNetV2Extractor(weights: weights, inputSize: 31, source: "w.h5")
+        }
+    }
+}
