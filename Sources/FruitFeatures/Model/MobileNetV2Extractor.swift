@@ -67,20 +67,23 @@ public final class MobileNetV2Extractor: Sendable {
     /// Builds the extractor from weights already read, folding every BatchNorm into its convolution.
     public convenience init(weights: MobileNetV2Weights, inputSize: Int = 224, source: String = "") throws(WeightsError) {
         try self.init(weights: weights, inputSize: inputSize, source: source,
-                      bandBudget: FoldedMobileNetV2.defaultBandBudget)
+                      bandBudget: FoldedMobileNetV2.defaultBandBudget, groupSize: FoldedMobileNetV2.defaultGroupSize)
     }
 
-    /// `bandBudget`: floats of expanded rows per band (see `FoldedMobileNetV2.Block.rowsPerBand`).
-    init(weights: MobileNetV2Weights, inputSize: Int, source: String, bandBudget: Int) throws(WeightsError) {
+    /// `bandBudget` and `groupSize`: the execution plan's knobs (see `FoldedMobileNetV2`), for tests.
+    init(weights: MobileNetV2Weights, inputSize: Int, source: String, bandBudget: Int, groupSize: Int) throws(WeightsError) {
         guard inputSize >= 32 else { throw WeightsError(file: source, reason: .unsupportedInputSize(inputSize)) }
         architecture = weights.architecture
         self.inputSize = inputSize
-        model = FoldedMobileNetV2(weights, inputSize: inputSize, bandBudget: bandBudget)
+        model = FoldedMobileNetV2(weights, inputSize: inputSize, bandBudget: bandBudget, groupSize: groupSize)
         scratchPool = ScratchPool(model: model)
     }
 
     /// Output rows per band of each block (for tests).
     var rowsPerBand: [Int] { model.blocks.map(\.rowsPerBand) }
+
+    /// Index of the first block of the grouped stage (for tests).
+    var groupedFrom: Int { model.groupedFrom }
 
     /// Computes the features of `count` images stored one after another in `input`, writing
     /// `count · featureCount` floats to `output`.
@@ -98,32 +101,34 @@ public final class MobileNetV2Extractor: Sendable {
         guard count > 0, let source = input.baseAddress, let destination = output.baseAddress else { return }
         let scratch = scratchPool.take()
         defer { scratchPool.give(scratch) }
-        for image in 0..<count {
-            forward(source + image * inputCount, into: destination + image * featureCount, scratch: scratch)
+        var start = 0
+        while start < count {
+            let group = min(model.groupSize, count - start)
+            for slot in 0..<group {
+                firstStage(source + (start + slot) * inputCount, slot: slot, scratch: scratch)
+            }
+            groupedStage(images: group, into: destination + start * featureCount, scratch: scratch)
+            start += group
         }
     }
 
     /// Computes the features of each image (`inputCount` floats each).
     public func features(of images: [[Float]]) throws(FeatureExtractionError) -> [[Float]] {
-        let scratch = scratchPool.take()
-        defer { scratchPool.give(scratch) }
-        var result: [[Float]] = []
-        result.reserveCapacity(images.count)
+        var input: [Float] = []
+        input.reserveCapacity(images.count * inputCount)
         for image in images {
             guard image.count == inputCount else {
                 throw FeatureExtractionError(buffer: .input, expected: inputCount, actual: image.count)
             }
-            var features = [Float](repeating: 0, count: featureCount)
-            image.withUnsafeBufferPointer { source in
-                features.withUnsafeMutableBufferPointer { destination in
-                    if let input = source.baseAddress, let output = destination.baseAddress {
-                        forward(input, into: output, scratch: scratch)
-                    }
-                }
-            }
-            result.append(features)
+            input += image
         }
-        return result
+        var output = [Float](repeating: 0, count: images.count * featureCount)
+        try input.withUnsafeBufferPointer { (input) throws(FeatureExtractionError) in
+            try output.withUnsafeMutableBufferPointer { (output) throws(FeatureExtractionError) in
+                try features(batch: input, count: images.count, into: output)
+            }
+        }
+        return (0..<images.count).map { Array(output[($0 * featureCount)..<(($0 + 1) * featureCount)]) }
     }
 
     /// Computes the features of one image (`inputCount` floats).
@@ -133,10 +138,15 @@ public final class MobileNetV2Extractor: Sendable {
 
     // MARK: - Forward pass
 
-    /// One image: `input` (inputSize, inputSize, 3) → `output` (featureCount).
-    private func forward(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, scratch: Scratch) {
+    /// First stage, one image: `input` (inputSize, inputSize, 3) → Conv1 → the banded blocks → the image's
+    /// slot of the grouped stage's input.
+    private func firstStage(_ input: UnsafePointer<Float>, slot: Int, scratch: Scratch) {
         let m = model
-        var x = scratch.activationA
+        let groupInputCount = m.groupedFrom == 0
+            ? m.stemOutputSize * m.stemOutputSize * m.stem.outputChannels
+            : m.blocks[m.groupedFrom - 1].outputPixels * m.blocks[m.groupedFrom - 1].outputChannels
+        let destination = scratch.groupA + slot * groupInputCount
+        var x = m.groupedFrom == 0 ? destination : scratch.activationA
         var y = scratch.activationB
 
         // Conv1: patches (s², 27) · kernel (27, first) → x (s, s, first).
@@ -147,15 +157,52 @@ public final class MobileNetV2Extractor: Sendable {
         matrixProduct(scratch.patches, rows: s * s, m.stem, onto: x)
         ffk_relu6(x, s * s * m.stem.outputChannels)
 
-        for block in m.blocks {
-            runBlock(block, input: x, output: y, scratch: scratch)
+        for index in 0..<m.groupedFrom {
+            let output = index == m.groupedFrom - 1 ? destination : y
+            runBlock(m.blocks[index], input: x, output: output, scratch: scratch)
+            y = x
+            x = output
+        }
+    }
+
+    /// Grouped stage: the last blocks and Conv_1 on `images` images at once (one matrix product per 1×1
+    /// convolution over all their pixels), then ReLU6 and global average pooling per image into `output`.
+    ///   groupA: (images, h, w, c), each image's tensor right after the previous one.
+    private func groupedStage(images: Int, into output: UnsafeMutablePointer<Float>, scratch: Scratch) {
+        let m = model
+        var x = scratch.groupA
+        var y = scratch.groupB
+        for block in m.blocks[m.groupedFrom...] {
+            let channels = block.expandedChannels
+            var depthwiseInput = UnsafePointer(x)
+            if let expand = block.expand {
+                let rows = images * block.inputPixels
+                ffk_fill_bias(scratch.groupExpanded, rows, Int32(channels), expand.bias.base, nil)
+                matrixProduct(x, rows: rows, expand, onto: scratch.groupExpanded)
+                ffk_relu6(scratch.groupExpanded, rows * channels)
+                depthwiseInput = UnsafePointer(scratch.groupExpanded)
+            }
+            for image in 0..<images {
+                ffk_depthwise3x3_bias_relu6(depthwiseInput + image * block.inputPixels * channels,
+                                            Int32(block.inputHeight), Int32(block.inputWidth), Int32(channels),
+                                            block.depthwise.weights.base, block.depthwise.bias.base,
+                                            scratch.groupDepthwise + image * block.outputPixels * channels,
+                                            Int32(block.outputHeight), Int32(block.outputWidth), Int32(block.stride),
+                                            Int32(block.padTop), Int32(block.padLeft))
+            }
+            let rows = images * block.outputPixels
+            ffk_fill_bias(y, rows, Int32(block.outputChannels), block.project.bias.base,
+                          block.hasResidual ? UnsafePointer(x) : nil)
+            matrixProduct(scratch.groupDepthwise, rows: rows, block.project, onto: y)
             swap(&x, &y)
         }
-
-        // Conv_1 1×1 → (h·w, last), ReLU6, global average pooling.
-        let pixels = m.headSize * m.headSize
-        matrixProduct(x, rows: pixels, m.head, into: scratch.head)  // bias added in the pooling pass
-        ffk_bias_relu6_mean(scratch.head, pixels, Int32(m.head.outputChannels), m.head.bias.base, output)
+        // Conv_1 1×1 → (images·h·w, last); bias, ReLU6 and pooling in one pass per image.
+        let last = m.head.outputChannels
+        matrixProduct(x, rows: images * m.headPixels, m.head, into: scratch.groupExpanded)
+        for image in 0..<images {
+            ffk_bias_relu6_mean(scratch.groupExpanded + image * m.headPixels * last, m.headPixels, Int32(last),
+                                m.head.bias.base, output + image * featureCount)
+        }
     }
 
     /// One inverted-residual block, band by band of output rows.
@@ -247,7 +294,7 @@ public final class MobileNetV2Extractor: Sendable {
     }
 }
 
-/// Per-call working memory for one image at a time.
+/// Per-call working memory: first-stage buffers for one image, grouped-stage buffers for a group.
 final class Scratch: @unchecked Sendable {
     // Unchecked: a Scratch is used by one call at a time; the pool hands it over under its lock.
     let patches: UnsafeMutablePointer<Float>
@@ -255,18 +302,23 @@ final class Scratch: @unchecked Sendable {
     let activationB: UnsafeMutablePointer<Float>
     let expanded: UnsafeMutablePointer<Float>
     let depthwise: UnsafeMutablePointer<Float>
-    let head: UnsafeMutablePointer<Float>
+    let groupA: UnsafeMutablePointer<Float>
+    let groupB: UnsafeMutablePointer<Float>
+    let groupExpanded: UnsafeMutablePointer<Float>
+    let groupDepthwise: UnsafeMutablePointer<Float>
     private let storage: UnsafeMutableRawPointer
 
     init(model: FoldedMobileNetV2) {
         // One allocation, each region rounded up to 64-byte lines.
+        let group = model.groupSize
         let counts = [model.patchesCount, model.activationCount, model.activationCount, model.expandedCount,
-                      model.depthwiseCount, model.headCount].map { ($0 + 15) / 16 * 16 }
-        storage = UnsafeMutableRawPointer.allocate(byteCount: counts.reduce(0, +) * 4, alignment: 64)
+                      model.depthwiseCount, group * model.groupActivationCount, group * model.groupActivationCount,
+                      group * model.groupExpandedCount, group * model.groupDepthwiseCount].map { ($0 + 15) / 16 * 16 }
+        storage = UnsafeMutableRawPointer.allocate(byteCount: max(counts.reduce(0, +), 16) * 4, alignment: 64)
         var offset = 0
         var regions: [UnsafeMutablePointer<Float>] = []
         for count in counts {
-            regions.append((storage + offset * 4).bindMemory(to: Float.self, capacity: count))
+            regions.append((storage + offset * 4).bindMemory(to: Float.self, capacity: max(count, 1)))
             offset += count
         }
         patches = regions[0]
@@ -274,7 +326,10 @@ final class Scratch: @unchecked Sendable {
         activationB = regions[2]
         expanded = regions[3]
         depthwise = regions[4]
-        head = regions[5]
+        groupA = regions[5]
+        groupB = regions[6]
+        groupExpanded = regions[7]
+        groupDepthwise = regions[8]
     }
 
     deinit { storage.deallocate() }

@@ -21,21 +21,34 @@ import Testing
         #expect(difference <= Self.tolerance, "\(name): max |reference − keras| = \(difference)")
     }
 
-    /// Odd and even sizes (both ZeroPadding cases, TensorFlow's 'same' split) and band plans from one output row
-    /// per band to the whole image in one band.
+    /// Odd and even sizes (both ZeroPadding cases, TensorFlow's 'same' split), band plans from one output row
+    /// per band to the whole image in one band, and grouped-stage groups of 1, 2 and 8 images (3 images: a full
+    /// group, then a partial one).
     @Test(arguments: [32, 33, 45, 57, 70])
     func extractorMatchesReferenceAtOtherInputSizes(_ size: Int) throws {
         let weights = try Self.smallWeights()
         var random = TestRandom(seed: UInt64(size))
-        let image = random.floats(size * size * 3, -1, 1)
-        let expected = ReferenceMobileNetV2.features(weights, image: image, size: size)
+        let images = (0..<3).map { _ in random.floats(size * size * 3, -1, 1) }
+        let expected = images.map { ReferenceMobileNetV2.features(weights, image: $0, size: size) }
         for budget in [1, 5_000, FoldedMobileNetV2.defaultBandBudget, Int.max / 4] {
-            let extractor = try MobileNetV2Extractor(weights: weights, inputSize: size, source: "", bandBudget: budget)
-            if budget == 1 { #expect(extractor.rowsPerBand.allSatisfy { $0 == 1 }) }
-            let features = try extractor.features(of: image)
-            let difference = maxAbsoluteDifference(features, expected)
-            #expect(difference <= Self.tolerance, "size \(size), band budget \(budget): max difference \(difference)")
+            for groupSize in [1, 2, 8] {
+                let extractor = try MobileNetV2Extractor(weights: weights, inputSize: size, source: "",
+                                                         bandBudget: budget, groupSize: groupSize)
+                if budget == 1 { #expect(extractor.rowsPerBand.allSatisfy { $0 == 1 }) }
+                let features = try extractor.features(of: images)
+                for (image, (actual, wanted)) in zip(features, expected).enumerated() {
+                    let difference = maxAbsoluteDifference(actual, wanted)
+                    #expect(difference <= Self.tolerance,
+                            "size \(size), band budget \(budget), group \(groupSize), image \(image): \(difference)")
+                }
+            }
         }
+    }
+
+    /// At 224 the first stage ends at 28×28 and the grouped stage starts at 14×14.
+    @Test func thePlanAt224GroupsTheLastBlocks() throws {
+        let extractor = try MobileNetV2Extractor(weights: try Self.smallWeights())
+        #expect(extractor.groupedFrom == 7)
     }
 
     @Test func inputsSmallerThan32PixelsAreRefused() throws {
