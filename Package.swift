@@ -48,6 +48,7 @@ let package = Package(
             name: "FruitFeaturesBenchmark",
             dependencies: [
                 "FruitFeatures",
+                "CKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

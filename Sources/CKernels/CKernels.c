@@ -294,10 +294,17 @@ void ffk_im2col3x3(const float *in, int height, int width, int channels, int str
                 for (int kx = 0; kx < 3; kx++) {
                     int ix = x * stride + kx - pad_left;
                     float *dst = patch + (size_t)(ky * 3 + kx) * channels;
-                    if (iy < 0 || iy >= height || ix < 0 || ix >= width) {
-                        memset(dst, 0, sizeof(float) * (size_t)channels);
+                    int inside = iy >= 0 && iy < height && ix >= 0 && ix < width;
+                    const float *src = inside ? in + ((size_t)iy * width + ix) * channels : in;
+                    if (channels == 3) {
+                        // RGB input: three stores beat a memcpy call per tap.
+                        dst[0] = inside ? src[0] : 0.0f;
+                        dst[1] = inside ? src[1] : 0.0f;
+                        dst[2] = inside ? src[2] : 0.0f;
+                    } else if (inside) {
+                        memcpy(dst, src, sizeof(float) * (size_t)channels);
                     } else {
-                        memcpy(dst, in + ((size_t)iy * width + ix) * channels, sizeof(float) * (size_t)channels);
+                        memset(dst, 0, sizeof(float) * (size_t)channels);
                     }
                 }
             }

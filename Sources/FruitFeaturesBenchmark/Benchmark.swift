@@ -1,4 +1,5 @@
 import ArgumentParser
+import CKernels
 import Foundation
 import FruitFeatures
 
@@ -8,7 +9,7 @@ struct Benchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fruitfeatures-benchmark",
         abstract: "Measures FruitFeatures' stages on this machine.",
-        subcommands: [ExtractorBenchmark.self]
+        subcommands: [ExtractorBenchmark.self, DepthwiseBenchmark.self]
     )
 }
 
@@ -155,4 +156,44 @@ func peakResidentMegabytes() -> Int {
 /// Resets the peak resident set size to the current one (Linux: "5" to /proc/self/clear_refs).
 func resetPeakResident() {
     try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+}
+
+/// GFLOP/s of the depthwise 3×3 kernel on MobileNetV2's shapes (224 input, alpha 1.0), one thread.
+struct DepthwiseBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "depthwise",
+        abstract: "Speed of the depthwise 3×3 kernel alone on MobileNetV2's layer shapes."
+    )
+
+    @Flag(help: "Use the portable build instead of AVX2+FMA.")
+    var portable = false
+
+    func run() {
+        ffk_set_simd_enabled(portable ? 0 : 1)
+        // (size, channels, stride) of each block's depthwise convolution at alpha 1.0.
+        let shapes: [(Int, Int, Int)] = [(112, 32, 1), (112, 96, 2), (56, 144, 1), (56, 144, 2), (28, 192, 1),
+                                         (28, 192, 2), (14, 384, 1), (14, 576, 1), (14, 576, 2), (7, 960, 1)]
+        var generator = SplitMix64(seed: 3)
+        var totalSeconds = 0.0
+        for (size, channels, stride) in shapes {
+            let input = (0..<(size * size * channels)).map { _ in Float(generator.nextUnit() * 2 - 1) }
+            let weights = (0..<(9 * channels)).map { _ in Float(generator.nextUnit() - 0.5) }
+            let bias = [Float](repeating: 0.1, count: channels)
+            let out = stride == 1 ? size : size / 2
+            let pad = stride == 1 ? 1 : 0
+            var output = [Float](repeating: 0, count: out * out * channels)
+            let repeats = max(1, 20_000_000 / (out * out * channels * 9))
+            let start = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<repeats {
+                ffk_depthwise3x3_bias_relu6(input, Int32(size), Int32(size), Int32(channels), weights, bias, &output,
+                                            Int32(out), Int32(out), Int32(stride), Int32(pad), Int32(pad))
+            }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 / Double(repeats)
+            totalSeconds += seconds
+            let flops = Double(out * out * channels * 9 * 2)
+            print(String(format: "%4d×%-4d ×%4d  stride %d   %8.1f µs   %6.1f GFLOP/s", size, size, channels, stride,
+                         seconds * 1e6, flops / seconds / 1e9))
+        }
+        print(String(format: "one of each: %.2f ms", totalSeconds * 1e3))
+    }
 }
