@@ -72,7 +72,9 @@ public final class MobileNetV2Extractor: Sendable {
 
     /// `bandBudget` and `groupSize`: the execution plan's knobs (see `FoldedMobileNetV2`), for tests.
     init(weights: MobileNetV2Weights, inputSize: Int, source: String, bandBudget: Int, groupSize: Int) throws(WeightsError) {
-        guard inputSize >= 32 else { throw WeightsError(file: source, reason: .unsupportedInputSize(inputSize)) }
+        guard (32...2048).contains(inputSize) else {
+            throw WeightsError(file: source, reason: .unsupportedInputSize(inputSize))
+        }
         architecture = weights.architecture
         self.inputSize = inputSize
         model = FoldedMobileNetV2(weights, inputSize: inputSize, bandBudget: bandBudget, groupSize: groupSize)

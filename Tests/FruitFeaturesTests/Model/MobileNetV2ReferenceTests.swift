@@ -51,10 +51,12 @@ import Testing
         #expect(extractor.groupedFrom == 7)
     }
 
-    @Test func inputsSmallerThan32PixelsAreRefused() throws {
+    @Test func inputSizesOutside32To2048AreRefused() throws {
         let weights = try Self.smallWeights()
-        #expect(throws: WeightsError(file: "w.h5", reason: .unsupportedInputSize(31))) {
-            try MobileNetV2Extractor(weights: weights, inputSize: 31, source: "w.h5")
+        for size in [31, 0, -5, 2049] {
+            #expect(throws: WeightsError(file: "w.h5", reason: .unsupportedInputSize(size))) {
+                try MobileNetV2Extractor(weights: weights, inputSize: size, source: "w.h5")
+            }
         }
     }
 }
