@@ -35,10 +35,20 @@ struct ExtractorBenchmark: ParsableCommand {
     @Option(help: "Images to time per configuration (after one warm-up batch per worker).")
     var images: Int = 192
 
+    @Option(help: "Execution plan: floats of expanded rows per band in the first stage.")
+    var bandFloats: Int = MobileNetV2Extractor.ExecutionPlan.standard.bandFloats
+
+    @Option(help: "Execution plan: images per group in the grouped stage.")
+    var groupSize: Int = MobileNetV2Extractor.ExecutionPlan.standard.groupSize
+
+    @Option(help: "Repeat the whole table this many times (figures vary with other load on the machine).")
+    var rounds: Int = 1
+
     func run() throws {
         let url = URL(fileURLWithPath: weights)
         let loadStart = Date()
-        let extractor = try MobileNetV2Extractor(weightsAt: url)
+        let plan = MobileNetV2Extractor.ExecutionPlan(bandFloats: bandFloats, groupSize: groupSize)
+        let extractor = try MobileNetV2Extractor(weightsAt: url, plan: plan)
         let loadSeconds = Date().timeIntervalSince(loadStart)
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let defaultBLASThreads = BLASThreading.threadCount
@@ -46,7 +56,7 @@ struct ExtractorBenchmark: ParsableCommand {
         print("OpenBLAS: \(BLASThreading.configuration), default threads \(defaultBLASThreads)")
         print("weights: \(weights) (alpha \(extractor.architecture.alpha.map { String($0) } ?? "custom"), "
               + "\(extractor.featureCount) features), loaded in \(String(format: "%.2f", loadSeconds)) s")
-        print("peak RSS after loading: \(peakResidentMegabytes()) MB")
+        print("plan: \(bandFloats) floats per band, groups of \(groupSize); peak RSS after loading: \(peakResidentMegabytes()) MB")
         print("")
         print("load average before: \(loadAverage())")
         print("workers  batch  blas       images/s   ms/image/worker   CPU ms/image   peak RSS MB")
@@ -54,18 +64,20 @@ struct ExtractorBenchmark: ParsableCommand {
         let batchSizes = self.batchSizes.split(separator: ",").compactMap { Int($0) }
         let workerCounts = self.workers.split(separator: ",").compactMap { Int($0) }
         let blasModes = self.blas.split(separator: ",").map(String.init)
-        for mode in blasModes {
-            BLASThreading.setThreadCount(mode == "single" ? 1 : max(defaultBLASThreads, cores))
-            for workerCount in workerCounts {
-                for batch in batchSizes {
-                    resetPeakResident()
-                    let (rate, cpu) = measure(extractor, batch: batch, workers: workerCount)
-                    print(String(format: "%7d  %5d  %-9@  %9.1f   %15.2f   %12.2f   %11d", workerCount, batch,
-                                 mode as NSString, rate, 1000.0 * Double(workerCount) / rate, cpu,
-                                 peakResidentMegabytes()))
-                }
+        let configurations = blasModes.flatMap { mode in
+            workerCounts.flatMap { workers in batchSizes.map { (mode, workers, $0) } }
+        }
+        for _ in 0..<rounds {
+            for (mode, workerCount, batch) in configurations {
+                BLASThreading.setThreadCount(mode == "single" ? 1 : max(defaultBLASThreads, cores))
+                resetPeakResident()
+                let (rate, cpu) = measure(extractor, batch: batch, workers: workerCount)
+                print(String(format: "%7d  %5d  %-9@  %9.1f   %15.2f   %12.2f   %11d", workerCount, batch,
+                             mode as NSString, rate, 1000.0 * Double(workerCount) / rate, cpu,
+                             peakResidentMegabytes()))
             }
         }
+        print("load average after: \(loadAverage())")
     }
 
     /// Runs `workers` concurrent callers over batches of `batch` random images; returns images/s

@@ -59,26 +59,40 @@ public final class MobileNetV2Extractor: Sendable {
     public var inputCount: Int { inputSize * inputSize * 3 }
 
     /// Loads the MobileNetV2 weights in a Keras `.h5` file (see `KerasWeightsFile`).
-    public convenience init(weightsAt url: URL, inputSize: Int = 224) throws(WeightsError) {
+    public convenience init(weightsAt url: URL, inputSize: Int = 224, plan: ExecutionPlan = .standard) throws(WeightsError) {
         let weights = try KerasWeightsFile(contentsOf: url).mobileNetV2Weights()
-        try self.init(weights: weights, inputSize: inputSize, source: url.path)
+        try self.init(weights: weights, inputSize: inputSize, plan: plan, source: url.path)
     }
 
     /// Builds the extractor from weights already read, folding every BatchNorm into its convolution.
-    public convenience init(weights: MobileNetV2Weights, inputSize: Int = 224, source: String = "") throws(WeightsError) {
-        try self.init(weights: weights, inputSize: inputSize, source: source,
-                      bandBudget: FoldedMobileNetV2.defaultBandBudget, groupSize: FoldedMobileNetV2.defaultGroupSize)
-    }
-
-    /// `bandBudget` and `groupSize`: the execution plan's knobs (see `FoldedMobileNetV2`), for tests.
-    init(weights: MobileNetV2Weights, inputSize: Int, source: String, bandBudget: Int, groupSize: Int) throws(WeightsError) {
+    /// `source` names the weights in errors.
+    public init(weights: MobileNetV2Weights, inputSize: Int = 224, plan: ExecutionPlan = .standard,
+                source: String = "") throws(WeightsError) {
         guard (32...2048).contains(inputSize) else {
             throw WeightsError(file: source, reason: .unsupportedInputSize(inputSize))
         }
         architecture = weights.architecture
         self.inputSize = inputSize
-        model = FoldedMobileNetV2(weights, inputSize: inputSize, bandBudget: bandBudget, groupSize: groupSize)
+        model = FoldedMobileNetV2(weights, inputSize: inputSize, bandBudget: plan.bandFloats, groupSize: plan.groupSize)
         scratchPool = ScratchPool(model: model)
+    }
+
+    /// How the forward pass is scheduled; any plan gives the same features up to float rounding.
+    public struct ExecutionPlan: Sendable, Equatable {
+        /// Floats of expanded rows per band in the first stage (default 65 536, ≈ 256 KB: a fraction of L2).
+        public var bandFloats: Int
+        /// Images per group in the grouped stage (default 8); memory grows with it.
+        public var groupSize: Int
+
+        /// A plan with the given band size and group size.
+        public init(bandFloats: Int, groupSize: Int) {
+            self.bandFloats = bandFloats
+            self.groupSize = groupSize
+        }
+
+        /// The default plan.
+        public static let standard = ExecutionPlan(bandFloats: FoldedMobileNetV2.defaultBandBudget,
+                                                   groupSize: FoldedMobileNetV2.defaultGroupSize)
     }
 
     /// Output rows per band of each block (for tests).

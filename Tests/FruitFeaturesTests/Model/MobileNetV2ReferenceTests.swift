@@ -32,8 +32,8 @@ import Testing
         let expected = images.map { ReferenceMobileNetV2.features(weights, image: $0, size: size) }
         for budget in [1, 5_000, FoldedMobileNetV2.defaultBandBudget, Int.max / 4] {
             for groupSize in [1, 2, 8] {
-                let extractor = try MobileNetV2Extractor(weights: weights, inputSize: size, source: "",
-                                                         bandBudget: budget, groupSize: groupSize)
+                let plan = MobileNetV2Extractor.ExecutionPlan(bandFloats: budget, groupSize: groupSize)
+                let extractor = try MobileNetV2Extractor(weights: weights, inputSize: size, plan: plan)
                 if budget == 1 { #expect(extractor.rowsPerBand.allSatisfy { $0 == 1 }) }
                 let features = try extractor.features(of: images)
                 for (image, (actual, wanted)) in zip(features, expected).enumerated() {
