@@ -75,7 +75,8 @@ final class LoopbackHTTPServer {
         process.standardError = FileHandle.nullDevice
         try process.run()
         // Wait until it accepts connections.
-        for _ in 0..<200 where !LoopbackHTTPServer.accepts(port: port) {
+        for _ in 0..<200 {
+            if LoopbackHTTPServer.accepts(port: port) { break }
             Thread.sleep(forTimeInterval: 0.05)
         }
     }
@@ -98,7 +99,10 @@ final class LoopbackHTTPServer {
     func url(_ name: String) -> String { "http://127.0.0.1:\(port)/\(name)" }
 
     deinit {
-        process.terminate()
-        process.waitUntilExit()
+        // Foundation's terminate()/waitUntilExit() can block here; signal and poll instead.
+        kill(process.processIdentifier, SIGKILL)
+        for _ in 0..<100 where process.isRunning {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
     }
 }

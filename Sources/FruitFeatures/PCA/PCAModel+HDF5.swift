@@ -1,0 +1,109 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The fitted PCA as one HDF5 file, readable with h5py under obvious names:
+///
+///     /mean                       float64 (d)       the training mean
+///     /components                 float64 (k, d)    principal axes as rows (scikit-learn's components_)
+///     /explained_variance         float64 (k)
+///     /explained_variance_ratio   float64 (k)
+///     attributes on /: format = "FruitFeatures PCA", format_version = 1, k, dimension, n_samples,
+///                      centred (1: project x − mean, 0: project x, as pyspark.ml)
+extension PCAModel {
+    /// The value of the root attribute `format` that marks a FruitFeatures PCA file.
+    public static let fileFormat = "FruitFeatures PCA"
+    /// The layout version written by ``write(to:)``; ``init(contentsOf:)`` reads this version and older.
+    public static let fileFormatVersion = 1
+
+    /// Writes the model to an HDF5 file at `url`, atomically: under a temporary name first, renamed into place once complete.
+    public func write(to url: URL) throws(PCAError) {
+        let destination = url.path
+        let directory = url.deletingLastPathComponent().path
+        let temporary = "\(directory)/.\(url.lastPathComponent).partial-\(getpid())"
+        do {
+            try writeContents(to: URL(fileURLWithPath: temporary))
+        } catch {
+            unlink(temporary)
+            throw .file(path: destination, reason: "cannot write the PCA model: \(error)")
+        }
+        // The HDF5 file is closed by now (its last reference is gone): sync its bytes, then publish it.
+        let descriptor = open(temporary, O_RDONLY | O_CLOEXEC)
+        let synced = descriptor >= 0 && fsync(descriptor) == 0
+        if descriptor >= 0 { close(descriptor) }
+        guard synced else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw .file(path: destination, reason: "cannot sync \(temporary): \(reason)")
+        }
+        guard rename(temporary, destination) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw .file(path: destination, reason: "cannot move \(temporary) into place: \(reason)")
+        }
+    }
+
+    private func writeContents(to url: URL) throws(HDF5Error) {
+        let file = try HDF5File(creatingAt: url)
+        let root = file.root
+        try root.setAttribute("format", to: Self.fileFormat)
+        try root.setAttribute("format_version", to: Self.fileFormatVersion)
+        try root.setAttribute("k", to: componentCount)
+        try root.setAttribute("dimension", to: dimension)
+        try root.setAttribute("n_samples", to: sampleCount)
+        try root.setAttribute("centred", to: centring == .centred ? 1 : 0)
+        try root.writeDataset("mean", shape: [dimension], values: mean)
+        try root.writeDataset("components", shape: [componentCount, dimension], values: components)
+        try root.writeDataset("explained_variance", shape: [componentCount], values: explainedVariance)
+        try root.writeDataset("explained_variance_ratio", shape: [componentCount], values: explainedVarianceRatio)
+        try file.flush()
+    }
+
+    /// Reads a model written by ``write(to:)`` (or by any tool using the same names and shapes).
+    ///
+    /// - Throws: ``PCAError/file(path:reason:)`` when the file is missing, not HDF5, not a PCA file,
+    ///   of a newer format version or lacks a part; ``PCAError/invalidModel(_:)`` when the parts do not fit together.
+    public init(contentsOf url: URL) throws(PCAError) {
+        let path = url.path
+        let parts: (k: Int, d: Int, samples: Int, centred: Int64, mean: HDF5Array<Double>, components: HDF5Array<Double>,
+                    variance: HDF5Array<Double>, ratio: HDF5Array<Double>)
+        do {
+            let root = try HDF5File(readingFrom: url).root
+            let format = try root.stringAttribute("format")
+            guard format == Self.fileFormat else {
+                throw PCAError.file(path: path, reason: "not a FruitFeatures PCA file (format \"\(format)\")")
+            }
+            let version = try root.integerAttribute("format_version")
+            guard version >= 1, version <= Self.fileFormatVersion else {
+                throw PCAError.file(path: path, reason: "PCA file format version \(version) is not supported (this build reads 1…\(Self.fileFormatVersion))")
+            }
+            parts = (
+                Int(try root.integerAttribute("k")), Int(try root.integerAttribute("dimension")),
+                Int(try root.integerAttribute("n_samples")), try root.integerAttribute("centred"),
+                try root.dataset("mean").readDoubles(), try root.dataset("components").readDoubles(),
+                try root.dataset("explained_variance").readDoubles(), try root.dataset("explained_variance_ratio").readDoubles())
+        } catch let error as PCAError {
+            throw error
+        } catch {
+            throw .file(path: path, reason: "cannot read the PCA model: \(error)")
+        }
+        let (k, d) = (parts.k, parts.d)
+        let expected: [(String, [Int], [Int])] = [
+            ("mean", parts.mean.shape, [d]), ("components", parts.components.shape, [k, d]),
+            ("explained_variance", parts.variance.shape, [k]), ("explained_variance_ratio", parts.ratio.shape, [k]),
+        ]
+        for (name, shape, wanted) in expected where shape != wanted {
+            throw .invalidModel("\(path): \(name) has shape \(shape), expected \(wanted) (k = \(k), dimension = \(d))")
+        }
+        guard parts.centred == 0 || parts.centred == 1 else {
+            throw .invalidModel("\(path): attribute centred is \(parts.centred), expected 0 or 1")
+        }
+        try self.init(
+            mean: parts.mean.values, components: parts.components.values, explainedVariance: parts.variance.values,
+            explainedVarianceRatio: parts.ratio.values, sampleCount: parts.samples,
+            centring: parts.centred == 1 ? .centred : .uncentred)
+    }
+}
