@@ -12,6 +12,7 @@ INPUT is any path Spark reads (file:, hdfs://, s3a://...). Steps, as in the note
   3. PCA to K components (200 by default): pyspark.ml's PCA (--pca spark, the notebook's; uncentred projection,
      explainedVariance = ratios), the project's PCA fitted from a distributed mean/scatter aggregation
      (--pca own; also writes OUTPUT/pca.h5), or a saved pca.h5 applied (--pca-model, e.g. from the CLI);
+     the projection runs on the executors in a pandas UDF (float64 product, float32 result);
   4. writes, as Parquet datasets with the notebook's schema (path string, label string, features array<float>):
        OUTPUT/raw_features   the 1280 MobileNetV2 features of every image that could be read
        OUTPUT/features       the K principal components of the same images
@@ -195,21 +196,25 @@ def projection_udf(spark, mean, components, centred):
 
 
 def fit_spark_pca(features_df, k):
-    """pyspark.ml's PCA, as the notebook does it; returns (projected DataFrame, summary)."""
+    """pyspark.ml's PCA fitted as the notebook fits it; returns (mean, components (k, d), centred, summary).
+
+    Its PCAModel.transform multiplies x (uncentred) by the principal-components matrix; the job does the same
+    product in a pandas UDF (float64), which writes array<float> directly instead of a vector column to convert.
+    """
     from pyspark.ml.feature import PCA as SparkPCA
-    from pyspark.ml.functions import array_to_vector, vector_to_array
+    from pyspark.ml.functions import array_to_vector
     from pyspark.sql.functions import col
-    vectors = features_df.withColumn("features_vector", array_to_vector(col("features")))
+    vectors = features_df.select(array_to_vector(col("features")).alias("features_vector"))
     model = SparkPCA(k=k, inputCol="features_vector", outputCol="reduced_features").fit(vectors)
-    projected = model.transform(vectors).select(
-        "path", "label", vector_to_array(col("reduced_features"), "float32").alias("features"))
+    components = model.pc.toArray().T  # pc: (d, k)
     summary = {"method": "spark", "components": k, "centred": False,
                "explained_variance_ratio": model.explainedVariance.toArray().tolist()}
-    return projected, summary
+    return np.zeros(components.shape[1]), components, False, summary
 
 
 def fit_own_pca(spark, features_df, k, centred, output):
-    """FruitFeatures' PCA (LAPACK, via the C ABI) fitted to statistics aggregated across the cluster."""
+    """FruitFeatures' PCA (LAPACK, via the C ABI) fitted to statistics aggregated across the cluster; saved to
+    OUTPUT/pca.h5. Returns (mean, components (k, d), centred, summary)."""
     dimension = len(features_df.select("features").head()[0])
     statistics = scatter_statistics(features_df, dimension)
     model = fruitfeatures.PCA.fit_statistics(statistics.count, statistics.mean, statistics.scatter,
@@ -218,25 +223,21 @@ def fit_own_pca(spark, features_df, k, centred, output):
         local = os.path.join(directory, "pca.h5")
         model.save(local)
         publish_file(spark, local, join_path(output, "pca.h5"))
-    projected = features_df.select("path", "label", projection_udf(
-        spark, model.mean_, model.components_, model.centred)("features").alias("features"))
     summary = {"method": "own", "components": model.component_count, "centred": model.centred,
                "explained_variance": model.explained_variance_.tolist(),
                "explained_variance_ratio": model.explained_variance_ratio_.tolist(),
                "model": join_path(output, "pca.h5")}
-    return projected, summary
+    return model.mean_, model.components_, model.centred, summary
 
 
-def apply_saved_pca(spark, features_df, uri):
-    """A pca.h5 (from --pca own or the CLI) read on the driver and applied on the executors."""
+def apply_saved_pca(spark, uri):
+    """A pca.h5 (from --pca own or the CLI) read on the driver. Returns (mean, components (k, d), centred, summary)."""
     with tempfile.TemporaryDirectory() as directory:
         model = fruitfeatures.PCA.open(fetch_file(spark, uri, os.path.join(directory, "pca.h5")))
-    projected = features_df.select("path", "label", projection_udf(
-        spark, model.mean_, model.components_, model.centred)("features").alias("features"))
     summary = {"method": "saved", "model": uri, "components": model.component_count, "centred": model.centred,
                "explained_variance": model.explained_variance_.tolist(),
                "explained_variance_ratio": model.explained_variance_ratio_.tolist()}
-    return projected, summary
+    return model.mean_, model.components_, model.centred, summary
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -319,14 +320,17 @@ def run(spark, options):
     pca_started = time.perf_counter()
     pca_summary = None
     projected = None
+    fitted = None
     if options.pca_model:
-        projected, pca_summary = apply_saved_pca(spark, good, options.pca_model)
+        fitted = apply_saved_pca(spark, options.pca_model)
     elif options.pca == "spark":
-        projected, pca_summary = fit_spark_pca(good, options.components)
+        fitted = fit_spark_pca(good, options.components)
     elif options.pca == "own":
-        projected, pca_summary = fit_own_pca(spark, good, options.components, options.centring == "centred",
-                                             options.output)
-    if projected is not None:
+        fitted = fit_own_pca(spark, good, options.components, options.centring == "centred", options.output)
+    if fitted is not None:
+        mean, components, centred, pca_summary = fitted
+        project = projection_udf(spark, mean, components, centred)
+        projected = good.select("path", "label", project(col("features")).alias("features"))
         projected.write.mode("overwrite").parquet(join_path(options.output, "features"))
     if options.csv:
         table = projected if projected is not None else good
