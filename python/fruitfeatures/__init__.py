@@ -87,6 +87,7 @@ def load_library():
     with _library_lock:
         if _library is None:
             path = library_path()
+            _preload_bundled(os.path.dirname(path))
             try:
                 library = ctypes.CDLL(path)
             except OSError as error:
@@ -97,6 +98,31 @@ def load_library():
                 raise FruitFeaturesError(f"{path} implements ABI {abi}, this binding needs {ABI_VERSION}")
             _library = library
         return _library
+
+
+def _preload_bundled(directory):
+    """Loads the libraries Scripts/package_spark.sh copied next to the library (lib/bundled-libraries.txt).
+
+    The library finds its direct dependencies through its RUNPATH ($ORIGIN), but the loader does not search
+    $ORIGIN for their own dependencies (libgfortran for OpenBLAS, libsz for HDF5...). Once a library is loaded by
+    path, its soname satisfies every later lookup, so loading them all first, dependencies before dependents,
+    makes the bundle self-sufficient. The order is found by retrying until no more loads succeed.
+    """
+    listing = os.path.join(directory, "bundled-libraries.txt")
+    if not os.path.isfile(listing):
+        return
+    with open(listing) as file:
+        pending = [os.path.join(directory, line.strip()) for line in file if line.strip()]
+    while pending:
+        failed = []
+        for path in pending:
+            try:
+                ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+            except OSError:
+                failed.append(path)
+        if len(failed) == len(pending):
+            break  # what is left fails on its own; loading the library itself reports the missing piece
+        pending = failed
 
 
 def version():

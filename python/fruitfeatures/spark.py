@@ -125,7 +125,11 @@ def distribute_weights(spark, weights):
     """Sends the weights to every executor with SparkContext.addFile; returns (file name, driver-side path)."""
     local = os.path.isfile(weights)
     source = os.path.abspath(weights) if local else weights
-    spark.sparkContext.addFile(source)
+    try:
+        spark.sparkContext.addFile(source)
+    except Exception as error:  # e.g. also shipped with spark-submit --files under another path: already there
+        if "already registered" not in str(error):
+            raise
     return os.path.basename(weights.rstrip("/")), source
 
 
@@ -341,7 +345,7 @@ def run(spark, options):
     extracted.unpersist()
 
     summary = {
-        "version": fruitfeatures.version(),
+        "version": _library_version(),
         "input": options.input,
         "output": options.output,
         "weights": options.weights,
@@ -364,6 +368,15 @@ def run(spark, options):
     }
     publish_text(spark, json.dumps(summary, indent=2) + "\n", join_path(options.output, "summary.json"))
     return summary
+
+
+def _library_version():
+    """The library's version as the driver sees it; None when the driver has no library (only executors need it
+    with --pca spark)."""
+    try:
+        return fruitfeatures.version()
+    except fruitfeatures.FruitFeaturesError:
+        return None
 
 
 def _prepare_local_workers():
