@@ -7,7 +7,7 @@ struct FruitFeaturesCommand: AsyncParsableCommand {
         commandName: "fruitfeatures",
         abstract: "Turn folders of fruit photos into MobileNetV2 features reduced by PCA.",
         version: fruitFeaturesVersion,
-        subcommands: [WeightsCommand.self]
+        subcommands: [ExtractCommand.self, TransformCommand.self, InspectCommand.self, WeightsCommand.self]
     )
 
     static func main() async {

@@ -13,6 +13,7 @@ final class ProgressReporter: Sendable {
         var total: Int?
         var lastDraw: Double = 0
         var drewBar = false
+        var lastDrawnDone = -1
     }
 
     private let unit: String
@@ -40,24 +41,23 @@ final class ProgressReporter: Sendable {
             guard now - state.lastDraw >= interval else { return nil }
             state.lastDraw = now
             state.drewBar = isTerminal
+            state.lastDrawnDone = done
             return render(state, now: now)
         }
         if let line { writeToStandardError(isTerminal ? "\r\u{1B}[K" + line : line + "\n") }
-    }
-
-    /// Records that `count` more items are done.
-    func advance(by count: Int) {
-        guard enabled else { return }
-        let done = state.withLock { $0.done + count }
-        update(done: done)
     }
 
     /// Ends the bar's line.
     func finish() {
         guard enabled else { return }
         let now = Date().timeIntervalSinceReferenceDate
-        let (line, drewBar) = state.withLock { state in (render(state, now: now), state.drewBar) }
-        writeToStandardError((drewBar ? "\r\u{1B}[K" : "") + line + "\n")
+        let (line, drewBar, stale) = state.withLock { state in
+            (render(state, now: now), state.drewBar, state.lastDrawnDone != state.done)
+        }
+        // A plain log already holds the last figures unless work was done since.
+        if drewBar || stale {
+            writeToStandardError((drewBar ? "\r\u{1B}[K" : "") + line + "\n")
+        }
     }
 
     private func render(_ state: State, now: Double) -> String {

@@ -1,0 +1,96 @@
+import Foundation
+
+/// A feature file format that `extract` can write.
+public enum FeatureFileFormat: String, Sendable, CaseIterable, Codable {
+    /// Apache Parquet: `path`, `label`, `features array<float>`, as the reference notebook writes.
+    case parquet
+    /// CSV: `path,label,feature_0,…`.
+    case csv
+}
+
+/// How an extraction runs: PCA size, outputs and parallelism.
+public struct ExtractionSettings: Sendable {
+    /// How many PCA components to keep (default 200, as the reference notebook).
+    public var components: PCAComponentCount = .default
+    /// When the component count exceeds what the images can support (n − 1), keep n − 1 instead of
+    /// failing. The CLI allows this only when the count was not given explicitly.
+    public var reducesComponentsToFit = false
+    /// Centred projection (scikit-learn) or uncentred (pyspark.ml's `PCAModel.transform`).
+    public var centring: PCACentring = .centred
+    /// Which feature files to write.
+    public var formats: Set<FeatureFileFormat> = [.parquet, .csv]
+    /// How many batches are decoded and run through the network at once (default: the number of cores).
+    public var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    /// Images per batch.
+    public var batchSize: Int = 16
+    /// Whether an existing, non-empty output folder may be written into.
+    public var overwrite = false
+    /// Parquet layout and compression.
+    public var parquet = ParquetWriterOptions()
+
+    /// The default settings.
+    public init() {}
+}
+
+/// The names of the files an extraction writes into its output folder.
+public enum ExtractionOutput {
+    /// PCA features, Parquet.
+    public static let featuresParquet = "features.parquet"
+    /// PCA features, CSV.
+    public static let featuresCSV = "features.csv"
+    /// The 1280 MobileNetV2 features, Parquet.
+    public static let rawFeaturesParquet = "raw_features.parquet"
+    /// The fitted PCA model, HDF5.
+    public static let pcaModel = "pca.h5"
+    /// Files that could not be used: `path,reason`.
+    public static let errors = "errors.csv"
+    /// Counts, timings, PCA variance and settings; written last, so its presence marks a complete run.
+    public static let summary = "summary.json"
+
+    static let all = [featuresParquet, featuresCSV, rawFeaturesParquet, pcaModel, errors, summary]
+}
+
+/// A fatal problem that stops an extraction (bad images are not: they go to errors.csv).
+public enum ExtractionError: Error, CustomStringConvertible, Sendable {
+    /// The output folder exists and is not empty, and overwriting was not allowed.
+    case outputNotEmpty(String)
+    /// The output folder cannot be created or written.
+    case outputNotWritable(String, reason: String)
+    /// No image matched under the input folder.
+    case noImages(input: String, pattern: String)
+    /// Images were found, but none could be used.
+    case noUsableImages(found: Int, errorsFile: String)
+    /// Invalid settings.
+    case invalidSettings(String)
+    /// Fitting or applying the PCA failed.
+    case pca(PCAError)
+    /// Writing an output failed.
+    case output(OutputError)
+    /// The network could not run on a batch.
+    case extraction(FeatureExtractionError)
+    /// The run was cancelled; nothing final was written for the unfinished stage.
+    case cancelled
+
+    public var description: String {
+        switch self {
+        case .outputNotEmpty(let path):
+            return "output folder \(path) exists and is not empty (use --overwrite to write into it)"
+        case .outputNotWritable(let path, let reason):
+            return "cannot write to output folder \(path): \(reason)"
+        case .noImages(let input, let pattern):
+            return "no images matching '\(pattern)' under \(input)"
+        case .noUsableImages(let found, let errorsFile):
+            return "none of the \(found) images could be used; reasons in \(errorsFile)"
+        case .invalidSettings(let why):
+            return why
+        case .pca(let error):
+            return error.description
+        case .output(let error):
+            return error.description
+        case .extraction(let error):
+            return error.description
+        case .cancelled:
+            return "cancelled"
+        }
+    }
+}

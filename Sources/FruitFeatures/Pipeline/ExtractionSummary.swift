@@ -1,0 +1,85 @@
+/// What an extraction did, written as `summary.json`.
+public struct ExtractionSummary: Codable, Sendable, Equatable {
+    /// The FruitFeatures version that wrote the outputs.
+    public var version: String
+    /// The input folder, as given.
+    public var input: String
+    /// The weights file and its SHA-256.
+    public var weights: Weights
+    /// Image counts.
+    public var images: Counts
+    /// Images processed per second, wall clock, from start to the last output.
+    public var imagesPerSecond: Double
+    /// Wall-clock and per-stage seconds.
+    public var seconds: Timings
+    /// The fitted PCA.
+    public var pca: PCASummary
+    /// The settings of the run.
+    public var settings: Settings
+    /// Notes about the run, such as a reduced component count.
+    public var warnings: [String]
+
+    /// The weights a run used.
+    public struct Weights: Codable, Sendable, Equatable {
+        /// The file, as given.
+        public var path: String
+        /// Its SHA-256, hexadecimal.
+        public var sha256: String
+        /// The width multiplier inferred from the weights, when it is a published one.
+        public var alpha: Double?
+    }
+
+    /// How many images were found, used and skipped.
+    public struct Counts: Codable, Sendable, Equatable {
+        /// Files found (matching the pattern), including those that could not be used.
+        public var found: Int
+        /// Images with features in the outputs.
+        public var processed: Int
+        /// Entries listed in errors.csv.
+        public var failed: Int
+    }
+
+    /// Where the time went. Per-stage figures add up the time of all workers (CPU seconds of the stage).
+    public struct Timings: Codable, Sendable, Equatable {
+        /// Start to end of the run.
+        public var total: Double
+        /// Reading files, summed over workers.
+        public var read: Double
+        /// JPEG decoding, resizing and scaling, summed over workers.
+        public var preprocess: Double
+        /// MobileNetV2, summed over workers.
+        public var network: Double
+        /// The eigen-decomposition.
+        public var pcaFit: Double
+        /// Projecting and writing the PCA features.
+        public var projection: Double
+    }
+
+    /// The fitted PCA.
+    public struct PCASummary: Codable, Sendable, Equatable {
+        /// Components kept.
+        public var components: Int
+        /// Whether features are centred before projection.
+        public var centred: Bool
+        /// Share of the total variance the kept components explain.
+        public var explainedVarianceRatioTotal: Double
+        /// Variance along each component.
+        public var explainedVariance: [Double]
+        /// Share of the total variance along each component.
+        public var explainedVarianceRatio: [Double]
+    }
+
+    /// The settings of a run.
+    public struct Settings: Codable, Sendable, Equatable {
+        /// File-name pattern.
+        public var glob: String
+        /// Parallel batches.
+        public var jobs: Int
+        /// Images per batch.
+        public var batchSize: Int
+        /// Feature files written.
+        public var formats: [String]
+        /// Parquet compression.
+        public var compression: String
+    }
+}
