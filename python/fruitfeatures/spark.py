@@ -300,7 +300,7 @@ def publish_text(spark, text, uri):
 def run(spark, options):
     """Runs the pipeline in an existing SparkSession; returns the summary also written to OUTPUT/summary.json."""
     from pyspark import StorageLevel
-    from pyspark.sql.functions import col
+    from pyspark.sql.functions import col, count, when
 
     started = time.perf_counter()
     if options.max_records_per_batch:
@@ -318,7 +318,9 @@ def run(spark, options):
 
     good.write.mode("overwrite").parquet(join_path(options.output, "raw_features"))
     bad.write.mode("overwrite").parquet(join_path(options.output, "errors"))
-    extracted_count, failed_count = good.count(), bad.count()
+    counts = extracted.agg(count(when(col("error").isNull(), 1)).alias("extracted"),
+                           count(col("error")).alias("failed")).first()
+    extracted_count, failed_count = counts["extracted"], counts["failed"]
     extraction_seconds = time.perf_counter() - started
 
     pca_started = time.perf_counter()
@@ -379,11 +381,12 @@ def _library_version():
         return None
 
 
-def _prepare_local_workers():
-    """Makes this package importable by local-mode Python workers (they inherit the driver's environment).
-
-    On a cluster the package comes with spark-submit --py-files instead.
-    """
+def _prepare_local_workers(master):
+    """In local mode, makes this package and this interpreter the Python workers' (they inherit the driver's
+    environment). Left alone under spark-submit, where --py-files and the cluster's Python apply."""
+    launched_by_spark_submit = "PYSPARK_GATEWAY_PORT" in os.environ
+    if launched_by_spark_submit or not (master is None or master.startswith("local")):
+        return
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(fruitfeatures.__file__)))
     paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
     if os.path.isdir(package_parent) and package_parent not in paths:
@@ -393,7 +396,7 @@ def _prepare_local_workers():
 
 def main(argv=None):
     options = parse_arguments(argv)
-    _prepare_local_workers()
+    _prepare_local_workers(options.master)
     from pyspark.sql import SparkSession
     builder = SparkSession.builder.appName("fruitfeatures")
     if options.master:
