@@ -8,6 +8,8 @@ let package = Package(
         .library(name: "FruitFeatures", targets: ["FruitFeatures"]),
         .executable(name: "fruitfeatures", targets: ["FruitFeaturesCLI"]),
         .executable(name: "fruitfeatures-benchmark", targets: ["FruitFeaturesBenchmark"]),
+        // libfruitfeatures_c.so: the C ABI of include/fruitfeatures.h, for Python (python/fruitfeatures) and Spark.
+        .library(name: "fruitfeatures_c", type: .dynamic, targets: ["FruitFeaturesC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -36,6 +38,7 @@ let package = Package(
                 "CJPEGDecoder", "CHDF5Shim", "CHDF5", "COpenBLAS", "CLAPACKE", "CKernels", "CSnappy", "CZstd",
             ]
         ),
+        .target(name: "FruitFeaturesC", dependencies: ["FruitFeatures"], exclude: ["include"]),
         .executableTarget(
             name: "FruitFeaturesCLI",
             dependencies: [

@@ -5,3 +5,5 @@ cd "$(dirname "$0")/.."
 export FRUITFEATURES_PYTHON="$PWD/.venv/bin/python"
 swift build -c release
 swift test -c release -Xswiftc -enable-testing
+# The C ABI, the Python binding and the PySpark job in local mode (python/tests; needs Java 17 for Spark).
+"$FRUITFEATURES_PYTHON" -m pytest -q python/tests

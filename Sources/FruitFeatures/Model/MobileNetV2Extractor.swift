@@ -46,6 +46,10 @@ public final class MobileNetV2Extractor: Sendable {
     public let architecture: MobileNetV2Architecture
     /// Height and width of the square input images.
     public let inputSize: Int
+    /// How the forward pass is scheduled. An image's features depend on its position in its group
+    /// (OpenBLAS rounds edge tiles differently), so callers wanting results independent of batching
+    /// feed whole groups in a fixed order (see `ExtractionPipeline`).
+    public let plan: ExecutionPlan
     private let model: FoldedMobileNetV2
     private let scratchPool: ScratchPool
 
@@ -73,6 +77,7 @@ public final class MobileNetV2Extractor: Sendable {
         }
         architecture = weights.architecture
         self.inputSize = inputSize
+        self.plan = plan
         model = FoldedMobileNetV2(weights, inputSize: inputSize, bandBudget: plan.bandFloats, groupSize: plan.groupSize)
         scratchPool = ScratchPool(model: model)
     }
