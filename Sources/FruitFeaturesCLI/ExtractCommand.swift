@@ -84,6 +84,8 @@ struct ExtractCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // The workers are the parallelism: OpenBLAS's own pool would oversubscribe the cores (Docs/model.md).
+        BLASThreading.setThreadCount(1)
         var settings = ExtractionSettings()
         if let components { settings.components = .count(components) }
         if let variance { settings.components = .varianceShare(variance) }
