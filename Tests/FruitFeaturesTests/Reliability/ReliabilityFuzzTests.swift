@@ -122,6 +122,12 @@ struct Mutator {
 /// and preprocessing, damaged Keras `.h5` files through the weights loader. Every input must give a
 /// result or a typed error naming the file — never a trap, a hang or a crash.
 @Suite struct ReliabilityFuzzTests {
+    /// Iterations per test: bounded for CI; FRUITFEATURES_FUZZ_ITERATIONS (and, for the weights,
+    /// FRUITFEATURES_FUZZ_FIRST) run a longer campaign by hand (see Docs/reliability.md).
+    static func iterations(default count: Int) -> Int {
+        ProcessInfo.processInfo.environment["FRUITFEATURES_FUZZ_ITERATIONS"].flatMap { Int($0) } ?? count
+    }
+
     static let jpegSeeds: [String] = {
         let fixtures = FixturePaths.root.path
         var files = ["images/Apple/0_100.jpg", "images/Lemon/1_100.jpg"].map { "\(fixtures)/\($0)" }
@@ -139,7 +145,7 @@ struct Mutator {
         let preprocessor = KerasPreprocessor(decoder: JPEGDecoder(pixelLimit: 4_000_000))
         var mutator = Mutator(seed: 0xF022_1E5)
         var outcomes: [String: Int] = [:]
-        let iterations = 1500
+        let iterations = ReliabilityFuzzTests.iterations(default: 1500)
         for iteration in 0..<iterations {
             let seed = seeds[iteration % seeds.count]
             let other = seeds[(iteration * 7 + 3) % seeds.count]
@@ -172,9 +178,11 @@ struct Mutator {
         }
         var mutator = Mutator(seed: 0x4D5F_F022)
         var outcomes: [String: Int] = [:]
-        let iterations = 150
-        for iteration in 0..<iterations {
+        let iterations = ReliabilityFuzzTests.iterations(default: 120)
+        let first = ProcessInfo.processInfo.environment["FRUITFEATURES_FUZZ_FIRST"].flatMap { Int($0) } ?? 0
+        for iteration in 0..<(first + iterations) {
             let bytes = mutator.mutateHDF5(seeds[iteration % seeds.count])
+            guard iteration >= first else { continue }
             let path = folder + "/fuzz-\(iteration).h5"
             try Data(bytes).write(to: URL(fileURLWithPath: path))
             do {
@@ -198,5 +206,27 @@ struct Mutator {
         #expect(outcomes.values.reduce(0, +) == iterations)
         #expect(outcomes["loaded", default: 0] > 0, "\(outcomes)")
         #expect(outcomes["hdf5", default: 0] > 0, "\(outcomes)")
+    }
+
+    /// The first crash the fuzzing found: one bit flip making a global heap object claim 2 GiB.
+    /// libhdf5 1.10 copies that much into a small buffer; the file is now refused before it reads it.
+    @Test func aDamagedGlobalHeapIsAnErrorNotACrash() throws {
+        var bytes = try [UInt8](Data(contentsOf: WeightFixtures.variant("keras3_legacy_weights.h5")))
+        #expect(Array(bytes[2048..<2052]) == Array("GCOL".utf8))
+        #expect(bytes[2387] == 0)
+        bytes[2387] ^= 0x80
+        let path = try makeScratchFolder() + "/damaged.h5"
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let error = #expect(throws: WeightsError.self) {
+            _ = try KerasWeightsFile(contentsOf: URL(fileURLWithPath: path)).mobileNetV2Weights()
+        }
+        #expect(error?.description.contains("damaged global heap collection at byte 2048: object 10 at byte 2376 claims 2147483665 bytes") == true,
+                "\(String(describing: error))")
+
+        // The check walks collections as libhdf5 does: sound files pass.
+        for name in WeightFixtures.validVariants {
+            let data = try Data(contentsOf: WeightFixtures.variant(name))
+            #expect(data.withUnsafeBytes { HDF5GlobalHeapCheck.firstDamage(in: $0) } == nil, "\(name)")
+        }
     }
 }
