@@ -16,6 +16,8 @@ enum ExitStatus: Int32 {
     case badImages = 3
     /// Interrupted (SIGINT); finished work was kept.
     case interrupted = 130
+    /// Stopped by SIGTERM; finished work was kept.
+    case terminated = 143
 }
 
 /// A failure reported as one line on stderr, with an exit status.

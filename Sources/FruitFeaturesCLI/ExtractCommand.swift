@@ -12,8 +12,13 @@ struct ExtractCommand: AsyncParsableCommand {
             raw_features.parquet (the 1280 MobileNetV2 features), pca.h5 (the fitted PCA), errors.csv \
             (files that could not be used, and why) and summary.json (counts, timings, variance, settings).
 
+            Finished work is checkpointed in OUT_DIR/.fruitfeatures-checkpoint as it goes. A run that was \
+            killed or interrupted continues with --resume (same input, glob and weights), skipping the \
+            images it finished; its outputs are the same as those of an uninterrupted run. Ctrl-C (SIGINT) \
+            or SIGTERM stops cleanly after the batches in progress; a second one stops at once.
+
             Exit status: 0 success (bad images are listed in errors.csv); 1 fatal error; 3 with --strict \
-            when some images could not be used; 64 usage error.
+            when some images could not be used; 64 usage error; 130 interrupted by SIGINT (143 by SIGTERM).
             """
     )
 
@@ -56,8 +61,11 @@ struct ExtractCommand: AsyncParsableCommand {
     @Flag(help: "Exit with status 3 if any image could not be used.")
     var strict = false
 
-    @Flag(help: "Write into an existing, non-empty output folder.")
+    @Flag(help: "Write into an existing, non-empty output folder, starting afresh.")
     var overwrite = false
+
+    @Flag(help: "Continue the interrupted run in the output folder, skipping the images it finished.")
+    var resume = false
 
     func validate() throws {
         if components != nil && variance != nil { throw ValidationError("give --components or --variance, not both") }
@@ -65,6 +73,7 @@ struct ExtractCommand: AsyncParsableCommand {
         if let variance, !(variance > 0 && variance <= 1) { throw ValidationError("--variance must be in (0, 1]") }
         if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if resume && overwrite { throw ValidationError("give --resume or --overwrite, not both") }
         _ = try formats()
         guard ParquetCompression(rawValue: compression) != nil else {
             throw ValidationError("--compression must be snappy, zstd or uncompressed")
@@ -84,6 +93,11 @@ struct ExtractCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // The workers are the parallelism: OpenBLAS's own pool would oversubscribe the cores (Docs/model.md).
+        BLASThreading.setThreadCount(1)
+        // Past a file-size limit (ulimit -f), writes then fail with EFBIG and are reported with the
+        // file's name, instead of the signal killing the process with partial files behind.
+        signal(SIGXFSZ, SIG_IGN)
         var settings = ExtractionSettings()
         if let components { settings.components = .count(components) }
         if let variance { settings.components = .varianceShare(variance) }
@@ -93,6 +107,7 @@ struct ExtractCommand: AsyncParsableCommand {
         settings.jobs = jobs
         settings.batchSize = batchSize
         settings.overwrite = overwrite
+        settings.resume = resume
         settings.parquet.compression = ParquetCompression(rawValue: compression) ?? .snappy
 
         let pattern: GlobPattern
@@ -112,14 +127,38 @@ struct ExtractCommand: AsyncParsableCommand {
             source: source, preprocessor: KerasPreprocessor(), extractor: extractor, weightsPath: weightsPath,
             settings: settings)
         let reporter = ProgressReporter(total: nil, unit: "images", enabled: !noProgress)
-        let summary: ExtractionSummary
-        do {
-            summary = try await pipeline.run(into: output, input: input, pattern: glob) { progress in
+        let run = Task { () async throws(ExtractionError) -> ExtractionSummary in
+            try await pipeline.run(into: output, input: input, pattern: glob) { progress in
                 reporter.update(done: progress.done, total: progress.total)
             }
-        } catch {
+        }
+        let interruption = InterruptionHandler(signals: [SIGINT, SIGTERM]) { signal, count in
+            if count == 1 {
+                writeToStandardError(
+                    "\nfruitfeatures: stopping after the batches in progress (interrupt again to stop at once)\n")
+                run.cancel()
+            } else {
+                // The checkpoint journal is valid at any instant: stopping now loses only unfinished batches.
+                writeToStandardError("fruitfeatures: stopped\n")
+                _exit(128 + signal)
+            }
+        }
+        let summary: ExtractionSummary
+        do {
+            summary = try await run.value
+            interruption.stop()
+        } catch let error as ExtractionError {
+            interruption.stop()
             reporter.finish()
+            if case .interrupted = error {
+                throw CLIFailure(
+                    error.description, code: interruption.firstSignal == SIGTERM ? .terminated : .interrupted)
+            }
             throw CLIFailure(error.description, code: .fatal)
+        } catch {
+            interruption.stop()
+            reporter.finish()
+            throw CLIFailure("\(error)", code: .fatal)
         }
         reporter.finish()
         for warning in summary.warnings { writeToStandardError("fruitfeatures: warning: \(warning)\n") }

@@ -36,6 +36,8 @@ struct TransformCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // The workers are the parallelism: OpenBLAS's own pool would oversubscribe the cores (Docs/model.md).
+        BLASThreading.setThreadCount(1)
         let fitted: FittedPipeline
         var images: [ImageFile] = []
         var failures: [(String, String)] = []

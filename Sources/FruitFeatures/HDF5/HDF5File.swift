@@ -23,6 +23,8 @@ public final class HDF5File: Sendable {
             if check == 0 {
                 throw HDF5Error(file: path, object: "/", reason: .notHDF5)
             }
+            // libhdf5 1.10 crashes on damaged global heap objects: refuse those files first.
+            try HDF5GlobalHeapCheck.check(path)
             let id = H5Fopen(path, ffh5_f_acc_rdonly(), ffh5_p_default())
             guard id >= 0 else {
                 throw HDF5Error(file: path, object: "/", reason: check > 0 ? .cannotOpen : .notHDF5,

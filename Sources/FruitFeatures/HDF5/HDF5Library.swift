@@ -9,10 +9,17 @@ import Foundation
 enum HDF5Library {
     private static let lock = NSRecursiveLock()
 
+    /// libhdf5 registers an exit handler that closes what is still open; after a failed close (a
+    /// full disk) that handler crashes the process on its way out (libhdf5 1.10). Everything the
+    /// wrapper opens is closed by its owner, so the handler is not needed: turned off before the
+    /// library starts.
+    private static let exitHandlerDisabled: Void = { _ = H5dont_atexit() }()
+
     /// Runs `body` holding the library lock, with automatic error printing off and an empty error stack.
     static func withLock<T: ~Copyable, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         lock.lock()
         defer { lock.unlock() }
+        _ = exitHandlerDisabled
         _ = H5open()
         // The automatic printer is per-thread in thread-safe builds, so silence it on every entry.
         ffh5_silence_errors()
@@ -25,7 +32,8 @@ enum HDF5Library {
         var buffer = [CChar](repeating: 0, count: 512)
         _ = ffh5_take_error_message(&buffer, buffer.count)
         let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
-        return String(decoding: bytes, as: UTF8.self)
+        // Some messages span lines (a write failure carries a ctime() stamp): errors are one line.
+        return String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline).joined(separator: " ")
     }
 }
 

@@ -30,6 +30,23 @@ extension PCAModel {
             unlink(temporary)
             throw .file(path: destination, reason: "cannot write the PCA model: \(error)")
         }
+        // libhdf5 writes part of the data when the file closes and cannot report failures there (a full
+        // disk leaves zeros behind): read the model back, and publish only an exact copy.
+        let written: PCAModel
+        do {
+            written = try PCAModel(contentsOf: URL(fileURLWithPath: temporary))
+        } catch {
+            unlink(temporary)
+            throw .file(path: destination, reason: "cannot write the PCA model: cannot read it back: \(error)")
+        }
+        func same(_ a: [Double], _ b: [Double]) -> Bool { a.map(\.bitPattern) == b.map(\.bitPattern) }
+        guard same(written.mean, mean), same(written.components, components),
+              same(written.explainedVariance, explainedVariance),
+              same(written.explainedVarianceRatio, explainedVarianceRatio),
+              written.centring == centring, written.sampleCount == sampleCount else {
+            unlink(temporary)
+            throw .file(path: destination, reason: "cannot write the PCA model: the file read back differs (is the disk full?)")
+        }
         // The HDF5 file is closed by now (its last reference is gone): sync its bytes, then publish it.
         let descriptor = open(temporary, O_RDONLY | O_CLOEXEC)
         let synced = descriptor >= 0 && fsync(descriptor) == 0

@@ -15,9 +15,10 @@ public struct ExtractionProgress: Sendable {
 /// Batches of images are decoded, resized and run through the network in a task group that keeps at
 /// most `jobs + 1` batches in flight, so decoding runs ahead of inference without unbounded memory.
 /// Results are put back in path order before anything is written, and the PCA is fed fixed blocks of
-/// rows, so outputs are identical for any `jobs` and `batchSize`. Raw features stream to
-/// `raw_features.parquet` and to a spill file that the projection pass reads back: memory does not grow
-/// with the number of images.
+/// rows, so outputs are identical for any `jobs` and `batchSize`. Raw features are appended, batch by
+/// batch, to a checkpoint journal in the output folder; raw_features.parquet, errors.csv, the PCA fit and
+/// the projection all read it back, so memory does not grow with the number of images and an
+/// interrupted run can be resumed (see ``ExtractionSettings/resume``) with identical outputs.
 public struct ExtractionPipeline<Source: ImageSource>: Sendable {
     /// Where the images come from.
     public let source: Source
@@ -46,6 +47,10 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
     }
 
     /// Runs the extraction into `outputDirectory` and returns what `summary.json` holds.
+    ///
+    /// The finished work is checkpointed in `outputDirectory` as it goes (see ``ExtractionSettings/resume``).
+    /// Cancelling the task stops the run at the next batch boundary, keeping the checkpoint, and throws
+    /// ``ExtractionError/interrupted(done:total:checkpoint:)``.
     public func run(
         into outputDirectory: String, input: String, pattern: String,
         progress: @escaping @Sendable (ExtractionProgress) -> Void = { _ in }
@@ -53,56 +58,19 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         guard settings.jobs >= 1, settings.batchSize >= 1 else {
             throw .invalidSettings("jobs and batch size must be at least 1")
         }
+        guard !(settings.resume && settings.overwrite) else {
+            throw .invalidSettings("resume or overwrite, not both")
+        }
         guard preprocessor.outputShape.count == extractor.inputCount else {
             throw .invalidSettings(
                 "the preprocessor makes \(preprocessor.outputShape) tensors; the network takes \(extractor.inputSize)×\(extractor.inputSize)×3")
         }
         let clock = ContinuousClock()
         let started = clock.now
-        try prepare(outputDirectory)
+        let lock = try prepare(outputDirectory)
+        defer { withExtendedLifetime(lock) {} }
         let output = { (name: String) in outputDirectory + "/" + name }
-
-        // A cheap listing pass first, for the progress total.
-        let total = source.reduce(0) { count, entry in
-            if case .image = entry { count + 1 } else { count }
-        }
-        if total == 0 { throw .noImages(input: input, pattern: pattern) }
-
-        let spillPath = output(".raw_features.spill-\(ProcessInfo.processInfo.processIdentifier)")
-        defer { unlink(spillPath) }
-        var pass = try NetworkPass(
-            pipeline: self, spillPath: spillPath, rawPath: output(ExtractionOutput.rawFeaturesParquet),
-            errorsPath: output(ExtractionOutput.errors), total: total, progress: progress)
-        try await pass.run()
-        try pass.finish()
-
-        guard pass.processed > 0 else {
-            throw .noUsableImages(found: pass.found, errorsFile: output(ExtractionOutput.errors))
-        }
-
-        // Fit.
         var warnings: [String] = []
-        var components = settings.components
-        if case .count(let k) = components, settings.reducesComponentsToFit,
-           k > pass.processed - 1 || k > extractor.featureCount {
-            let reduced = max(1, min(pass.processed - 1, extractor.featureCount))
-            warnings.append("\(k) PCA components need more than \(pass.processed) images; kept \(reduced)")
-            components = .count(reduced)
-        }
-        let fitStart = clock.now
-        let model: PCAModel
-        do throws(PCAError) {
-            model = try LAPACKPCA(components: components, centring: settings.centring).fit(pass.accumulator)
-            try model.write(to: URL(fileURLWithPath: output(ExtractionOutput.pcaModel)))
-        } catch {
-            throw .pca(error)
-        }
-        let fitSeconds = (clock.now - fitStart).seconds
-
-        // Project.
-        let projectionStart = clock.now
-        try project(spillPath: spillPath, model: model, output: output)
-        let projectionSeconds = (clock.now - projectionStart).seconds
 
         let sha256: String
         do {
@@ -111,15 +79,71 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
             sha256 = ""
             warnings.append("cannot hash the weights file: \(error)")
         }
+
+        // A cheap listing pass first, for the progress total.
+        var total = 0
+        var images = 0
+        for entry in source {
+            total += 1
+            if case .image = entry { images += 1 }
+        }
+        if images == 0 { throw .noImages(input: input, pattern: pattern) }
+
+        let manifest = CheckpointManifest(
+            version: fruitFeaturesVersion, input: input, glob: pattern, weightsSHA256: sha256,
+            featureCount: extractor.featureCount, inputSize: extractor.inputSize)
+        let checkpoint = try ExtractionCheckpoint.open(in: outputDirectory, manifest: manifest, resume: settings.resume)
+        var pass = NetworkPass(
+            pipeline: self, outputDirectory: outputDirectory, checkpoint: checkpoint, total: total, progress: progress)
+        try await pass.run()
+        let interruption = ExtractionError.interrupted(done: pass.done, total: total, checkpoint: checkpoint.directory)
+
+        // From here on everything is derived from the journal, whether it was written by this run or not.
+        if Task.isCancelled { throw interruption }
+        let raw = try writeRawOutputs(journal: checkpoint.journalPath, output: output)
+        guard raw.processed > 0 else {
+            throw .noUsableImages(found: raw.found, errorsFile: output(ExtractionOutput.errors))
+        }
+
+        // Fit.
+        if Task.isCancelled { throw interruption }
+        var components = settings.components
+        if case .count(let k) = components, settings.reducesComponentsToFit,
+           k > raw.processed - 1 || k > extractor.featureCount {
+            let reduced = max(1, min(raw.processed - 1, extractor.featureCount))
+            warnings.append("\(k) PCA components need more than \(raw.processed) images; kept \(reduced)")
+            components = .count(reduced)
+        }
+        let fitStart = clock.now
+        let model: PCAModel
+        do throws(PCAError) {
+            model = try LAPACKPCA(components: components, centring: settings.centring).fit(raw.accumulator)
+            try model.write(to: URL(fileURLWithPath: output(ExtractionOutput.pcaModel)))
+        } catch {
+            throw .pca(error)
+        }
+        let fitSeconds = (clock.now - fitStart).seconds
+
+        // Project.
+        if Task.isCancelled { throw interruption }
+        let projectionStart = clock.now
+        try project(journal: checkpoint.journalPath, model: model, output: output, interruption: interruption)
+        let projectionSeconds = (clock.now - projectionStart).seconds
+
         let totalSeconds = (clock.now - started).seconds
+        let resumed = checkpoint.completed.count
+        let resumedImages = checkpoint.completed.reduce(0) { count, entry in
+            if case .features = entry { count + 1 } else { count }
+        }
         let summary = ExtractionSummary(
             version: fruitFeaturesVersion, input: input,
             weights: .init(path: weightsPath, sha256: sha256, alpha: extractor.architecture.alpha),
-            images: .init(found: pass.found, processed: pass.processed, failed: pass.failed),
-            imagesPerSecond: Double(pass.processed) / max(totalSeconds, 1e-9),
+            images: .init(
+                found: raw.found, processed: raw.processed, failed: raw.failed, resumed: resumed > 0 ? resumed : nil),
+            imagesPerSecond: Double(raw.processed - resumedImages) / max(totalSeconds, 1e-9),
             seconds: .init(
-                total: totalSeconds, read: pass.readSeconds, preprocess: pass.preprocessSeconds,
-                network: pass.networkSeconds, pcaFit: fitSeconds, projection: projectionSeconds),
+                total: totalSeconds, read: raw.readSeconds, preprocess: raw.preprocessSeconds,
+                network: raw.networkSeconds, pcaFit: fitSeconds, projection: projectionSeconds),
             pca: .init(
                 components: model.componentCount, centred: model.centring == .centred,
                 explainedVarianceRatioTotal: model.explainedVarianceRatio.reduce(0, +),
@@ -129,70 +153,228 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
                 formats: FeatureFileFormat.allCases.filter(settings.formats.contains).map(\.rawValue),
                 compression: settings.parquet.compression.rawValue),
             warnings: warnings)
+        if Task.isCancelled { throw interruption }
         try writeSummary(summary, to: output(ExtractionOutput.summary))
+        // The run is complete: the checkpoint has done its job.
+        checkpoint.remove()
         return summary
     }
 
-    /// Creates the output folder, or checks that it may be written into.
-    private func prepare(_ directory: String) throws(ExtractionError) {
+    /// Creates the output folder, or checks that it may be written into, and locks it for this run.
+    ///
+    /// Final outputs of an earlier run are removed (summary.json first: without it the folder no
+    /// longer claims a complete run), with the temporary files of a run that was killed.
+    private func prepare(_ directory: String) throws(ExtractionError) -> OutputFolderLock {
         let manager = FileManager.default
         var isDirectory: ObjCBool = false
-        if manager.fileExists(atPath: directory, isDirectory: &isDirectory) {
+        let existed = manager.fileExists(atPath: directory, isDirectory: &isDirectory)
+        if existed {
             guard isDirectory.boolValue else { throw .outputNotWritable(directory, reason: "it is a file") }
-            let contents = (try? manager.contentsOfDirectory(atPath: directory)) ?? []
-            if !contents.isEmpty {
-                guard settings.overwrite else { throw .outputNotEmpty(directory) }
-                // The old summary goes first: without it the folder no longer claims a complete run.
-                for name in [ExtractionOutput.summary] + ExtractionOutput.all {
-                    unlink(directory + "/" + name)
-                }
-            }
         } else {
             do {
                 try manager.createDirectory(atPath: directory, withIntermediateDirectories: true)
             } catch {
-                throw .outputNotWritable(directory, reason: error.localizedDescription)
+                throw .outputNotWritable(directory, reason: Self.reason(error))
             }
         }
         guard access(directory, W_OK) == 0 else { throw .outputNotWritable(directory, reason: errnoText()) }
+        let lock = try OutputFolderLock(directory)
+        let contents: [String]
+        do {
+            contents = try manager.contentsOfDirectory(atPath: directory)
+        } catch {
+            throw .outputNotWritable(directory, reason: Self.reason(error))
+        }
+        guard !contents.isEmpty else { return lock }
+        let hasCheckpoint = contents.contains(ExtractionOutput.checkpoint)
+        if settings.resume {
+            guard hasCheckpoint else {
+                throw .cannotResume(directory, reason: contents.contains(ExtractionOutput.summary)
+                    ? "it holds a complete run (summary.json); there is nothing to resume"
+                    : "it holds no checkpoint of an interrupted run")
+            }
+        } else if !settings.overwrite {
+            throw hasCheckpoint ? .outputHoldsUnfinishedRun(directory) : .outputNotEmpty(directory)
+        }
+        unlink(directory + "/" + ExtractionOutput.summary)
+        for name in ExtractionOutput.all { unlink(directory + "/" + name) }
+        let temporaryPrefixes = ExtractionOutput.all.map { "." + $0 + ".partial-" }
+        for name in contents where temporaryPrefixes.contains(where: name.hasPrefix) {
+            unlink(directory + "/" + name)
+        }
+        if settings.overwrite { try? manager.removeItem(atPath: directory + "/" + ExtractionOutput.checkpoint) }
+        return lock
     }
 
-    /// The second pass: spilled raw features → PCA features → feature files.
-    private func project(spillPath: String, model: PCAModel, output: (String) -> String) throws(ExtractionError) {
-        var writers: [any ResultWriter] = []
+    private static func reason(_ error: any Error) -> String {
+        if let error = error as? CocoaError, let underlying = error.underlying as? POSIXError {
+            return String(cString: strerror(underlying.code.rawValue))
+        }
+        return error.localizedDescription
+    }
+
+    /// What the journal adds up to.
+    private struct RawTotals {
+        var accumulator: PCAAccumulator
+        var found = 0
+        var processed = 0
+        var failed = 0
+        var readSeconds = 0.0
+        var preprocessSeconds = 0.0
+        var networkSeconds = 0.0
+    }
+
+    /// The journal → raw_features.parquet, errors.csv and the PCA accumulator (fed fixed blocks of rows).
+    private func writeRawOutputs(journal: String, output: (String) -> String) throws(ExtractionError) -> RawTotals {
+        let featureCount = extractor.featureCount
+        let blockFloats = Self.blockRows * featureCount
+        var totals: RawTotals
         do {
-            if settings.formats.contains(.parquet) {
-                writers.append(try ParquetResultWriter(
-                    destination: output(ExtractionOutput.featuresParquet), featureCount: model.componentCount,
-                    options: settings.parquet))
+            totals = RawTotals(accumulator: try PCAAccumulator(dimension: featureCount))
+        } catch {
+            throw .pca(error)
+        }
+        let rawWriter: ParquetResultWriter
+        let errorsFile: AtomicFile
+        do throws(OutputError) {
+            rawWriter = try ParquetResultWriter(
+                destination: output(ExtractionOutput.rawFeaturesParquet), featureCount: featureCount,
+                options: settings.parquet)
+            errorsFile = try AtomicFile(destination: output(ExtractionOutput.errors))
+            try errorsFile.write("path,reason\n")
+        } catch {
+            throw .output(error)
+        }
+        var pending: [Float] = []
+        func feed(keepingPartialBlock: Bool) throws(ExtractionError) {
+            var start = 0
+            while pending.count - start >= blockFloats || (!keepingPartialBlock && pending.count > start) {
+                let end = min(start + blockFloats, pending.count)
+                do {
+                    try pending[start..<end].withUnsafeBufferPointer { block throws(PCAError) in
+                        try totals.accumulator.add(block, rowCount: (end - start) / featureCount)
+                    }
+                } catch {
+                    throw .pca(error)
+                }
+                start = end
             }
-            if settings.formats.contains(.csv) {
-                writers.append(try CSVResultWriter(
-                    destination: output(ExtractionOutput.featuresCSV), featureCount: model.componentCount))
+            pending.removeFirst(start)
+        }
+        do throws(ExtractionError) {
+            try ExtractionCheckpoint.forEachRecord(inJournal: journal, featureCount: featureCount) {
+                record throws(ExtractionError) in
+                var rows: [FeatureRow] = []
+                var errorLines = ""
+                var row = 0
+                for entry in record.entries {
+                    switch entry {
+                    case .features(let path, let label):
+                        rows.append(FeatureRow(
+                            path: path, label: label,
+                            features: Array(record.features[(row * featureCount)..<((row + 1) * featureCount)])))
+                        row += 1
+                    case .failure(let path, let reason):
+                        errorLines += CSVResultWriter.quoted(path) + "," + CSVResultWriter.quoted(reason) + "\n"
+                    }
+                }
+                do throws(OutputError) {
+                    try rawWriter.write(rows)
+                    try errorsFile.write(errorLines)
+                } catch {
+                    throw .output(error)
+                }
+                pending.append(contentsOf: record.features)
+                try feed(keepingPartialBlock: true)
+                totals.found += record.entries.count
+                totals.processed += rows.count
+                totals.failed += record.entries.count - rows.count
+                totals.readSeconds += record.readSeconds
+                totals.preprocessSeconds += record.preprocessSeconds
+                totals.networkSeconds += record.networkSeconds
             }
-            let reader = try FeatureSpillReader(path: spillPath, dimension: extractor.featureCount)
-            while true {
-                let block = try reader.next(limit: Self.blockRows)
-                if block.paths.isEmpty { break }
-                let projected = try model.project(block.features, rowCount: block.paths.count)
-                let k = model.componentCount
-                let rows = block.paths.indices.map { index in
+            try feed(keepingPartialBlock: false)
+            do throws(OutputError) {
+                try rawWriter.finish()
+                try errorsFile.commit()
+            } catch {
+                throw .output(error)
+            }
+        } catch {
+            rawWriter.discard()
+            errorsFile.discard()
+            throw error
+        }
+        return totals
+    }
+
+    /// The second pass: raw features from the journal → PCA features → feature files.
+    private func project(
+        journal: String, model: PCAModel, output: (String) -> String, interruption: ExtractionError
+    ) throws(ExtractionError) {
+        var writers: [any ResultWriter] = []
+        let featureCount = extractor.featureCount
+        let k = model.componentCount
+        var paths: [String] = []
+        var labels: [String] = []
+        var features: [Float] = []
+        func writeBlock() throws(ExtractionError) {
+            guard !paths.isEmpty else { return }
+            if Task.isCancelled { throw interruption }
+            do {
+                let projected = try model.project(features, rowCount: paths.count)
+                let rows = paths.indices.map { index in
                     FeatureRow(
-                        path: block.paths[index], label: block.labels[index],
+                        path: paths[index], label: labels[index],
                         features: Array(projected[(index * k)..<((index + 1) * k)]))
                 }
                 for writer in writers { try writer.write(rows) }
+            } catch let error as OutputError {
+                throw .output(error)
+            } catch let error as PCAError {
+                throw .pca(error)
+            } catch {
+                throw .invalidSettings("\(error)")
             }
-            for writer in writers { try writer.finish() }
-        } catch let error as OutputError {
-            writers.forEach { $0.discard() }
-            throw .output(error)
-        } catch let error as PCAError {
-            writers.forEach { $0.discard() }
-            throw .pca(error)
+            paths.removeAll(keepingCapacity: true)
+            labels.removeAll(keepingCapacity: true)
+            features.removeAll(keepingCapacity: true)
+        }
+        do throws(ExtractionError) {
+            do throws(OutputError) {
+                if settings.formats.contains(.parquet) {
+                    writers.append(try ParquetResultWriter(
+                        destination: output(ExtractionOutput.featuresParquet), featureCount: k,
+                        options: settings.parquet))
+                }
+                if settings.formats.contains(.csv) {
+                    writers.append(try CSVResultWriter(destination: output(ExtractionOutput.featuresCSV), featureCount: k))
+                }
+            } catch {
+                throw .output(error)
+            }
+            // Blocks of exactly `blockRows` rows, whatever the batches were.
+            try ExtractionCheckpoint.forEachRecord(inJournal: journal, featureCount: featureCount) {
+                record throws(ExtractionError) in
+                var row = 0
+                for entry in record.entries {
+                    guard case .features(let path, let label) = entry else { continue }
+                    paths.append(path)
+                    labels.append(label)
+                    features.append(contentsOf: record.features[(row * featureCount)..<((row + 1) * featureCount)])
+                    row += 1
+                    if paths.count == Self.blockRows { try writeBlock() }
+                }
+            }
+            try writeBlock()
+            do throws(OutputError) {
+                for writer in writers { try writer.finish() }
+            } catch {
+                throw .output(error)
+            }
         } catch {
             writers.forEach { $0.discard() }
-            throw .invalidSettings("\(error)")
+            throw error
         }
     }
 

@@ -23,8 +23,11 @@ public struct ExtractionSettings: Sendable {
     public var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
     /// Images per batch.
     public var batchSize: Int = 16
-    /// Whether an existing, non-empty output folder may be written into.
+    /// Whether an existing, non-empty output folder may be written into (starting afresh).
     public var overwrite = false
+    /// Whether to continue the interrupted run whose checkpoint is in the output folder, skipping the
+    /// images it finished. With no checkpoint there, a fresh run starts.
+    public var resume = false
     /// Parquet layout and compression.
     public var parquet = ParquetWriterOptions()
 
@@ -46,6 +49,9 @@ public enum ExtractionOutput {
     public static let errors = "errors.csv"
     /// Counts, timings, PCA variance and settings; written last, so its presence marks a complete run.
     public static let summary = "summary.json"
+    /// The hidden folder holding the finished work of an incomplete run (see `extract --resume`);
+    /// removed once the run is complete.
+    public static let checkpoint = ".fruitfeatures-checkpoint"
 
     static let all = [featuresParquet, featuresCSV, rawFeaturesParquet, pcaModel, errors, summary]
 }
@@ -54,6 +60,13 @@ public enum ExtractionOutput {
 public enum ExtractionError: Error, CustomStringConvertible, Sendable {
     /// The output folder exists and is not empty, and overwriting was not allowed.
     case outputNotEmpty(String)
+    /// The output folder holds the checkpoint of an interrupted run, and neither resuming nor
+    /// overwriting was asked for.
+    case outputHoldsUnfinishedRun(String)
+    /// Another run is writing into the output folder.
+    case outputInUse(String)
+    /// Resuming was asked for, but the output folder's checkpoint cannot be continued.
+    case cannotResume(String, reason: String)
     /// The output folder cannot be created or written.
     case outputNotWritable(String, reason: String)
     /// No image matched under the input folder.
@@ -68,13 +81,20 @@ public enum ExtractionError: Error, CustomStringConvertible, Sendable {
     case output(OutputError)
     /// The network could not run on a batch.
     case extraction(FeatureExtractionError)
-    /// The run was cancelled; nothing final was written for the unfinished stage.
-    case cancelled
+    /// The run was interrupted (its task cancelled); the outcomes of `done` of the `total` files found
+    /// are in the checkpoint folder, and a resumed run continues from there.
+    case interrupted(done: Int, total: Int, checkpoint: String)
 
     public var description: String {
         switch self {
         case .outputNotEmpty(let path):
             return "output folder \(path) exists and is not empty (use --overwrite to write into it)"
+        case .outputHoldsUnfinishedRun(let path):
+            return "output folder \(path) holds an interrupted run (use --resume to finish it, or --overwrite to start again)"
+        case .outputInUse(let path):
+            return "output folder \(path) is in use by another fruitfeatures run"
+        case .cannotResume(let path, let reason):
+            return "cannot resume in \(path): \(reason)"
         case .outputNotWritable(let path, let reason):
             return "cannot write to output folder \(path): \(reason)"
         case .noImages(let input, let pattern):
@@ -89,8 +109,8 @@ public enum ExtractionError: Error, CustomStringConvertible, Sendable {
             return error.description
         case .extraction(let error):
             return error.description
-        case .cancelled:
-            return "cancelled"
+        case .interrupted(let done, let total, let checkpoint):
+            return "interrupted; \(done) of \(total) files are done and saved in \(checkpoint): run the same command with --resume to finish"
         }
     }
 }

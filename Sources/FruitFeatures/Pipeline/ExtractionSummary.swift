@@ -8,7 +8,8 @@ public struct ExtractionSummary: Codable, Sendable, Equatable {
     public var weights: Weights
     /// Image counts.
     public var images: Counts
-    /// Images processed per second, wall clock, from start to the last output.
+    /// Images processed per second by this run, wall clock, from start to the last output (a resumed run
+    /// counts only the images it did not take from the checkpoint).
     public var imagesPerSecond: Double
     /// Wall-clock and per-stage seconds.
     public var seconds: Timings
@@ -37,6 +38,9 @@ public struct ExtractionSummary: Codable, Sendable, Equatable {
         public var processed: Int
         /// Entries listed in errors.csv.
         public var failed: Int
+        /// Of those found, how many an interrupted run had finished (taken from its checkpoint, not
+        /// recomputed); absent when the run was not resumed.
+        public var resumed: Int? = nil
     }
 
     /// Where the time went. Per-stage figures add up the time of all workers (CPU seconds of the stage).

@@ -35,71 +35,82 @@ struct BatchResult: Sendable {
     var networkSeconds: Double
 }
 
-/// The first pass of an extraction: images → raw features, in path order, into
-/// `raw_features.parquet`, `errors.csv`, the spill file and the PCA accumulator.
+/// The first pass of an extraction: images → raw features, in path order, appended batch by batch to
+/// the checkpoint journal (everything later is derived from the journal).
+///
+/// When resuming, the entries the journal already holds are listed again and checked against it, not
+/// processed again. Cancellation stops new batches; batches already running finish and are journaled
+/// in order, so no finished work is lost.
 struct NetworkPass<Source: ImageSource> {
     let pipeline: ExtractionPipeline<Source>
+    let outputDirectory: String
     let total: Int
     let progress: @Sendable (ExtractionProgress) -> Void
 
-    private let spill: FeatureSpillWriter
-    private let rawWriter: ParquetResultWriter
-    private let errorsFile: AtomicFile
-    private(set) var accumulator: PCAAccumulator
-    private var pendingRows: [Float] = []
+    private let journal: CheckpointJournalWriter
+    private let completed: [JournalRecord.Entry]
 
-    private(set) var found = 0
-    private(set) var processed = 0
+    /// Entries whose outcome is in the journal (resumed ones included).
+    private(set) var done = 0
+    /// Of those, entries that failed.
     private(set) var failed = 0
-    private(set) var readSeconds = 0.0
-    private(set) var preprocessSeconds = 0.0
-    private(set) var networkSeconds = 0.0
 
     init(
-        pipeline: ExtractionPipeline<Source>, spillPath: String, rawPath: String, errorsPath: String, total: Int,
+        pipeline: ExtractionPipeline<Source>, outputDirectory: String, checkpoint: ExtractionCheckpoint, total: Int,
         progress: @escaping @Sendable (ExtractionProgress) -> Void
-    ) throws(ExtractionError) {
+    ) {
         self.pipeline = pipeline
+        self.outputDirectory = outputDirectory
         self.total = total
         self.progress = progress
-        let featureCount = pipeline.extractor.featureCount
-        do throws(OutputError) {
-            spill = try FeatureSpillWriter(path: spillPath, dimension: featureCount)
-            rawWriter = try ParquetResultWriter(
-                destination: rawPath, featureCount: featureCount, options: pipeline.settings.parquet)
-            errorsFile = try AtomicFile(destination: errorsPath)
-            try errorsFile.write("path,reason\n")
-        } catch {
-            throw .output(error)
-        }
-        do {
-            accumulator = try PCAAccumulator(dimension: featureCount)
-        } catch {
-            throw .pca(error)
-        }
+        journal = checkpoint.writer
+        completed = checkpoint.completed
     }
 
-    /// Runs the network over every image, `jobs + 1` batches in flight.
+    /// Runs the network over every image not yet in the journal, `jobs + 1` batches in flight.
+    /// - Throws: ``ExtractionError/interrupted(done:total:checkpoint:)`` when cancelled.
     mutating func run() async throws(ExtractionError) {
         let settings = pipeline.settings
         let extractor = pipeline.extractor
         let preprocessor = pipeline.preprocessor
         let source = pipeline.source
         let window = settings.jobs + 1
+        // Batches hold whole network groups, so that groups (and results) do not depend on the batch size.
+        let group = max(1, extractor.plan.groupSize)
+        let batchSize = (settings.batchSize + group - 1) / group * group
         var iterator = source.makeIterator()
+
+        // The finished prefix: listed again (the order is deterministic) and checked, not processed.
+        for entry in completed {
+            guard let listed = iterator.next() else {
+                throw .cannotResume(
+                    outputDirectory, reason: "the input has changed since the checkpoint: \(entry.path) is no longer there")
+            }
+            guard listed.path == entry.path else {
+                throw .cannotResume(
+                    outputDirectory,
+                    reason: "the input has changed since the checkpoint: found \(listed.path) where \(entry.path) was")
+            }
+            done += 1
+            if case .failure = entry { failed += 1 }
+        }
+        if !completed.isEmpty { progress(ExtractionProgress(total: total, done: done, failed: failed)) }
+
         var freeBuffers: [BatchBuffer] = []
         var waiting: [Int: BatchResult] = [:]
         var nextToWrite = 0
         var nextToStart = 0
         var exhausted = false
+        // Set when a batch was abandoned (cancellation): later batches cannot be journaled in order.
+        var abandoned = false
 
         do {
-            try await withThrowingTaskGroup(of: BatchResult.self) { group in
+            try await withThrowingTaskGroup(of: BatchResult?.self) { group in
                 func startBatch() -> Bool {
-                    guard !exhausted else { return false }
+                    guard !exhausted, !abandoned, !Task.isCancelled else { return false }
                     var entries: [DiscoveredEntry] = []
                     var images = 0
-                    while images < settings.batchSize {
+                    while images < batchSize {
                         guard let entry = iterator.next() else {
                             exhausted = true
                             break
@@ -110,13 +121,12 @@ struct NetworkPass<Source: ImageSource> {
                     guard !entries.isEmpty else { return false }
                     let buffer = freeBuffers.popLast()
                         ?? BatchBuffer(
-                            batchSize: settings.batchSize, inputCount: extractor.inputCount,
+                            batchSize: batchSize, inputCount: extractor.inputCount,
                             featureCount: extractor.featureCount)
                     let index = nextToStart
                     nextToStart += 1
                     group.addTask {
-                        try Task.checkCancellation()
-                        return NetworkPass.process(
+                        NetworkPass.process(
                             entries, index: index, buffer: buffer, source: source, preprocessor: preprocessor,
                             extractor: extractor)
                     }
@@ -127,8 +137,12 @@ struct NetworkPass<Source: ImageSource> {
                 while inFlight < window, startBatch() { inFlight += 1 }
                 while let result = try await group.next() {
                     inFlight -= 1
+                    guard let result else {
+                        abandoned = true
+                        continue
+                    }
                     waiting[result.index] = result
-                    while let ready = waiting.removeValue(forKey: nextToWrite) {
+                    while !abandoned, let ready = waiting.removeValue(forKey: nextToWrite) {
                         try collect(ready)
                         freeBuffers.append(ready.buffer)
                         nextToWrite += 1
@@ -137,45 +151,23 @@ struct NetworkPass<Source: ImageSource> {
                 }
             }
         } catch let error as ExtractionError {
-            discard()
             throw error
-        } catch is CancellationError {
-            discard()
-            throw .cancelled
         } catch {
-            discard()
             throw .invalidSettings("\(error)")
         }
-        do {
-            try flushPendingRows()
-        } catch {
-            discard()
-            throw error
+        if Task.isCancelled || abandoned {
+            throw .interrupted(
+                done: done, total: total, checkpoint: outputDirectory + "/" + ExtractionOutput.checkpoint)
         }
-    }
-
-    /// Completes raw_features.parquet and errors.csv.
-    mutating func finish() throws(ExtractionError) {
-        do throws(OutputError) {
-            try spill.close()
-            try rawWriter.finish()
-            try errorsFile.commit()
-        } catch {
-            discard()
-            throw .output(error)
-        }
-    }
-
-    private func discard() {
-        rawWriter.discard()
-        errorsFile.discard()
     }
 
     /// Reads, preprocesses and runs one batch (in a worker task).
     private static func process(
         _ entries: [DiscoveredEntry], index: Int, buffer: BatchBuffer, source: Source, preprocessor: any Preprocessor,
         extractor: MobileNetV2Extractor
-    ) -> BatchResult {
+    ) -> BatchResult? {
+        // Cancelled before it started: nothing to do. (A cancelled batch is not journaled.)
+        if Task.isCancelled { return nil }
         let clock = ContinuousClock()
         var outcomes: [BatchResult.Outcome] = []
         var readTime = Duration.zero
@@ -189,26 +181,32 @@ struct NetworkPass<Source: ImageSource> {
             case .image(let image):
                 let readStart = clock.now
                 let bytes: [UInt8]
+                // Every image keeps its slot, failed ones as zeros: an image's position in its network
+                // group then depends only on its place in the path order, so its features do too.
+                let slot = UnsafeMutableBufferPointer(rebasing: buffer.tensors[(slots * inputCount)..<((slots + 1) * inputCount)])
+                slots += 1
                 do {
                     bytes = try source.contents(of: image)
                 } catch {
                     readTime += clock.now - readStart
                     outcomes.append(.failure(path: image.path, reason: error.reasonText))
+                    slot.update(repeating: 0)
                     continue
                 }
                 let preprocessStart = clock.now
                 readTime += preprocessStart - readStart
-                let slot = UnsafeMutableBufferPointer(rebasing: buffer.tensors[(slots * inputCount)..<((slots + 1) * inputCount)])
                 do {
                     try preprocessor.preprocess(bytes, path: image.path, into: slot)
-                    outcomes.append(.features(image, offset: slots))
-                    slots += 1
+                    outcomes.append(.features(image, offset: slots - 1))
                 } catch {
                     outcomes.append(.failure(path: image.path, reason: error.reasonText))
+                    slot.update(repeating: 0)
                 }
                 preprocessTime += clock.now - preprocessStart
             }
         }
+        // The network is the expensive step: skip it once cancelled.
+        if Task.isCancelled { return nil }
         let networkStart = clock.now
         do {
             try extractor.features(
@@ -225,59 +223,40 @@ struct NetworkPass<Source: ImageSource> {
             preprocessSeconds: preprocessTime.seconds, networkSeconds: (clock.now - networkStart).seconds)
     }
 
-    /// Writes one batch's results, in order (on the collecting task).
+    /// Journals one batch's outcomes, in order (on the collecting task).
     private mutating func collect(_ result: BatchResult) throws(ExtractionError) {
         let featureCount = pipeline.extractor.featureCount
-        var rows: [FeatureRow] = []
-        var errorLines = ""
-        do throws(OutputError) {
-            for outcome in result.outcomes {
-                switch outcome {
-                case .features(let image, let offset):
-                    let features = UnsafeBufferPointer(
-                        rebasing: result.buffer.features[(offset * featureCount)..<((offset + 1) * featureCount)])
-                    try spill.append(path: image.path, label: image.label, features: features)
-                    rows.append(FeatureRow(path: image.path, label: image.label, features: Array(features)))
-                    pendingRows.append(contentsOf: features)
-                    processed += 1
-                    found += 1
-                case .failure(let path, let reason):
-                    errorLines += CSVResultWriter.quoted(path) + "," + CSVResultWriter.quoted(reason) + "\n"
-                    failed += 1
-                    found += 1
-                }
+        var record = JournalRecord(
+            readSeconds: result.readSeconds, preprocessSeconds: result.preprocessSeconds,
+            networkSeconds: result.networkSeconds)
+        for outcome in result.outcomes {
+            switch outcome {
+            case .features(let image, let offset):
+                record.entries.append(.features(path: image.path, label: image.label))
+                record.features.append(
+                    contentsOf: result.buffer.features[(offset * featureCount)..<((offset + 1) * featureCount)])
+            case .failure(let path, let reason):
+                record.entries.append(.failure(path: path, reason: reason))
+                failed += 1
             }
-            try rawWriter.write(rows)
-            try errorsFile.write(errorLines)
+        }
+        do {
+            try journal.append(record)
         } catch {
             throw .output(error)
         }
-        if pendingRows.count >= ExtractionPipeline<Source>.blockRows * featureCount {
-            try flushPendingRows(keepingPartialBlock: true)
-        }
-        readSeconds += result.readSeconds
-        preprocessSeconds += result.preprocessSeconds
-        networkSeconds += result.networkSeconds
-        progress(ExtractionProgress(total: total, done: processed + failed, failed: failed))
+        done += record.entries.count
+        progress(ExtractionProgress(total: total, done: done, failed: failed))
     }
+}
 
-    /// Feeds the PCA accumulator whole blocks of rows (and, at the end, the last partial block).
-    private mutating func flushPendingRows(keepingPartialBlock: Bool = false) throws(ExtractionError) {
-        let featureCount = pipeline.extractor.featureCount
-        let blockFloats = ExtractionPipeline<Source>.blockRows * featureCount
-        var start = 0
-        while pendingRows.count - start >= blockFloats || (!keepingPartialBlock && pendingRows.count > start) {
-            let end = min(start + blockFloats, pendingRows.count)
-            do {
-                try pendingRows[start..<end].withUnsafeBufferPointer { block throws(PCAError) in
-                    try accumulator.add(block, rowCount: (end - start) / featureCount)
-                }
-            } catch {
-                throw .pca(error)
-            }
-            start = end
+extension DiscoveredEntry {
+    /// The path of the image or of the problem entry.
+    var path: String {
+        switch self {
+        case .image(let image): image.path
+        case .problem(let problem): problem.path
         }
-        pendingRows.removeFirst(start)
     }
 }
 

@@ -1,0 +1,264 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One finished batch as the checkpoint journal stores it: the outcome of each listed entry, in path order.
+struct JournalRecord: Sendable, Equatable {
+    /// The outcome of one listed entry.
+    enum Entry: Sendable, Equatable {
+        /// An image with features (they are in ``JournalRecord/features``, in entry order).
+        case features(path: String, label: String)
+        /// A file that could not be used, and why.
+        case failure(path: String, reason: String)
+
+        /// The path of the entry.
+        var path: String {
+            switch self {
+            case .features(let path, _), .failure(let path, _): path
+            }
+        }
+    }
+
+    /// The outcomes, in path order.
+    var entries: [Entry] = []
+    // features: (number of .features entries, featureCount)
+    var features: [Float] = []
+    /// Seconds the batch spent reading, preprocessing and in the network (for summary.json).
+    var readSeconds = 0.0
+    var preprocessSeconds = 0.0
+    var networkSeconds = 0.0
+
+    /// How many entries have features.
+    var featureRowCount: Int {
+        entries.reduce(0) { count, entry in
+            if case .features = entry { count + 1 } else { count }
+        }
+    }
+}
+
+/// Why the journal cannot be read past some offset: a torn or damaged record (or an I/O error).
+struct JournalDamage: Error, CustomStringConvertible {
+    /// The byte offset of the first record that could not be read.
+    var offset: Int
+    /// What is wrong with it.
+    var reason: String
+
+    var description: String { "damaged record at byte \(offset): \(reason)" }
+}
+
+/// The checkpoint journal's file format.
+///
+/// A file is a sequence of records, one per finished batch:
+/// `u32 payload length, u32 CRC-32 of the payload, payload`, all little-endian. The payload is
+/// `u32 entry count, f64 read seconds, f64 preprocess seconds, f64 network seconds`, then per entry
+/// `u8 kind (0 features, 1 failure), u32 length + UTF-8 path, u32 length + UTF-8 label or reason`,
+/// and for kind 0 `featureCount × f32`. A record written in part (the process was killed, the disk
+/// filled up) fails its length or CRC check, and so does everything after it.
+enum JournalFormat {
+    /// The record header: length and CRC-32.
+    static let headerSize = 8
+    /// A record larger than this is taken for damage rather than allocated.
+    static let maximumPayload = 1 << 30
+
+    static func encode(_ record: JournalRecord, featureCount: Int) -> [UInt8] {
+        var payload: [UInt8] = []
+        payload.reserveCapacity(28 + record.entries.count * 64 + record.features.count * 4)
+        append(UInt32(record.entries.count), to: &payload)
+        for seconds in [record.readSeconds, record.preprocessSeconds, record.networkSeconds] {
+            append(seconds.bitPattern, to: &payload)
+        }
+        var row = 0
+        for entry in record.entries {
+            switch entry {
+            case .features(let path, let label):
+                payload.append(0)
+                appendText(path, to: &payload)
+                appendText(label, to: &payload)
+                for value in record.features[(row * featureCount)..<((row + 1) * featureCount)] {
+                    append(value.bitPattern, to: &payload)
+                }
+                row += 1
+            case .failure(let path, let reason):
+                payload.append(1)
+                appendText(path, to: &payload)
+                appendText(reason, to: &payload)
+            }
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(headerSize + payload.count)
+        append(UInt32(payload.count), to: &bytes)
+        append(payload.withUnsafeBytes { PageChecksum.crc32($0) }, to: &bytes)
+        bytes.append(contentsOf: payload)
+        return bytes
+    }
+
+    /// Parses a payload whose CRC has been checked; still bounds-checked, as the file is external data.
+    static func decode(_ payload: [UInt8], featureCount: Int) -> JournalRecord? {
+        var cursor = 0
+        func take(_ count: Int) -> ArraySlice<UInt8>? {
+            guard count >= 0, count <= payload.count - cursor else { return nil }
+            defer { cursor += count }
+            return payload[cursor..<(cursor + count)]
+        }
+        func integer<T: FixedWidthInteger>(_: T.Type) -> T? {
+            guard let bytes = take(MemoryLayout<T>.size) else { return nil }
+            return bytes.reversed().reduce(T(0)) { ($0 << 8) | T($1) }
+        }
+        func text() -> String? {
+            guard let length = integer(UInt32.self), let bytes = take(Int(length)) else { return nil }
+            return String(validating: bytes, as: UTF8.self)
+        }
+        guard let count = integer(UInt32.self), let read = integer(UInt64.self),
+              let preprocess = integer(UInt64.self), let network = integer(UInt64.self) else { return nil }
+        var record = JournalRecord(
+            readSeconds: Double(bitPattern: read), preprocessSeconds: Double(bitPattern: preprocess),
+            networkSeconds: Double(bitPattern: network))
+        // Each entry takes at least 9 bytes: a cheap bound before reserving anything.
+        guard Int(count) <= payload.count / 9 else { return nil }
+        record.entries.reserveCapacity(Int(count))
+        for _ in 0..<count {
+            guard let kind = take(1)?.first, let path = text(), let second = text() else { return nil }
+            switch kind {
+            case 0:
+                guard let values = take(featureCount * 4) else { return nil }
+                var index = values.startIndex
+                for _ in 0..<featureCount {
+                    let bits = UInt32(values[index]) | UInt32(values[index + 1]) << 8
+                        | UInt32(values[index + 2]) << 16 | UInt32(values[index + 3]) << 24
+                    record.features.append(Float(bitPattern: bits))
+                    index += 4
+                }
+                record.entries.append(.features(path: path, label: second))
+            case 1:
+                record.entries.append(.failure(path: path, reason: second))
+            default:
+                return nil
+            }
+        }
+        return cursor == payload.count ? record : nil
+    }
+
+    private static func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    private static func appendText(_ text: String, to bytes: inout [UInt8]) {
+        append(UInt32(text.utf8.count), to: &bytes)
+        bytes.append(contentsOf: text.utf8)
+    }
+}
+
+/// Appends records to the checkpoint journal, each one synced to disk before the next batch counts as done.
+final class CheckpointJournalWriter {
+    let path: String
+    let featureCount: Int
+    private var descriptor: Int32
+    /// The end of the last complete record.
+    private(set) var length: Int
+
+    /// Opens (or creates) the journal and cuts it to its first `length` bytes (the valid records).
+    init(path: String, featureCount: Int, keepingFirst length: Int) throws(OutputError) {
+        self.path = path
+        self.featureCount = featureCount
+        self.length = length
+        descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw OutputError(.create, path: path, reason: "cannot open the checkpoint journal: \(errnoText())")
+        }
+        guard ftruncate(descriptor, off_t(length)) == 0, lseek(descriptor, off_t(length), SEEK_SET) == off_t(length) else {
+            let reason = errnoText()
+            close(descriptor)
+            throw OutputError(.write, path: path, reason: "cannot cut the checkpoint journal to its valid records: \(reason)")
+        }
+    }
+
+    deinit { close(descriptor) }
+
+    /// Appends one record and syncs it. On failure the journal is cut back to its previous end (when possible).
+    func append(_ record: JournalRecord) throws(OutputError) {
+        let bytes = JournalFormat.encode(record, featureCount: featureCount)
+        var written = 0
+        var failure: String?
+        while written < bytes.count {
+            let count = bytes.withUnsafeBytes { raw in
+                write(descriptor, raw.baseAddress.map { $0 + written }, raw.count - written)
+            }
+            if count < 0 {
+                if errno == EINTR { continue }
+                failure = "cannot write the checkpoint journal: \(errnoText())"
+                break
+            }
+            written += count
+        }
+        if failure == nil, fdatasync(descriptor) != 0 {
+            failure = "cannot sync the checkpoint journal: \(errnoText())"
+        }
+        if let failure {
+            // A torn record would be cut off by a resumed run anyway; cutting it now keeps the file tidy.
+            _ = ftruncate(descriptor, off_t(length))
+            _ = lseek(descriptor, off_t(length), SEEK_SET)
+            throw OutputError(.write, path: path, reason: failure)
+        }
+        length += bytes.count
+    }
+}
+
+/// Reads the checkpoint journal record by record.
+final class CheckpointJournalReader {
+    let path: String
+    let featureCount: Int
+    private let handle: UnsafeMutablePointer<FILE>
+    private let fileSize: Int
+    /// The end of the last record read.
+    private(set) var offset = 0
+
+    /// Opens the journal; `nil` when it does not exist.
+    init?(path: String, featureCount: Int) throws(OutputError) {
+        guard let handle = fopen(path, "rb") else {
+            if errno == ENOENT { return nil }
+            throw OutputError(.create, path: path, reason: "cannot open the checkpoint journal: \(errnoText())")
+        }
+        var info = stat()
+        guard fstat(fileno(handle), &info) == 0 else {
+            let reason = errnoText()
+            fclose(handle)
+            throw OutputError(.create, path: path, reason: "cannot read the checkpoint journal: \(reason)")
+        }
+        self.path = path
+        self.featureCount = featureCount
+        self.handle = handle
+        fileSize = Int(info.st_size)
+    }
+
+    deinit { fclose(handle) }
+
+    /// The next record; `nil` at the end of the file.
+    /// - Throws: ``JournalDamage`` when the next record is torn or damaged.
+    func next() throws(JournalDamage) -> JournalRecord? {
+        if offset == fileSize { return nil }
+        func damage(_ reason: String) -> JournalDamage { JournalDamage(offset: offset, reason: reason) }
+        var header = [UInt8](repeating: 0, count: JournalFormat.headerSize)
+        guard read(into: &header) else { throw damage("incomplete record header") }
+        let length = Int(UInt32(header[0]) | UInt32(header[1]) << 8 | UInt32(header[2]) << 16 | UInt32(header[3]) << 24)
+        let crc = UInt32(header[4]) | UInt32(header[5]) << 8 | UInt32(header[6]) << 16 | UInt32(header[7]) << 24
+        guard length <= JournalFormat.maximumPayload, length <= fileSize - offset - JournalFormat.headerSize else {
+            throw damage("record of \(length) bytes runs past the end of the file")
+        }
+        var payload = [UInt8](repeating: 0, count: length)
+        guard read(into: &payload) else { throw damage("incomplete record") }
+        guard payload.withUnsafeBytes({ PageChecksum.crc32($0) }) == crc else { throw damage("checksum mismatch") }
+        guard let record = JournalFormat.decode(payload, featureCount: featureCount) else {
+            throw damage("malformed record")
+        }
+        offset += JournalFormat.headerSize + length
+        return record
+    }
+
+    private func read(into bytes: inout [UInt8]) -> Bool {
+        let count = bytes.count
+        guard count > 0 else { return true }
+        return bytes.withUnsafeMutableBytes { fread($0.baseAddress, 1, count, handle) } == count
+    }
+}
