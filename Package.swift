@@ -7,6 +7,9 @@ let package = Package(
     products: [
         .library(name: "FruitFeatures", targets: ["FruitFeatures"]),
         .executable(name: "fruitfeatures", targets: ["FruitFeaturesCLI"]),
+        .executable(name: "fruitfeatures-benchmark", targets: ["FruitFeaturesBenchmark"]),
+        // libfruitfeatures_c.so: the C ABI of include/fruitfeatures.h, for Python (python/fruitfeatures) and Spark.
+        .library(name: "fruitfeatures_c", type: .dynamic, targets: ["FruitFeaturesC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -35,10 +38,20 @@ let package = Package(
                 "CJPEGDecoder", "CHDF5Shim", "CHDF5", "COpenBLAS", "CLAPACKE", "CKernels", "CSnappy", "CZstd",
             ]
         ),
+        .target(name: "FruitFeaturesC", dependencies: ["FruitFeatures"], exclude: ["include"]),
         .executableTarget(
             name: "FruitFeaturesCLI",
             dependencies: [
                 "FruitFeatures",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Speed and memory figures (`swift run -c release fruitfeatures-benchmark extractor`).
+        .executableTarget(
+            name: "FruitFeaturesBenchmark",
+            dependencies: [
+                "FruitFeatures",
+                "CKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs what FruitFeatures needs on a fresh Debian 12 machine with the Swift toolchain.
 #   bash Scripts/setup.sh          C libraries for building and running
-#   bash Scripts/setup.sh --test   also Java and a Python virtualenv (.venv) with the
+#   bash Scripts/setup.sh --test   also Java, Chromium and a Python virtualenv (.venv) with the
 #                                  external readers the tests check the outputs with
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 apt_packages=(pkg-config libjpeg-dev libopenblas-dev liblapacke-dev libhdf5-dev libsnappy-dev libzstd-dev)
 if [[ "${1:-}" == "--test" ]]; then
-    apt_packages+=(python3-venv default-jre-headless)
+    apt_packages+=(python3-venv default-jre-headless chromium)
 fi
 
 missing=()

@@ -3,5 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FRUITFEATURES_PYTHON="$PWD/.venv/bin/python"
-swift build -c release
+# One set of flags for the products and the tests, so nothing is compiled twice.
+swift build -c release -Xswiftc -enable-testing
 swift test -c release -Xswiftc -enable-testing
+# The C ABI, the Python binding and the PySpark job in local mode (python/tests; needs Java 17 for Spark).
+"$FRUITFEATURES_PYTHON" -m pytest -q python/tests

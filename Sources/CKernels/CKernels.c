@@ -22,10 +22,11 @@ int ffk_cpu_has_avx2_fma(void) {
 
 // -1 unknown, 0 portable, 1 AVX2+FMA. Relaxed atomics: every thread computes the same value.
 static int simd_level = -1;
-static int simd_allowed = 1;
+// Per thread, so a test forcing the portable builds does not change what other threads run.
+static _Thread_local int simd_disabled = 0;
 
 void ffk_set_simd_enabled(int enabled) {
-    __atomic_store_n(&simd_allowed, enabled ? 1 : 0, __ATOMIC_RELAXED);
+    simd_disabled = enabled ? 0 : 1;
 }
 
 static int use_avx2(void) {
@@ -34,7 +35,7 @@ static int use_avx2(void) {
         level = ffk_cpu_has_avx2_fma();
         __atomic_store_n(&simd_level, level, __ATOMIC_RELAXED);
     }
-    return level && __atomic_load_n(&simd_allowed, __ATOMIC_RELAXED);
+    return level && !simd_disabled;
 }
 
 INLINE v8f splat(float value) { return (v8f){value, value, value, value, value, value, value, value}; }
@@ -215,6 +216,43 @@ void ffk_bias_residual(float *x, size_t rows, int cols, const float *bias, const
     else bias_residual_portable(x, rows, cols, bias, residual);
 }
 
+INLINE void fill_bias_body(float *x, size_t rows, int cols, const float *bias, const float *residual) {
+    int vector_cols = cols & ~7;
+    for (size_t r = 0; r < rows; r++) {
+        float *row = x + r * (size_t)cols;
+        if (residual) {
+            const float *add = residual + r * (size_t)cols;
+            for (int c = 0; c < vector_cols; c += 8) *(v8f *)(row + c) = *(const v8f *)(add + c) + *(const v8f *)(bias + c);
+            for (int c = vector_cols; c < cols; c++) row[c] = add[c] + bias[c];
+        } else {
+            for (int c = 0; c < vector_cols; c += 8) *(v8f *)(row + c) = *(const v8f *)(bias + c);
+            for (int c = vector_cols; c < cols; c++) row[c] = bias[c];
+        }
+    }
+}
+
+AVX2 static void fill_bias_avx2(float *x, size_t rows, int cols, const float *bias, const float *residual) {
+    fill_bias_body(x, rows, cols, bias, residual);
+}
+static void fill_bias_portable(float *x, size_t rows, int cols, const float *bias, const float *residual) {
+    fill_bias_body(x, rows, cols, bias, residual);
+}
+void ffk_fill_bias(float *x, size_t rows, int cols, const float *bias, const float *residual) {
+    if (use_avx2()) fill_bias_avx2(x, rows, cols, bias, residual); else fill_bias_portable(x, rows, cols, bias, residual);
+}
+
+INLINE void relu6_body(float *x, size_t count) {
+    size_t vector_count = count & ~(size_t)7;
+    for (size_t i = 0; i < vector_count; i += 8) *(v8f *)(x + i) = clamp6(*(v8f *)(x + i));
+    for (size_t i = vector_count; i < count; i++) x[i] = clamp6f(x[i]);
+}
+
+AVX2 static void relu6_avx2(float *x, size_t count) { relu6_body(x, count); }
+static void relu6_portable(float *x, size_t count) { relu6_body(x, count); }
+void ffk_relu6(float *x, size_t count) {
+    if (use_avx2()) relu6_avx2(x, count); else relu6_portable(x, count);
+}
+
 INLINE void bias_relu6_mean_body(const float *x, size_t rows, int cols, const float *bias, float *out) {
     int vector_cols = cols & ~7;
     float scale = rows > 0 ? 1.0f / (float)rows : 0.0f;
@@ -256,10 +294,17 @@ void ffk_im2col3x3(const float *in, int height, int width, int channels, int str
                 for (int kx = 0; kx < 3; kx++) {
                     int ix = x * stride + kx - pad_left;
                     float *dst = patch + (size_t)(ky * 3 + kx) * channels;
-                    if (iy < 0 || iy >= height || ix < 0 || ix >= width) {
-                        memset(dst, 0, sizeof(float) * (size_t)channels);
+                    int inside = iy >= 0 && iy < height && ix >= 0 && ix < width;
+                    const float *src = inside ? in + ((size_t)iy * width + ix) * channels : in;
+                    if (channels == 3) {
+                        // RGB input: three stores beat a memcpy call per tap.
+                        dst[0] = inside ? src[0] : 0.0f;
+                        dst[1] = inside ? src[1] : 0.0f;
+                        dst[2] = inside ? src[2] : 0.0f;
+                    } else if (inside) {
+                        memcpy(dst, src, sizeof(float) * (size_t)channels);
                     } else {
-                        memcpy(dst, in + ((size_t)iy * width + ix) * channels, sizeof(float) * (size_t)channels);
+                        memset(dst, 0, sizeof(float) * (size_t)channels);
                     }
                 }
             }

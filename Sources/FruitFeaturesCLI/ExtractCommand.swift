@@ -93,6 +93,8 @@ struct ExtractCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // The workers are the parallelism: OpenBLAS's own pool would oversubscribe the cores (Docs/model.md).
+        BLASThreading.setThreadCount(1)
         // Past a file-size limit (ulimit -f), writes then fail with EFBIG and are reported with the
         // file's name, instead of the signal killing the process with partial files behind.
         signal(SIGXFSZ, SIG_IGN)

@@ -7,7 +7,8 @@ struct FruitFeaturesCommand: AsyncParsableCommand {
         commandName: "fruitfeatures",
         abstract: "Turn folders of fruit photos into MobileNetV2 features reduced by PCA.",
         version: fruitFeaturesVersion,
-        subcommands: [ExtractCommand.self, WeightsCommand.self]
+        subcommands: [ExtractCommand.self, TransformCommand.self, InspectCommand.self, WeightsCommand.self,
+                      ReportCommand.self, EvaluateCommand.self, PredictCommand.self]
     )
 
     static func main() async {

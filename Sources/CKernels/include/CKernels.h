@@ -7,7 +7,8 @@
 /// 1 when the CPU supports AVX2 and FMA (the fast paths), else 0.
 int ffk_cpu_has_avx2_fma(void);
 
-/// Forces the portable builds (0) or allows the AVX2+FMA ones again (1); for tests and benchmarks.
+/// On the calling thread only: forces the portable builds (0) or allows the AVX2+FMA ones again (1).
+/// For tests and benchmarks.
 void ffk_set_simd_enabled(int enabled);
 
 /// Depthwise 3×3 convolution, bias, ReLU6.
@@ -25,6 +26,13 @@ void ffk_bias_relu6(float *x, size_t rows, int cols, const float *bias);
 
 /// x: (rows, cols), in place: x[r][c] += bias[c] (+ residual[r][c] when residual is not NULL).
 void ffk_bias_residual(float *x, size_t rows, int cols, const float *bias, const float *residual);
+
+/// x: (rows, cols): x[r][c] = bias[c] (+ residual[r][c] when residual is not NULL) — the starting value of a
+/// matrix product accumulated onto it (sgemm with beta = 1).
+void ffk_fill_bias(float *x, size_t rows, int cols, const float *bias, const float *residual);
+
+/// x: (count), in place: x[i] = min(max(x[i], 0), 6).
+void ffk_relu6(float *x, size_t count);
 
 /// x: (rows, cols): out[c] = (1/rows) Σ_r min(max(x[r][c] + bias[c], 0), 6) — ReLU6 and global average pooling.
 void ffk_bias_relu6_mean(const float *x, size_t rows, int cols, const float *bias, float *out);

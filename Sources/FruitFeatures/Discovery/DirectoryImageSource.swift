@@ -42,6 +42,13 @@ public struct DirectoryImageSource: ImageSource {
     }
 
     public func contents(of image: ImageFile) throws(DiscoveryError) -> [UInt8] {
+        try Self.contents(ofFileAt: image.path, maximumSize: maximumFileSize)
+    }
+
+    /// Reads a whole file, refusing files larger than `maximumSize`.
+    public static func contents(ofFileAt path: String, maximumSize: Int = 256 << 20) throws(DiscoveryError) -> [UInt8] {
+        let image = ImageFile(path: path, label: "")
+        let maximumFileSize = maximumSize
         let descriptor = open(image.path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw DiscoveryError(path: image.path, reason: .unreadableFile(errnoText()))

@@ -46,8 +46,15 @@ public final class MobileNetV2Extractor: Sendable {
     public let architecture: MobileNetV2Architecture
     /// Height and width of the square input images.
     public let inputSize: Int
+    /// How the forward pass is scheduled. An image's features depend on its position in its group
+    /// (OpenBLAS rounds edge tiles differently), so callers wanting results independent of batching
+    /// feed whole groups in a fixed order (see `ExtractionPipeline`).
+    public let plan: ExecutionPlan
     private let model: FoldedMobileNetV2
     private let scratchPool: ScratchPool
+
+    /// Whether the depthwise and element-wise kernels run their AVX2+FMA build on this CPU.
+    public static var usesAVX2: Bool { ffk_cpu_has_avx2_fma() != 0 }
 
     /// Floats per feature vector (1280 for alpha ≤ 1).
     public var featureCount: Int { architecture.lastChannels }
@@ -56,19 +63,48 @@ public final class MobileNetV2Extractor: Sendable {
     public var inputCount: Int { inputSize * inputSize * 3 }
 
     /// Loads the MobileNetV2 weights in a Keras `.h5` file (see `KerasWeightsFile`).
-    public convenience init(weightsAt url: URL, inputSize: Int = 224) throws(WeightsError) {
+    public convenience init(weightsAt url: URL, inputSize: Int = 224, plan: ExecutionPlan = .standard) throws(WeightsError) {
         let weights = try KerasWeightsFile(contentsOf: url).mobileNetV2Weights()
-        try self.init(weights: weights, inputSize: inputSize, source: url.path)
+        try self.init(weights: weights, inputSize: inputSize, plan: plan, source: url.path)
     }
 
     /// Builds the extractor from weights already read, folding every BatchNorm into its convolution.
-    public init(weights: MobileNetV2Weights, inputSize: Int = 224, source: String = "") throws(WeightsError) {
-        guard inputSize >= 32 else { throw WeightsError(file: source, reason: .unsupportedInputSize(inputSize)) }
+    /// `source` names the weights in errors.
+    public init(weights: MobileNetV2Weights, inputSize: Int = 224, plan: ExecutionPlan = .standard,
+                source: String = "") throws(WeightsError) {
+        guard (32...2048).contains(inputSize) else {
+            throw WeightsError(file: source, reason: .unsupportedInputSize(inputSize))
+        }
         architecture = weights.architecture
         self.inputSize = inputSize
-        model = FoldedMobileNetV2(weights, inputSize: inputSize)
+        self.plan = plan
+        model = FoldedMobileNetV2(weights, inputSize: inputSize, bandBudget: plan.bandFloats, groupSize: plan.groupSize)
         scratchPool = ScratchPool(model: model)
     }
+
+    /// How the forward pass is scheduled; any plan gives the same features up to float rounding.
+    public struct ExecutionPlan: Sendable, Equatable {
+        /// Floats of expanded rows per band in the first stage (default 65 536, ≈ 256 KB: a fraction of L2).
+        public var bandFloats: Int
+        /// Images per group in the grouped stage (default 8); memory grows with it.
+        public var groupSize: Int
+
+        /// A plan with the given band size and group size.
+        public init(bandFloats: Int, groupSize: Int) {
+            self.bandFloats = bandFloats
+            self.groupSize = groupSize
+        }
+
+        /// The default plan.
+        public static let standard = ExecutionPlan(bandFloats: FoldedMobileNetV2.defaultBandBudget,
+                                                   groupSize: FoldedMobileNetV2.defaultGroupSize)
+    }
+
+    /// Output rows per band of each block (for tests).
+    var rowsPerBand: [Int] { model.blocks.map(\.rowsPerBand) }
+
+    /// Index of the first block of the grouped stage (for tests).
+    var groupedFrom: Int { model.groupedFrom }
 
     /// Computes the features of `count` images stored one after another in `input`, writing
     /// `count · featureCount` floats to `output`.
@@ -86,32 +122,34 @@ public final class MobileNetV2Extractor: Sendable {
         guard count > 0, let source = input.baseAddress, let destination = output.baseAddress else { return }
         let scratch = scratchPool.take()
         defer { scratchPool.give(scratch) }
-        for image in 0..<count {
-            forward(source + image * inputCount, into: destination + image * featureCount, scratch: scratch)
+        var start = 0
+        while start < count {
+            let group = min(model.groupSize, count - start)
+            for slot in 0..<group {
+                firstStage(source + (start + slot) * inputCount, slot: slot, scratch: scratch)
+            }
+            groupedStage(images: group, into: destination + start * featureCount, scratch: scratch)
+            start += group
         }
     }
 
     /// Computes the features of each image (`inputCount` floats each).
     public func features(of images: [[Float]]) throws(FeatureExtractionError) -> [[Float]] {
-        let scratch = scratchPool.take()
-        defer { scratchPool.give(scratch) }
-        var result: [[Float]] = []
-        result.reserveCapacity(images.count)
+        var input: [Float] = []
+        input.reserveCapacity(images.count * inputCount)
         for image in images {
             guard image.count == inputCount else {
                 throw FeatureExtractionError(buffer: .input, expected: inputCount, actual: image.count)
             }
-            var features = [Float](repeating: 0, count: featureCount)
-            image.withUnsafeBufferPointer { source in
-                features.withUnsafeMutableBufferPointer { destination in
-                    if let input = source.baseAddress, let output = destination.baseAddress {
-                        forward(input, into: output, scratch: scratch)
-                    }
-                }
-            }
-            result.append(features)
+            input += image
         }
-        return result
+        var output = [Float](repeating: 0, count: images.count * featureCount)
+        try input.withUnsafeBufferPointer { (input) throws(FeatureExtractionError) in
+            try output.withUnsafeMutableBufferPointer { (output) throws(FeatureExtractionError) in
+                try features(batch: input, count: images.count, into: output)
+            }
+        }
+        return (0..<images.count).map { Array(output[($0 * featureCount)..<(($0 + 1) * featureCount)]) }
     }
 
     /// Computes the features of one image (`inputCount` floats).
@@ -121,63 +159,163 @@ public final class MobileNetV2Extractor: Sendable {
 
     // MARK: - Forward pass
 
-    /// One image: `input` (inputSize, inputSize, 3) → `output` (featureCount).
-    private func forward(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, scratch: Scratch) {
+    /// First stage, one image: `input` (inputSize, inputSize, 3) → Conv1 → the banded blocks → the image's
+    /// slot of the grouped stage's input.
+    private func firstStage(_ input: UnsafePointer<Float>, slot: Int, scratch: Scratch) {
         let m = model
-        var x = scratch.activationA
+        let groupInputCount = m.groupedFrom == 0
+            ? m.stemOutputSize * m.stemOutputSize * m.stem.outputChannels
+            : m.blocks[m.groupedFrom - 1].outputPixels * m.blocks[m.groupedFrom - 1].outputChannels
+        let destination = scratch.groupA + slot * groupInputCount
+        var x = m.groupedFrom == 0 ? destination : scratch.activationA
         var y = scratch.activationB
-        let expanded = scratch.expanded
-        let depthwiseOut = scratch.depthwise
 
         // Conv1: patches (s², 27) · kernel (27, first) → x (s, s, first).
         let s = m.stemOutputSize
         ffk_im2col3x3(input, Int32(m.inputSize), Int32(m.inputSize), 3, 2, Int32(m.stemPadTop), Int32(m.stemPadLeft),
                       Int32(s), Int32(s), scratch.patches)
-        matrixProduct(scratch.patches, rows: s * s, m.stem, into: x)
-        ffk_bias_relu6(x, s * s, Int32(m.stem.outputChannels), m.stem.bias.base)
+        ffk_fill_bias(x, s * s, Int32(m.stem.outputChannels), m.stem.bias.base, nil)
+        matrixProduct(scratch.patches, rows: s * s, m.stem, onto: x)
+        ffk_relu6(x, s * s * m.stem.outputChannels)
 
-        for block in m.blocks {
-            let inputPixels = block.inputHeight * block.inputWidth
-            let outputPixels = block.outputHeight * block.outputWidth
-            // Expand 1×1: x (h·w, in) · (in, expanded) → expanded.
+        for index in 0..<m.groupedFrom {
+            let output = index == m.groupedFrom - 1 ? destination : y
+            runBlock(m.blocks[index], input: x, output: output, scratch: scratch)
+            y = x
+            x = output
+        }
+    }
+
+    /// Grouped stage: the last blocks and Conv_1 on `images` images at once (one matrix product per 1×1
+    /// convolution over all their pixels), then ReLU6 and global average pooling per image into `output`.
+    ///   groupA: (images, h, w, c), each image's tensor right after the previous one.
+    private func groupedStage(images: Int, into output: UnsafeMutablePointer<Float>, scratch: Scratch) {
+        let m = model
+        var x = scratch.groupA
+        var y = scratch.groupB
+        for block in m.blocks[m.groupedFrom...] {
+            let channels = block.expandedChannels
             var depthwiseInput = UnsafePointer(x)
             if let expand = block.expand {
-                matrixProduct(x, rows: inputPixels, expand, into: expanded)
-                ffk_bias_relu6(expanded, inputPixels, Int32(expand.outputChannels), expand.bias.base)
-                depthwiseInput = UnsafePointer(expanded)
+                let rows = images * block.inputPixels
+                ffk_fill_bias(scratch.groupExpanded, rows, Int32(channels), expand.bias.base, nil)
+                matrixProduct(x, rows: rows, expand, onto: scratch.groupExpanded)
+                ffk_relu6(scratch.groupExpanded, rows * channels)
+                depthwiseInput = UnsafePointer(scratch.groupExpanded)
             }
-            // Depthwise 3×3 (h, w, expanded) → (h', w', expanded), bias and ReLU6 fused.
-            let channels = block.depthwise.outputChannels
-            ffk_depthwise3x3_bias_relu6(depthwiseInput, Int32(block.inputHeight), Int32(block.inputWidth), Int32(channels),
-                                        block.depthwise.weights.base, block.depthwise.bias.base, depthwiseOut,
-                                        Int32(block.outputHeight), Int32(block.outputWidth), Int32(block.stride),
-                                        Int32(block.padTop), Int32(block.padLeft))
-            // Project 1×1 (h'·w', expanded) · (expanded, out) → y, plus bias and the block input when shapes match.
-            matrixProduct(depthwiseOut, rows: outputPixels, block.project, into: y)
-            ffk_bias_residual(y, outputPixels, Int32(block.project.outputChannels), block.project.bias.base,
-                              block.hasResidual ? UnsafePointer(x) : nil)
+            for image in 0..<images {
+                ffk_depthwise3x3_bias_relu6(depthwiseInput + image * block.inputPixels * channels,
+                                            Int32(block.inputHeight), Int32(block.inputWidth), Int32(channels),
+                                            block.depthwise.weights.base, block.depthwise.bias.base,
+                                            scratch.groupDepthwise + image * block.outputPixels * channels,
+                                            Int32(block.outputHeight), Int32(block.outputWidth), Int32(block.stride),
+                                            Int32(block.padTop), Int32(block.padLeft))
+            }
+            let rows = images * block.outputPixels
+            ffk_fill_bias(y, rows, Int32(block.outputChannels), block.project.bias.base,
+                          block.hasResidual ? UnsafePointer(x) : nil)
+            matrixProduct(scratch.groupDepthwise, rows: rows, block.project, onto: y)
             swap(&x, &y)
         }
+        // Conv_1 1×1 → (images·h·w, last); bias, ReLU6 and pooling in one pass per image.
+        let last = m.head.outputChannels
+        matrixProduct(x, rows: images * m.headPixels, m.head, into: scratch.groupExpanded)
+        for image in 0..<images {
+            ffk_bias_relu6_mean(scratch.groupExpanded + image * m.headPixels * last, m.headPixels, Int32(last),
+                                m.head.bias.base, output + image * featureCount)
+        }
+    }
 
-        // Conv_1 1×1 → (h·w, last), ReLU6, global average pooling.
-        let pixels = m.headSize * m.headSize
-        matrixProduct(x, rows: pixels, m.head, into: expanded)
-        ffk_bias_relu6_mean(expanded, pixels, Int32(m.head.outputChannels), m.head.bias.base, output)
+    /// One inverted-residual block, band by band of output rows.
+    ///   x: (h, w, in) → y: (h', w', out). Per band: expand the input rows it needs (reusing the rows it
+    ///   shares with the previous band), depthwise into the band's output rows, project them into y.
+    private func runBlock(_ block: FoldedMobileNetV2.Block, input x: UnsafeMutablePointer<Float>,
+                          output y: UnsafeMutablePointer<Float>, scratch: Scratch) {
+        let width = block.inputWidth
+        let channels = block.depthwise.outputChannels
+        let inChannels = block.expand?.inputChannels ?? channels
+        let outChannels = block.project.outputChannels
+        let expandedRow = width * channels
+        let inputRow = width * inChannels
+        // Input rows [bandFirst, bandLast] currently held in scratch.expanded (empty when bandLast < bandFirst).
+        var bandFirst = 0
+        var bandLast = -1
+        var outFirst = 0
+        while outFirst < block.outputHeight {
+            let outCount = min(block.rowsPerBand, block.outputHeight - outFirst)
+            // Input rows the band reads, clipped to the image (rows outside read as zero padding).
+            let wantedFirst = outFirst * block.stride - block.padTop
+            let first = max(wantedFirst, 0)
+            let last = min((outFirst + outCount - 1) * block.stride - block.padTop + 2, block.inputHeight - 1)
+            let depthwiseInput: UnsafePointer<Float>
+            if let expand = block.expand {
+                // Keep the rows shared with the previous band: move them to the front.
+                var computedUpTo = first - 1
+                if bandLast >= first {
+                    let kept = bandLast - first + 1
+                    if first != bandFirst {
+                        // Source and destination may overlap.
+                        memmove(scratch.expanded, scratch.expanded + (first - bandFirst) * expandedRow,
+                                kept * expandedRow * MemoryLayout<Float>.stride)
+                    }
+                    computedUpTo = bandLast
+                }
+                let newRows = last - computedUpTo
+                if newRows > 0 {
+                    // (newRows·w, in) · (in, expanded) → rows after the kept ones.
+                    let destination = scratch.expanded + (computedUpTo + 1 - first) * expandedRow
+                    ffk_fill_bias(destination, newRows * width, Int32(channels), expand.bias.base, nil)
+                    matrixProduct(x + (computedUpTo + 1) * inputRow, rows: newRows * width, expand, onto: destination)
+                    ffk_relu6(destination, newRows * expandedRow)
+                }
+                bandFirst = first
+                bandLast = last
+                depthwiseInput = UnsafePointer(scratch.expanded)
+            } else {
+                depthwiseInput = UnsafePointer(x + first * inputRow)
+            }
+            // Depthwise over the band: rows [first, last] seen as an image whose top is `first`.
+            ffk_depthwise3x3_bias_relu6(depthwiseInput, Int32(last - first + 1), Int32(width), Int32(channels),
+                                        block.depthwise.weights.base, block.depthwise.bias.base, scratch.depthwise,
+                                        Int32(outCount), Int32(block.outputWidth), Int32(block.stride),
+                                        Int32(first - wantedFirst), Int32(block.padLeft))
+            // Project (rows·w', expanded) · (expanded, out) → y's band, plus bias and the block input.
+            let pixels = outCount * block.outputWidth
+            let offset = outFirst * block.outputWidth
+            ffk_fill_bias(y + offset * outChannels, pixels, Int32(outChannels), block.project.bias.base,
+                          block.hasResidual ? UnsafePointer(x + offset * inChannels) : nil)
+            matrixProduct(scratch.depthwise, rows: pixels, block.project, onto: y + offset * outChannels)
+            outFirst += outCount
+        }
     }
 
     /// c (rows, out) = a (rows, in) · weights (in, out), single precision, row-major.
     private func matrixProduct(
         _ a: UnsafePointer<Float>, rows: Int, _ layer: FoldedConvolution, into c: UnsafeMutablePointer<Float>
     ) {
-        let k = layer.weights.count / max(layer.outputChannels, 1)
+        sgemm(a, rows: rows, layer, c, beta: 0)
+    }
+
+    /// c (rows, out) += a (rows, in) · weights (in, out). Accumulating onto c (prefilled with the bias)
+    /// skips OpenBLAS's separate pass that zeroes c when beta is 0.
+    private func matrixProduct(
+        _ a: UnsafePointer<Float>, rows: Int, _ layer: FoldedConvolution, onto c: UnsafeMutablePointer<Float>
+    ) {
+        sgemm(a, rows: rows, layer, c, beta: 1)
+    }
+
+    private func sgemm(
+        _ a: UnsafePointer<Float>, rows: Int, _ layer: FoldedConvolution, _ c: UnsafeMutablePointer<Float>, beta: Float
+    ) {
+        let k = layer.inputChannels
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
                     Int32(rows), Int32(layer.outputChannels), Int32(k),
                     1, a, Int32(k), layer.weights.base, Int32(layer.outputChannels),
-                    0, c, Int32(layer.outputChannels))
+                    beta, c, Int32(layer.outputChannels))
     }
 }
 
-/// Per-call working memory for one image at a time.
+/// Per-call working memory: first-stage buffers for one image, grouped-stage buffers for a group.
 final class Scratch: @unchecked Sendable {
     // Unchecked: a Scratch is used by one call at a time; the pool hands it over under its lock.
     let patches: UnsafeMutablePointer<Float>
@@ -185,17 +323,23 @@ final class Scratch: @unchecked Sendable {
     let activationB: UnsafeMutablePointer<Float>
     let expanded: UnsafeMutablePointer<Float>
     let depthwise: UnsafeMutablePointer<Float>
+    let groupA: UnsafeMutablePointer<Float>
+    let groupB: UnsafeMutablePointer<Float>
+    let groupExpanded: UnsafeMutablePointer<Float>
+    let groupDepthwise: UnsafeMutablePointer<Float>
     private let storage: UnsafeMutableRawPointer
 
     init(model: FoldedMobileNetV2) {
         // One allocation, each region rounded up to 64-byte lines.
+        let group = model.groupSize
         let counts = [model.patchesCount, model.activationCount, model.activationCount, model.expandedCount,
-                      model.depthwiseCount].map { ($0 + 15) / 16 * 16 }
-        storage = UnsafeMutableRawPointer.allocate(byteCount: counts.reduce(0, +) * 4, alignment: 64)
+                      model.depthwiseCount, group * model.groupActivationCount, group * model.groupActivationCount,
+                      group * model.groupExpandedCount, group * model.groupDepthwiseCount].map { ($0 + 15) / 16 * 16 }
+        storage = UnsafeMutableRawPointer.allocate(byteCount: max(counts.reduce(0, +), 16) * 4, alignment: 64)
         var offset = 0
         var regions: [UnsafeMutablePointer<Float>] = []
         for count in counts {
-            regions.append((storage + offset * 4).bindMemory(to: Float.self, capacity: count))
+            regions.append((storage + offset * 4).bindMemory(to: Float.self, capacity: max(count, 1)))
             offset += count
         }
         patches = regions[0]
@@ -203,6 +347,10 @@ final class Scratch: @unchecked Sendable {
         activationB = regions[2]
         expanded = regions[3]
         depthwise = regions[4]
+        groupA = regions[5]
+        groupB = regions[6]
+        groupExpanded = regions[7]
+        groupDepthwise = regions[8]
     }
 
     deinit { storage.deallocate() }

@@ -16,7 +16,7 @@ public struct WeightsError: Error, CustomStringConvertible, Sendable, Equatable 
         case shape(weight: String, expected: [Int], found: [Int])
         /// A weight the layer needs is not in the file.
         case missingWeight(String)
-        /// The requested input size is too small for the network (below 32 pixels).
+        /// The requested input size is outside 32…2048 pixels (too small for the network, or unreasonably large).
         case unsupportedInputSize(Int)
     }
 
@@ -50,7 +50,7 @@ public struct WeightsError: Error, CustomStringConvertible, Sendable, Equatable 
         case .shape(let weight, let expected, let found):
             what = "weight \(weight) has shape \(found) where MobileNetV2 needs \(expected)"
         case .missingWeight(let weight): what = "weight \(weight) is missing"
-        case .unsupportedInputSize(let size): what = "input size \(size) is too small (at least 32)"
+        case .unsupportedInputSize(let size): what = "input size \(size) is outside 32…2048"
         }
         var location = file
         if let layer {

@@ -75,6 +75,9 @@ struct NetworkPass<Source: ImageSource> {
         let preprocessor = pipeline.preprocessor
         let source = pipeline.source
         let window = settings.jobs + 1
+        // Batches hold whole network groups, so that groups (and results) do not depend on the batch size.
+        let group = max(1, extractor.plan.groupSize)
+        let batchSize = (settings.batchSize + group - 1) / group * group
         var iterator = source.makeIterator()
 
         // The finished prefix: listed again (the order is deterministic) and checked, not processed.
@@ -107,7 +110,7 @@ struct NetworkPass<Source: ImageSource> {
                     guard !exhausted, !abandoned, !Task.isCancelled else { return false }
                     var entries: [DiscoveredEntry] = []
                     var images = 0
-                    while images < settings.batchSize {
+                    while images < batchSize {
                         guard let entry = iterator.next() else {
                             exhausted = true
                             break
@@ -118,7 +121,7 @@ struct NetworkPass<Source: ImageSource> {
                     guard !entries.isEmpty else { return false }
                     let buffer = freeBuffers.popLast()
                         ?? BatchBuffer(
-                            batchSize: settings.batchSize, inputCount: extractor.inputCount,
+                            batchSize: batchSize, inputCount: extractor.inputCount,
                             featureCount: extractor.featureCount)
                     let index = nextToStart
                     nextToStart += 1
@@ -178,22 +181,26 @@ struct NetworkPass<Source: ImageSource> {
             case .image(let image):
                 let readStart = clock.now
                 let bytes: [UInt8]
+                // Every image keeps its slot, failed ones as zeros: an image's position in its network
+                // group then depends only on its place in the path order, so its features do too.
+                let slot = UnsafeMutableBufferPointer(rebasing: buffer.tensors[(slots * inputCount)..<((slots + 1) * inputCount)])
+                slots += 1
                 do {
                     bytes = try source.contents(of: image)
                 } catch {
                     readTime += clock.now - readStart
                     outcomes.append(.failure(path: image.path, reason: error.reasonText))
+                    slot.update(repeating: 0)
                     continue
                 }
                 let preprocessStart = clock.now
                 readTime += preprocessStart - readStart
-                let slot = UnsafeMutableBufferPointer(rebasing: buffer.tensors[(slots * inputCount)..<((slots + 1) * inputCount)])
                 do {
                     try preprocessor.preprocess(bytes, path: image.path, into: slot)
-                    outcomes.append(.features(image, offset: slots))
-                    slots += 1
+                    outcomes.append(.features(image, offset: slots - 1))
                 } catch {
                     outcomes.append(.failure(path: image.path, reason: error.reasonText))
+                    slot.update(repeating: 0)
                 }
                 preprocessTime += clock.now - preprocessStart
             }

@@ -91,7 +91,8 @@ import Testing
     }
 
     @Test func resultsAreIdenticalForAnyJobsAndBatchSize() throws {
-        let input = try Self.inputTree()
+        // A bad file among the good ones must not shift the others' results either.
+        let input = try Self.inputTree(extra: ["Apple/0_bad.jpg": [0xFF, 0xD8, 0xFF, 0xE0]])
         var outputs: [[String: Data]] = []
         for arguments in [["--jobs", "1", "--batch-size", "1"], ["--jobs", "2", "--batch-size", "4"], ["--jobs", "3", "--batch-size", "16"]] {
             let (result, out) = try Self.extract(input, arguments + ["--components", "4"])
@@ -189,6 +190,6 @@ import Testing
     @Test func helpListsTheCommands() throws {
         let help = try CommandRunner.run(["--help"])
         #expect(help.status == 0)
-        for command in ["extract", "weights"] { #expect(help.standardOutput.contains("  \(command) ")) }
+        for command in ["extract", "transform", "inspect", "weights"] { #expect(help.standardOutput.contains("  \(command) ")) }
     }
 }

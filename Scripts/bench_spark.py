@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Images per second of the same pipeline three ways, on N generated images (copies of Fixtures/images):
+
+  cli          fruitfeatures extract (Swift, one process)
+  spark        python -m fruitfeatures.spark in local[C] (PySpark + the FruitFeatures library, no TensorFlow)
+  reference    the reference notebook's job in local[C]: PySpark + a TensorFlow pandas UDF + pyspark.ml PCA
+               (only with --reference; needs tensorflow and pillow in this Python)
+  library      the Python binding alone, one thread, features only (what one Spark task can do per core)
+
+Each pipeline runs in its own process and is timed end to end (start-up, JVM, reading, features, PCA, writing).
+
+    .venv/bin/python Scripts/bench_spark.py [--images 2000] [--cores 2] [--components 200] [--reference]
+        [--weights FILE] [--partitions P] [--max-records-per-batch 1024] [--work DIR]
+
+Needs `swift build -c release` first (the CLI and libfruitfeatures_c). Prints a Markdown table.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Iterator
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYTHON_DIR = os.path.join(ROOT, "python")
+FIXTURE_IMAGES = os.path.join(ROOT, "Fixtures", "images")
+FIXTURE_WEIGHTS = os.path.join(ROOT, "Fixtures", "weights", "mobilenet_v2_1.0_224_random.h5")
+CLI = os.path.join(ROOT, ".build", "release", "fruitfeatures")
+
+
+def generate_images(directory, count):
+    """`count` JPEG files in label folders, cycling through the fixture photos (100×100, like Fruits-360)."""
+    sources = []
+    for label in sorted(os.listdir(FIXTURE_IMAGES)):
+        for name in sorted(os.listdir(os.path.join(FIXTURE_IMAGES, label))):
+            if name.endswith(".jpg"):
+                sources.append((label, os.path.join(FIXTURE_IMAGES, label, name)))
+    for index in range(count):
+        label, source = sources[index % len(sources)]
+        os.makedirs(os.path.join(directory, label), exist_ok=True)
+        shutil.copyfile(source, os.path.join(directory, label, f"{index}_100.jpg"))
+
+
+def timed(command, env=None):
+    started = time.perf_counter()
+    result = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout[-4000:] + result.stderr[-4000:])
+        raise SystemExit(f"failed: {' '.join(command)}")
+    return seconds
+
+
+def spark_environment():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [PYTHON_DIR, env.get("PYTHONPATH")] if p)
+    env["PYSPARK_PYTHON"] = sys.executable
+    return env
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The reference notebook's job (TensorFlow), run in a child process: bench_spark.py --reference-job ...
+# ------------------------------------------------------------------------------------------------------------
+
+def reference_job(input_dir, output, weights, components, master, partitions, max_records):
+    import io
+
+    import numpy as np
+    import pandas as pd
+    from pyspark.ml.feature import PCA
+    from pyspark.ml.linalg import Vectors, VectorUDT
+    from pyspark.sql import SparkSession
+    from pyspark.sql.functions import col, element_at, pandas_udf, split, udf
+    from pyspark.sql.types import ArrayType, FloatType
+
+    spark = (SparkSession.builder.master(master).appName("reference-notebook")
+             .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(max_records)).getOrCreate())
+    sc = spark.sparkContext
+    sc.setLogLevel("ERROR")
+
+    import tensorflow as tf  # noqa: F401  (the notebook imports it on the driver)
+    from tensorflow.keras import Model
+    from tensorflow.keras.applications.mobilenet_v2 import MobileNetV2
+
+    images = (spark.read.format("binaryFile").option("pathGlobFilter", "*.jpg")
+              .option("recursiveFileLookup", "true").load(input_dir))
+    images = images.withColumn("label", element_at(split(images["path"], "/"), -2))
+
+    # The notebook downloads the ImageNet weights; the benchmark loads the same file as the other pipelines.
+    model = MobileNetV2(weights=None, include_top=True, input_shape=(224, 224, 3))
+    model.load_weights(weights)
+    new_model = Model(inputs=model.input, outputs=model.layers[-2].output)
+    broadcast_weights = sc.broadcast(new_model.get_weights())
+
+    def model_fn():
+        from tensorflow.keras import Model
+        from tensorflow.keras.applications.mobilenet_v2 import MobileNetV2
+        model = MobileNetV2(weights=None, include_top=True, input_shape=(224, 224, 3))
+        for layer in model.layers:
+            layer.trainable = False
+        new_model = Model(inputs=model.input, outputs=model.layers[-2].output)
+        new_model.set_weights(broadcast_weights.value)
+        return new_model
+
+    def preprocess(content):
+        from PIL import Image
+        from tensorflow.keras.applications.mobilenet_v2 import preprocess_input
+        from tensorflow.keras.preprocessing.image import img_to_array
+        img = Image.open(io.BytesIO(content)).resize([224, 224])
+        arr = img_to_array(img)
+        return preprocess_input(arr)
+
+    def featurize_series(model, content_series):
+        batch = np.stack(content_series.map(preprocess))
+        preds = model.predict(batch, verbose=0)
+        return pd.Series([p.flatten() for p in preds])
+
+    # PandasUDFType.SCALAR_ITER in today's spelling (type hints).
+    @pandas_udf("array<float>")
+    def featurize_udf(content_series_iter: Iterator[pd.Series]) -> Iterator[pd.Series]:
+        model = model_fn()
+        for content_series in content_series_iter:
+            yield featurize_series(model, content_series)
+
+    source = images.repartition(partitions) if partitions else images
+    features_df = source.select(col("path"), col("label"), featurize_udf("content").alias("features"))
+    array_to_vector = udf(lambda x: Vectors.dense(x), VectorUDT())
+    features_df = features_df.withColumn("features_vector", array_to_vector(features_df["features"]))
+    pca_model = PCA(k=components, inputCol="features_vector", outputCol="reduced_features").fit(features_df)
+    final_df = pca_model.transform(features_df).select("path", "label", "reduced_features")
+    vector_to_array = udf(lambda v: v.toArray().tolist(), ArrayType(FloatType()))
+    final_df = final_df.withColumn("features", vector_to_array(final_df["reduced_features"])).drop("reduced_features")
+    final_df.write.mode("overwrite").parquet(output)
+    spark.stop()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--cores", type=int, default=os.cpu_count())
+    parser.add_argument("--components", type=int, default=200)
+    parser.add_argument("--weights", default=FIXTURE_WEIGHTS)
+    parser.add_argument("--partitions", type=int, default=None, help="default: --cores (one task per core)")
+    parser.add_argument("--max-records-per-batch", type=int, default=1024)
+    parser.add_argument("--reference", action="store_true", help="also run the TensorFlow notebook job")
+    parser.add_argument("--work", default=None, help="keep the images and outputs here (default: a temp folder)")
+    parser.add_argument("--reference-job", nargs=7, help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.reference_job:
+        i, o, w, k, master, partitions, records = options.reference_job
+        reference_job(i, o, w, int(k), master, int(partitions), int(records))
+        return
+
+    partitions = options.partitions or options.cores
+    components = min(options.components, options.images - 1)
+    master = f"local[{options.cores}]"
+    work = options.work or tempfile.mkdtemp(prefix="bench_spark_")
+    images = os.path.join(work, "images")
+    if not os.path.isdir(images):
+        generate_images(images, options.images)
+    n = options.images
+    rows = []
+
+    cli_seconds = timed([CLI, "extract", images, "-o", os.path.join(work, "cli"), "--weights", options.weights,
+                         "--components", str(components), "--jobs", str(options.cores), "--no-progress",
+                         "--overwrite"])
+    rows.append(("fruitfeatures extract (CLI)", cli_seconds, None))
+
+    spark_output = os.path.join(work, "spark")
+    spark_seconds = timed([sys.executable, "-m", "fruitfeatures.spark", images, spark_output,
+                           "--weights", options.weights, "--components", str(components), "--master", master,
+                           "--partitions", str(partitions),
+                           "--max-records-per-batch", str(options.max_records_per_batch)], env=spark_environment())
+    with open(os.path.join(spark_output, "summary.json")) as file:
+        extraction = json.load(file)["seconds"]["extraction"]
+    rows.append(("PySpark + FruitFeatures (fruitfeatures.spark)", spark_seconds, extraction))
+
+    if options.reference:
+        reference_seconds = timed([sys.executable, os.path.abspath(__file__), "--reference-job", images,
+                                   os.path.join(work, "reference"), options.weights, str(components), master,
+                                   str(partitions), str(options.max_records_per_batch)], env=spark_environment())
+        rows.append(("PySpark + TensorFlow (reference notebook)", reference_seconds, None))
+
+    sys.path.insert(0, PYTHON_DIR)
+    import fruitfeatures
+    extractor = fruitfeatures.Extractor(options.weights)
+    sample = []
+    for label in sorted(os.listdir(images)):
+        for name in sorted(os.listdir(os.path.join(images, label)))[:100]:
+            with open(os.path.join(images, label, name), "rb") as file:
+                sample.append(file.read())
+    extractor.features(sample[:2])  # warm-up
+    started = time.perf_counter()
+    extractor.features(sample)
+    library_rate = len(sample) / (time.perf_counter() - started)
+
+    load = os.getloadavg()
+    print(f"{n} images (100×100 JPEG), {options.cores} cores ({master}), PCA k = {components}, "
+          f"{partitions} partitions, maxRecordsPerBatch {options.max_records_per_batch}; "
+          f"weights {os.path.basename(options.weights)}; machine load average (1 / 15 min) "
+          f"{load[0]:.1f} / {load[2]:.1f}")
+    print()
+    print("| pipeline | wall time (s) | images/s end to end | images/s extraction phase |")
+    print("|---|---:|---:|---:|")
+    for name, seconds, phase in rows:
+        phase_text = f"{n / phase:.1f}" if phase else "–"
+        print(f"| {name} | {seconds:.1f} | {n / seconds:.1f} | {phase_text} |")
+    print(f"| Python binding alone, 1 thread, features only ({len(sample)} images) | – | – | {library_rate:.1f} |")
+    if not options.work:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

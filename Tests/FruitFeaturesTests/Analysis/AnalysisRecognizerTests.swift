@@ -1,0 +1,133 @@
+import Foundation
+import Testing
+@testable import FruitFeatures
+
+@Suite struct AnalysisRecognizerTests {
+    /// 8 components: all the directions 9 photos span, so PCA distances between them are the raw ones.
+    static func makeRecognizer(neighbourCount: Int = 3) async throws -> (FruitRecognizer, AnalysisFixture.Extraction) {
+        let extraction = try await AnalysisFixture.extract(componentCount: 8)
+        return (try FruitRecognizer(contentsOf: extraction.directory, neighbourCount: neighbourCount), extraction)
+    }
+
+    @Test func aPhotoOfTheFolderComesBackAsItself() async throws {
+        let (recognizer, extraction) = try await Self.makeRecognizer()
+        #expect(extraction.photos.count == 9)
+        #expect(recognizer.classifier.training.paths == extraction.photos.map(\.path))
+        for (row, photo) in extraction.photos.enumerated() {
+            let answer = try recognizer.recognize(photoAt: photo.path)
+            #expect(answer.photo == photo.path)
+            #expect(answer.neighbours.first?.row == row)
+            #expect(answer.neighbours.first?.path == photo.path)
+            // The extract command's preprocessing, network and PCA again: distance 0 up to rounding, far below the
+            // distance between different photos (above 3 for these weights).
+            #expect((answer.neighbours.first?.distance ?? 1) < 1e-3)
+            let own = try #require(answer.labels.first { $0.label == photo.label })
+            #expect(own.nearestPath == photo.path)
+            #expect(own.nearestDistance < 1e-3)
+            #expect(answer.labels.map(\.label).sorted() == AnalysisFixture.labels)
+        }
+    }
+
+    @Test func heldOutNearCopiesGetTheirLabels() async throws {
+        // Fixtures/analysis/near_copies: each label's photo 0 re-encoded by Pillow at quality 70 (other bytes and
+        // pixels; not in features.csv). With 1-NN they must be nearest to their original, hence get its label.
+        let (recognizer, extraction) = try await Self.makeRecognizer(neighbourCount: 1)
+        for label in AnalysisFixture.labels {
+            let copy = AnalysisFixture.nearCopies.appendingPathComponent("\(label)_0_100_q70.jpg").path
+            let answer = try recognizer.recognize(photoAt: copy, labelCount: 2)
+            #expect(answer.label == label, "\(copy)")
+            #expect(answer.neighbours.first?.path == extraction.photo("\(label)/0_100.jpg"))
+            #expect(answer.labels.count == 2)
+            let distance = try #require(answer.neighbours.first?.distance)
+            // Near, but not the same photo.
+            #expect(distance > 1e-2)
+            #expect(distance < answer.labels[1].nearestDistance)
+        }
+    }
+
+    @Test func heldOutCopyWithoutItsOriginalIsStillFoundAmongItsLabel() async throws {
+        // Leave the Apple photo 0 out of the extraction: it and its near copy must now be nearest to another Apple
+        // photo (the fixture's apples are nearer each other than bananas and lemons under these weights).
+        let extraction = try await AnalysisFixture.extract(componentCount: 7, excluding: ["Apple/0_100.jpg"])
+        #expect(extraction.photos.count == 8)
+        let recognizer = try FruitRecognizer(contentsOf: extraction.directory, neighbourCount: 1)
+        let original = try recognizer.recognize(photoAt: FixturePaths.root.appendingPathComponent("images/Apple/0_100.jpg").path)
+        #expect(original.label == "Apple")
+        let copy = try recognizer.recognize(photoAt: AnalysisFixture.nearCopies.appendingPathComponent("Apple_0_100_q70.jpg").path)
+        #expect(copy.label == "Apple")
+    }
+
+    @Test func bytesInMemoryAndRawFeaturesGiveTheSameAnswer() async throws {
+        let (recognizer, _) = try await Self.makeRecognizer()
+        let photo = AnalysisFixture.nearCopies.appendingPathComponent("Banana_0_100_q70.jpg").path
+        let fromFile = try recognizer.recognize(photoAt: photo)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: photo))
+        #expect(try recognizer.recognize(encodedPhoto: bytes, name: photo) == fromFile)
+        let raw = try recognizer.extractor.features(of: try KerasPreprocessor().preprocessFile(atPath: photo))
+        #expect(try recognizer.recognize(rawFeatures: raw, name: photo) == fromFile)
+        // Many tasks at once share one recognizer.
+        let answers = try await withThrowingTaskGroup(of: Recognition.self) { group in
+            for _ in 0..<4 { group.addTask { try recognizer.recognize(photoAt: photo) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(answers.count == 4 && answers.allSatisfy { $0 == fromFile })
+    }
+
+    @Test func badPhotosAndFoldersAreTypedErrors() async throws {
+        let (recognizer, extraction) = try await Self.makeRecognizer()
+        let bad = FixturePaths.root.appendingPathComponent("resize/bad/truncated_header.jpg").path
+        let error = #expect(throws: AnalysisError.self) { try recognizer.recognize(photoAt: bad) }
+        #expect(error?.kind == .image)
+        #expect(error?.path == bad)
+        #expect(throws: AnalysisError.self) { try recognizer.recognize(photoAt: "/nonexistent.jpg") }
+        #expect(throws: AnalysisError.self) { try recognizer.recognize(encodedPhoto: Data([1, 2, 3]), name: "x") }
+        #expect(throws: AnalysisError.self) { try recognizer.recognize(rawFeatures: [1, 2], name: "x") }
+
+        // features.csv of another K than pca.h5.
+        let other = try await AnalysisFixture.extract(componentCount: 3)
+        let features = other.directory.appendingPathComponent("features.csv")
+        try FileManager.default.removeItem(at: features)
+        try FileManager.default.copyItem(at: extraction.directory.appendingPathComponent("features.csv"), to: features)
+        let mismatch = #expect(throws: AnalysisError.self) { try FruitRecognizer(contentsOf: other.directory) }
+        #expect(mismatch?.kind == .inconsistent)
+        #expect(mismatch?.description.contains("features.csv has 8 features but pca.h5 has 3 components") == true)
+
+        let empty = try makeScratchFolder("ff-empty")
+        let noSummary = #expect(throws: AnalysisError.self) { try FruitRecognizer(contentsOf: URL(fileURLWithPath: empty)) }
+        #expect(noSummary?.path == empty + "/summary.json")
+        #expect(throws: AnalysisError.self) { try FruitRecognizer(contentsOf: URL(fileURLWithPath: empty + "/nope")) }
+    }
+
+    @Test func weightsComeFromTheFlagThenTheSummaryThenTheUsualPlaces() async throws {
+        let weights = AnalysisFixture.weights
+        let noEnvironment = ["HOME": "/nonexistent-home"]
+        #expect(try FruitRecognizer.weightsPath(explicit: weights, recorded: "/gone/weights.h5", environment: noEnvironment) == weights.path)
+        #expect(try FruitRecognizer.weightsPath(explicit: nil, recorded: weights.path, environment: noEnvironment) == weights.path)
+        #expect(try FruitRecognizer.weightsPath(
+            explicit: nil, recorded: "/gone/weights.h5",
+            environment: noEnvironment.merging(["FRUITFEATURES_WEIGHTS": weights.path]) { $1 }) == weights.path)
+        let error = #expect(throws: AnalysisError.self) {
+            try FruitRecognizer.weightsPath(explicit: nil, recorded: "/gone/weights.h5", environment: noEnvironment)
+        }
+        #expect(error?.kind == .weights)
+        #expect(error?.description.contains("summary.json names /gone/weights.h5") == true)
+        #expect(throws: AnalysisError.self) {
+            try FruitRecognizer.weightsPath(explicit: URL(fileURLWithPath: "/gone.h5"), recorded: nil, environment: noEnvironment)
+        }
+
+        // Whatever the source, the weights must be those of the extraction (same SHA-256).
+        let extraction = try await AnalysisFixture.extract(componentCount: 2)
+        let moved = try makeScratchFolder("ff-weights") + "/moved.h5"
+        try FileManager.default.copyItem(at: weights, to: URL(fileURLWithPath: moved))
+        try AnalysisFixture.editSummary(extraction.directory, ["weights", "path"], to: "/gone/weights.h5")
+        let viaEnvironment = try FruitRecognizer(
+            contentsOf: extraction.directory, environment: noEnvironment.merging(["FRUITFEATURES_WEIGHTS": moved]) { $1 })
+        #expect(try viaEnvironment.recognize(photoAt: extraction.photos[0].path).neighbours.first?.row == 0)
+        let other = FixturePaths.root.appendingPathComponent("hdf5/types.h5")
+        let notTheirs = #expect(throws: AnalysisError.self) {
+            try FruitRecognizer(contentsOf: extraction.directory, weights: other)
+        }
+        #expect(notTheirs?.kind == .weights)
+        #expect(notTheirs?.description.contains("are not those the PCA was fitted with") == true)
+    }
+}

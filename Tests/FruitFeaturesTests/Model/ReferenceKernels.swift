@@ -1,0 +1,124 @@
+import Foundation
+
+/// Plain, obviously correct loops the fast kernels are tested against. Double accumulation; NHWC.
+enum ReferenceKernels {
+    /// Depthwise 3×3 with bias and ReLU6, reading 0 outside the input.
+    ///   input: (height, width, channels); weights: (3, 3, channels) → (outHeight, outWidth, channels)
+    static func depthwise(_ input: [Float], height: Int, width: Int, channels: Int, weights: [Float], bias: [Float],
+                          outHeight: Int, outWidth: Int, stride: Int, padTop: Int, padLeft: Int) -> [Float] {
+        var output = [Float](repeating: 0, count: outHeight * outWidth * channels)
+        for y in 0..<outHeight {
+            for x in 0..<outWidth {
+                for c in 0..<channels {
+                    var sum = Double(bias[c])
+                    for ky in 0..<3 {
+                        for kx in 0..<3 {
+                            let iy = y * stride + ky - padTop
+                            let ix = x * stride + kx - padLeft
+                            guard iy >= 0, iy < height, ix >= 0, ix < width else { continue }
+                            sum += Double(input[(iy * width + ix) * channels + c]) * Double(weights[(ky * 3 + kx) * channels + c])
+                        }
+                    }
+                    output[(y * outWidth + x) * channels + c] = Float(relu6(sum))
+                }
+            }
+        }
+        return output
+    }
+
+    /// General convolution with a (kh, kw, in, out) kernel and explicit top/left padding (bottom/right implied
+    /// by the output size), no bias: (height, width, in) → (outHeight, outWidth, out).
+    static func convolution(_ input: [Float], height: Int, width: Int, inChannels: Int, kernel: [Float],
+                            kernelSize: Int, outChannels: Int, outHeight: Int, outWidth: Int,
+                            stride: Int, padTop: Int, padLeft: Int) -> [Double] {
+        var output = [Double](repeating: 0, count: outHeight * outWidth * outChannels)
+        for y in 0..<outHeight {
+            for x in 0..<outWidth {
+                for o in 0..<outChannels {
+                    var sum = 0.0
+                    for ky in 0..<kernelSize {
+                        for kx in 0..<kernelSize {
+                            let iy = y * stride + ky - padTop
+                            let ix = x * stride + kx - padLeft
+                            guard iy >= 0, iy < height, ix >= 0, ix < width else { continue }
+                            for i in 0..<inChannels {
+                                sum += Double(input[(iy * width + ix) * inChannels + i])
+                                    * Double(kernel[((ky * kernelSize + kx) * inChannels + i) * outChannels + o])
+                            }
+                        }
+                    }
+                    output[(y * outWidth + x) * outChannels + o] = sum
+                }
+            }
+        }
+        return output
+    }
+
+    static func relu6(_ x: Double) -> Double { min(max(x, 0), 6) }
+    static func relu6(_ x: Float) -> Float { min(max(x, 0), 6) }
+
+    /// x + bias per column, then ReLU6: (rows, cols).
+    static func biasRelu6(_ x: [Float], cols: Int, bias: [Float]) -> [Float] {
+        x.enumerated().map { index, value in relu6(value + bias[index % cols]) }
+    }
+
+    /// x + bias per column (+ residual).
+    static func biasResidual(_ x: [Float], cols: Int, bias: [Float], residual: [Float]?) -> [Float] {
+        x.enumerated().map { index, value in
+            (value + bias[index % cols]) + (residual?[index] ?? 0)
+        }
+    }
+
+    /// Column means of ReLU6(x + bias): (rows, cols) → (cols).
+    static func biasRelu6Mean(_ x: [Float], rows: Int, cols: Int, bias: [Float]) -> [Float] {
+        (0..<cols).map { c in
+            var sum = 0.0
+            for r in 0..<rows { sum += Double(relu6(x[r * cols + c] + bias[c])) }
+            return Float(sum / Double(rows))
+        }
+    }
+
+    /// 3×3 patches, rows ordered [ky][kx][c]: (height, width, channels) → (outHeight·outWidth, 9·channels).
+    static func im2col(_ input: [Float], height: Int, width: Int, channels: Int, stride: Int, padTop: Int, padLeft: Int,
+                       outHeight: Int, outWidth: Int) -> [Float] {
+        var patches: [Float] = []
+        for y in 0..<outHeight {
+            for x in 0..<outWidth {
+                for ky in 0..<3 {
+                    for kx in 0..<3 {
+                        let iy = y * stride + ky - padTop
+                        let ix = x * stride + kx - padLeft
+                        for c in 0..<channels {
+                            let inside = iy >= 0 && iy < height && ix >= 0 && ix < width
+                            patches.append(inside ? input[(iy * width + ix) * channels + c] : 0)
+                        }
+                    }
+                }
+            }
+        }
+        return patches
+    }
+}
+
+/// Deterministic pseudo-random numbers for tests (SplitMix64).
+struct TestRandom {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [low, high).
+    mutating func uniform(_ low: Float, _ high: Float) -> Float {
+        low + (high - low) * Float(Double(next() >> 11) / Double(1 << 53))
+    }
+    mutating func floats(_ count: Int, _ low: Float, _ high: Float) -> [Float] {
+        (0..<count).map { _ in uniform(low, high) }
+    }
+    mutating func int(_ range: ClosedRange<Int>) -> Int {
+        range.lowerBound + Int(next() % UInt64(range.count))
+    }
+}

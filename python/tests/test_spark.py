@@ -1,0 +1,223 @@
+"""The PySpark job in local[2] on Fixtures/images plus a corrupt JPEG: features against tf.keras goldens and the
+CLI's (`fruitfeatures extract`), PCA against the project's PCA and the CLI's, outputs read back with pandas."""
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+import fruitfeatures
+from fruitfeatures import spark as job
+from conftest import FIXTURES, ROOT, WEIGHTS
+
+K = 5
+
+
+# Spark's Python workers run OpenBLAS single-threaded (PySpark sets OMP_NUM_THREADS to spark.task.cpus); the
+# CLI below does too, so both sum the convolutions in the same order. With another thread count the features
+# move by a few float32 ulps (≈7e-6 at magnitude 3.5 on the fixture weights).
+BLAS_THREADS = {"OPENBLAS_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def spark():
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ.update(BLAS_THREADS)
+    from pyspark.sql import SparkSession
+    session = (SparkSession.builder.master("local[2]").appName("fruitfeatures-tests")
+               .config("spark.ui.enabled", "false")
+               .config("spark.sql.shuffle.partitions", "2")
+               .getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """Fixtures/images, plus a truncated JPEG (must fail alone) and a text file (must be ignored by the glob)."""
+    root = tmp_path_factory.mktemp("input") / "images"
+    shutil.copytree(os.path.join(FIXTURES, "images"), root)
+    with open(os.path.join(FIXTURES, "images", "Apple", "0_100.jpg"), "rb") as file:
+        (root / "Apple" / "corrupt.jpg").write_bytes(file.read()[:700])
+    (root / "Lemon" / "notes.txt").write_text("not an image")
+    return root
+
+
+@pytest.fixture(scope="module")
+def cli_run(images, tmp_path_factory):
+    """`fruitfeatures extract` on the same input (K components, centred: the CLI's default)."""
+    binary = os.path.join(ROOT, ".build", "release", "fruitfeatures")
+    output = tmp_path_factory.mktemp("cli") / "out"
+    subprocess.run([binary, "extract", str(images), "-o", str(output), "--weights", WEIGHTS,
+                    "--components", str(K), "--no-progress"],
+                   check=True, capture_output=True, env={**os.environ, **BLAS_THREADS})
+    return output
+
+
+def run_job(spark, images, output, *arguments):
+    options = job.parse_arguments([str(images), str(output), "--weights", WEIGHTS, *arguments])
+    return job.run(spark, options)
+
+
+@pytest.fixture(scope="module")
+def spark_pca_run(spark, images, tmp_path_factory):
+    """The notebook's pipeline: pyspark.ml PCA; small Arrow batches and 3 partitions, so tasks see several batches."""
+    output = tmp_path_factory.mktemp("spark_pca") / "out"
+    summary = run_job(spark, images, output, "--components", str(K), "--partitions", "3",
+                      "--max-records-per-batch", "2", "--csv")
+    return output, summary
+
+
+@pytest.fixture(scope="module")
+def own_pca_run(spark, images, tmp_path_factory):
+    output = tmp_path_factory.mktemp("own_pca") / "out"
+    summary = run_job(spark, images, output, "--components", str(K), "--pca", "own", "--centring", "centred")
+    return output, summary
+
+
+def relative(path):
+    """'file:/tmp/.../images/Apple/0_100.jpg' → 'Apple/0_100.jpg'."""
+    return "/".join(path.split("/")[-2:])
+
+
+def read_features(directory):
+    frame = pd.read_parquet(directory)
+    return {relative(path): np.asarray(features, dtype=np.float32)
+            for path, features in zip(frame["path"], frame["features"])}, frame
+
+
+def test_outputs_have_the_notebook_schema_and_pandas_reads_them(spark_pca_run):
+    output, _ = spark_pca_run
+    for name, width in (("raw_features", 1280), ("features", K)):
+        schema = pq.read_table(str(output / name)).schema
+        assert schema.names == ["path", "label", "features"]
+        assert str(schema.field("path").type) == "string" and str(schema.field("label").type) == "string"
+        # The notebook's: features array<float>, the array and its elements nullable.
+        field = schema.field("features")
+        assert field.nullable and str(field.type) in ("list<element: float>", "list<item: float>")
+        frame = pd.read_parquet(output / name)
+        assert frame.shape == (9, 3)
+        assert {len(features) for features in frame["features"]} == {width}
+        assert sorted(frame["label"]) == ["Apple"] * 3 + ["Banana"] * 3 + ["Lemon"] * 3
+        assert all(label == path.split("/")[-2] for path, label in zip(frame["path"], frame["label"]))
+
+
+def test_raw_features_equal_keras_goldens(spark_pca_run, goldens):
+    output, _ = spark_pca_run
+    features, _ = read_features(output / "raw_features")
+    assert sorted(features) == sorted(goldens)
+    for name, expected in goldens.items():
+        assert np.abs(features[name] - expected).max() <= 1e-4, name
+
+
+def test_a_corrupt_image_is_reported_and_does_not_fail_the_job(spark_pca_run):
+    output, summary = spark_pca_run
+    errors = pd.read_parquet(output / "errors")
+    assert list(errors.columns) == ["path", "label", "error"]
+    assert [relative(path) for path in errors["path"]] == ["Apple/corrupt.jpg"]
+    assert "truncated" in errors["error"][0]
+    assert (summary["images"], summary["extracted"], summary["failed"]) == (10, 9, 1)
+    with open(output / "summary.json") as file:
+        assert json.load(file) == summary
+
+
+def test_spark_pca_explains_the_variance_the_project_s_pca_does(spark_pca_run):
+    output, summary = spark_pca_run
+    raw, _ = read_features(output / "raw_features")
+    names = sorted(raw)
+    x = np.stack([raw[name] for name in names])
+    ours = fruitfeatures.PCA.fit(x, components=K, centred=False)
+    theirs = np.array(summary["pca"]["explained_variance_ratio"])
+    assert summary["pca"]["method"] == "spark" and theirs.shape == (K,)
+    assert np.abs(theirs - ours.explained_variance_ratio_).max() <= 1e-6
+    # pyspark.ml projects x without centring; its axes may point the other way than scikit-learn's signs.
+    projected, _ = read_features(output / "features")
+    spark_projection = np.stack([projected[name] for name in names])
+    our_projection = ours.project(x)
+    scale = np.abs(our_projection).max()
+    assert np.abs(np.abs(spark_projection) - np.abs(our_projection)).max() <= 1e-5 * scale
+
+
+def test_csv_has_path_label_and_one_column_per_component(spark_pca_run):
+    output, _ = spark_pca_run
+    parts = glob.glob(str(output / "features_csv" / "*.csv"))
+    frame = pd.concat([pd.read_csv(part) for part in parts], ignore_index=True)
+    assert list(frame.columns) == ["path", "label"] + [f"feature_{i}" for i in range(K)]
+    projected, _ = read_features(output / "features")
+    assert len(frame) == 9
+    for _, row in frame.iterrows():
+        values = row[[f"feature_{i}" for i in range(K)]].to_numpy(dtype=np.float64)
+        expected = projected[relative(row["path"])]
+        assert np.abs(values - expected).max() <= 1e-6 * max(1.0, np.abs(expected).max())
+
+
+def test_own_pca_from_distributed_statistics_equals_the_project_s_pca(own_pca_run):
+    output, summary = own_pca_run
+    raw, _ = read_features(output / "raw_features")
+    names = sorted(raw)
+    x = np.stack([raw[name] for name in names])
+    ours = fruitfeatures.PCA.fit(x, components=K, centred=True)
+    pca = summary["pca"]
+    assert pca["method"] == "own" and pca["centred"] is True
+    assert np.abs(np.array(pca["explained_variance_ratio"]) - ours.explained_variance_ratio_).max() <= 1e-6
+    variance = np.array(pca["explained_variance"])
+    assert np.all(np.abs(variance - ours.explained_variance_) <= 1e-6 * ours.explained_variance_)
+    saved = fruitfeatures.PCA.open(output / "pca.h5")
+    assert saved.sample_count == 9 and saved.centred
+    projected, _ = read_features(output / "features")
+    expected = ours.project(x)
+    assert np.abs(np.stack([projected[name] for name in names]) - expected).max() <= 1e-5 * np.abs(expected).max()
+
+
+def test_a_saved_pca_model_is_applied_as_saved(spark, images, own_pca_run, tmp_path):
+    fitted_output, _ = own_pca_run
+    output = tmp_path / "out"
+    summary = run_job(spark, images, output, "--pca-model", str(fitted_output / "pca.h5"))
+    assert summary["pca"]["method"] == "saved" and summary["pca"]["components"] == K
+    applied, _ = read_features(output / "features")
+    fitted, _ = read_features(fitted_output / "features")
+    assert sorted(applied) == sorted(fitted)
+    for name in fitted:
+        assert np.abs(applied[name] - fitted[name]).max() <= 1e-5 * max(1.0, np.abs(fitted[name]).max())
+
+
+def test_raw_features_equal_the_command_line_s(spark_pca_run, cli_run):
+    output, _ = spark_pca_run
+    cli, _ = read_features(cli_run / "raw_features.parquet")
+    ours, _ = read_features(output / "raw_features")
+    assert sorted(cli) == sorted(ours)
+    for name in cli:
+        assert np.abs(cli[name] - ours[name]).max() <= 1e-5, name
+    cli_errors = pd.read_csv(cli_run / "errors.csv")
+    assert [relative(path) for path in cli_errors["path"]] == ["Apple/corrupt.jpg"]
+
+
+def test_explained_variance_equals_the_command_line_s(spark_pca_run, own_pca_run, cli_run):
+    with open(cli_run / "summary.json") as file:
+        cli = json.load(file)["pca"]
+    assert cli["components"] == K and cli["centred"] is True
+    for _, summary in (spark_pca_run, own_pca_run):
+        ratio = np.array(summary["pca"]["explained_variance_ratio"])
+        assert np.abs(ratio - np.array(cli["explained_variance_ratio"])).max() <= 1e-6, summary["pca"]["method"]
+    variance = np.array(own_pca_run[1]["pca"]["explained_variance"])
+    assert np.all(np.abs(variance - cli["explained_variance"]) <= 1e-6 * np.array(cli["explained_variance"]))
+
+
+def test_the_command_line_s_pca_model_applied_on_spark_gives_its_features(spark, images, cli_run, tmp_path):
+    output = tmp_path / "out"
+    summary = run_job(spark, images, output, "--pca-model", str(cli_run / "pca.h5"))
+    assert summary["pca"]["method"] == "saved" and summary["pca"]["centred"] is True
+    ours, _ = read_features(output / "features")
+    cli, _ = read_features(cli_run / "features.parquet")
+    assert sorted(ours) == sorted(cli)
+    scale = max(np.abs(v).max() for v in cli.values())
+    for name in cli:
+        assert np.abs(ours[name] - cli[name]).max() <= 1e-5 * scale, name
