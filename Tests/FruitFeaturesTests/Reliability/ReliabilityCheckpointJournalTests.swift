@@ -128,4 +128,36 @@ import Testing
         hugeCount[0...3] = [0xFF, 0xFF, 0xFF, 0xFF]
         #expect(JournalFormat.decode(hugeCount, featureCount: Self.featureCount) == nil)
     }
+
+    /// Every field a resumed run must share with the checkpoint is compared, and named when it differs.
+    @Test func aManifestMismatchNamesTheDifference() {
+        let base = CheckpointManifest(
+            version: "1.0", input: "photos", glob: "*.jpg", weightsSHA256: "ab", featureCount: 1280, inputSize: 224,
+            bandFloats: 65536, groupSize: 1)
+        #expect(base.mismatch(with: base) == nil)
+        var other = base
+        other.version = "1.1"
+        #expect(base.mismatch(with: other) == "it was made by fruitfeatures 1.0, not 1.1")
+        other = base
+        other.input = "./photos"
+        #expect(base.mismatch(with: other) == "it was made from the input 'photos', not './photos'")
+        other = base
+        other.glob = "*.jpeg"
+        #expect(base.mismatch(with: other) == "it was made with --glob '*.jpg', not '*.jpeg'")
+        other = base
+        other.weightsSHA256 = "cd"
+        #expect(base.mismatch(with: other) == "it was made with other weights (SHA-256 ab)")
+        var unknown = base
+        unknown.weightsSHA256 = ""
+        #expect(unknown.mismatch(with: unknown) == "it was made with other weights (SHA-256 unknown)")
+        other = base
+        other.inputSize = 160
+        #expect(base.mismatch(with: other) == "it holds 1280 features per image at input size 224, not 1280 at 160")
+        other = base
+        other.groupSize = 8
+        #expect(base.mismatch(with: other)?.hasPrefix("it was made with the execution plan (bands of 65536 floats, groups of 1 images)") == true)
+        other = base
+        other.format = 2
+        #expect(base.mismatch(with: other) == "its format (1) is not the one this version writes (2)")
+    }
 }

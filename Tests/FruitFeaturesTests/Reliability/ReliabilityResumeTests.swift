@@ -136,7 +136,7 @@ struct ErrorBox: Error, CustomStringConvertible {
         let output = try makeScratchFolder("ff-signal") + "/out"
         let child = try SpawnedCommand(
             Reliability.extractArguments(scenario.input, output, ["--jobs", "2", "--batch-size", "3"]))
-        #expect(Reliability.wait(for: child) { Reliability.size(Reliability.journal(output)) > 0 })
+        #expect(Reliability.wait(for: child) { (try? Self.journalEntries(output)) ?? 0 > 0 })
         for _ in 0..<times {
             child.send(signal)
             usleep(20_000)
@@ -173,7 +173,8 @@ struct ErrorBox: Error, CustomStringConvertible {
         let input = try Reliability.photoTree(count: 12)
         let output = try makeScratchFolder("ff-mismatch") + "/out"
         let child = try SpawnedCommand(Reliability.extractArguments(input, output, ["--jobs", "1", "--batch-size", "2"]))
-        #expect(Reliability.wait(for: child) { Reliability.size(Reliability.journal(output)) > 0 })
+        // A complete record, not just a growing file: SIGKILL can tear a record mid-write.
+        #expect(Reliability.wait(for: child) { (try? Self.journalEntries(output)) ?? 0 > 0 })
         child.send(SIGKILL)
         #expect(child.finish().signal == SIGKILL)
         let saved = try Self.journalEntries(output)
