@@ -7,7 +7,8 @@
                (only with --reference; needs tensorflow and pillow in this Python)
   library      the Python binding alone, one thread, features only (what one Spark task can do per core)
 
-Each pipeline runs in its own process and is timed end to end (start-up, JVM, reading, features, PCA, writing).
+Each pipeline runs in its own process and is timed end to end (start-up, JVM, reading, features, PCA, writing),
+in wall time and in CPU time of the whole process tree.
 
     .venv/bin/python Scripts/bench_spark.py [--images 2000] [--cores 2] [--components 200] [--reference]
         [--weights FILE] [--partitions P] [--max-records-per-batch 1024] [--work DIR]
@@ -22,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import Iterator
 
@@ -45,14 +47,78 @@ def generate_images(directory, count):
         shutil.copyfile(source, os.path.join(directory, label, f"{index}_100.jpg"))
 
 
+class TreeCPU:
+    """CPU seconds used by a process and all its descendants, sampled from /proc every `interval` seconds.
+
+    getrusage(RUSAGE_CHILDREN) would miss the JVM and its Python workers (PySpark does not wait for them), so
+    each live process's own user + system time is read while it runs; the last sample of each process counts.
+    A process that lives less than `interval` is missed.
+    """
+
+    def __init__(self, root_pid, interval=0.2):
+        self.root_pid = root_pid
+        self.interval = interval
+        self.seen = {}  # (pid, start time) → CPU seconds
+        self.ticks = os.sysconf("SC_CLK_TCK")
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def sample(self):
+        parents = {}
+        times = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as file:
+                    fields = file.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            # fields[0] is field 3 (state): ppid = field 4, utime = 14, stime = 15, starttime = 22.
+            pid = int(entry)
+            parents[pid] = int(fields[1])
+            times[pid] = ((int(fields[11]) + int(fields[12])) / self.ticks, fields[19])
+        tree = {self.root_pid}
+        grew = True
+        while grew:
+            grew = False
+            for pid, parent in parents.items():
+                if parent in tree and pid not in tree:
+                    tree.add(pid)
+                    grew = True
+        for pid in tree:
+            if pid in times:
+                cpu, start = times[pid]
+                self.seen[(pid, start)] = cpu
+
+    def run(self):
+        while not self.done.is_set():
+            self.sample()
+            self.done.wait(self.interval)
+
+    def stop(self):
+        self.sample()
+        self.done.set()
+        self.thread.join()
+        return sum(self.seen.values())
+
+
 def timed(command, env=None):
+    """(wall seconds, CPU seconds) of a command and all its descendants (the JVM, the Python workers).
+
+    CPU time is the steadier figure on a shared machine: other processes lengthen the wall time, not the CPU time.
+    """
     started = time.perf_counter()
-    result = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cpu = TreeCPU(process.pid)
+    stdout, stderr = process.communicate()
     seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        sys.stderr.write(result.stdout[-4000:] + result.stderr[-4000:])
+    cpu_seconds = cpu.stop()
+    if process.returncode != 0:
+        sys.stderr.write(stdout[-4000:] + stderr[-4000:])
         raise SystemExit(f"failed: {' '.join(command)}")
-    return seconds
+    return seconds, cpu_seconds
 
 
 def spark_environment():
@@ -165,25 +231,25 @@ def main():
     n = options.images
     rows = []
 
-    cli_seconds = timed([CLI, "extract", images, "-o", os.path.join(work, "cli"), "--weights", options.weights,
+    cli_seconds, cli_cpu = timed([CLI, "extract", images, "-o", os.path.join(work, "cli"), "--weights", options.weights,
                          "--components", str(components), "--jobs", str(options.cores), "--no-progress",
                          "--overwrite"])
-    rows.append(("fruitfeatures extract (CLI)", cli_seconds, None))
+    rows.append(("fruitfeatures extract (CLI)", cli_seconds, cli_cpu, None))
 
     spark_output = os.path.join(work, "spark")
-    spark_seconds = timed([sys.executable, "-m", "fruitfeatures.spark", images, spark_output,
+    spark_seconds, spark_cpu = timed([sys.executable, "-m", "fruitfeatures.spark", images, spark_output,
                            "--weights", options.weights, "--components", str(components), "--master", master,
                            "--partitions", str(partitions),
                            "--max-records-per-batch", str(options.max_records_per_batch)], env=spark_environment())
     with open(os.path.join(spark_output, "summary.json")) as file:
         extraction = json.load(file)["seconds"]["extraction"]
-    rows.append(("PySpark + FruitFeatures (fruitfeatures.spark)", spark_seconds, extraction))
+    rows.append(("PySpark + FruitFeatures (fruitfeatures.spark)", spark_seconds, spark_cpu, extraction))
 
     if options.reference:
-        reference_seconds = timed([sys.executable, os.path.abspath(__file__), "--reference-job", images,
+        reference_seconds, reference_cpu = timed([sys.executable, os.path.abspath(__file__), "--reference-job", images,
                                    os.path.join(work, "reference"), options.weights, str(components), master,
                                    str(partitions), str(options.max_records_per_batch)], env=spark_environment())
-        rows.append(("PySpark + TensorFlow (reference notebook)", reference_seconds, None))
+        rows.append(("PySpark + TensorFlow (reference notebook)", reference_seconds, reference_cpu, None))
 
     sys.path.insert(0, PYTHON_DIR)
     import fruitfeatures
@@ -194,9 +260,10 @@ def main():
             with open(os.path.join(images, label, name), "rb") as file:
                 sample.append(file.read())
     extractor.features(sample[:2])  # warm-up
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     extractor.features(sample)
     library_rate = len(sample) / (time.perf_counter() - started)
+    library_cpu_rate = len(sample) / (time.process_time() - started_cpu)
 
     load = os.getloadavg()
     print(f"{n} images (100×100 JPEG), {options.cores} cores ({master}), PCA k = {components}, "
@@ -204,12 +271,14 @@ def main():
           f"weights {os.path.basename(options.weights)}; machine load average (1 / 15 min) "
           f"{load[0]:.1f} / {load[2]:.1f}")
     print()
-    print("| pipeline | wall time (s) | images/s end to end | images/s extraction phase |")
-    print("|---|---:|---:|---:|")
-    for name, seconds, phase in rows:
+    print("| pipeline | wall time (s) | images/s end to end | images/s extraction phase | CPU time (s) "
+          "| images per CPU-second |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, seconds, cpu, phase in rows:
         phase_text = f"{n / phase:.1f}" if phase else "–"
-        print(f"| {name} | {seconds:.1f} | {n / seconds:.1f} | {phase_text} |")
-    print(f"| Python binding alone, 1 thread, features only ({len(sample)} images) | – | – | {library_rate:.1f} |")
+        print(f"| {name} | {seconds:.1f} | {n / seconds:.1f} | {phase_text} | {cpu:.0f} | {n / cpu:.1f} |")
+    print(f"| Python binding alone, 1 thread, features only ({len(sample)} images) | – | – "
+          f"| {library_rate:.1f} | – | {library_cpu_rate:.1f} |")
     if not options.work:
         shutil.rmtree(work, ignore_errors=True)
 

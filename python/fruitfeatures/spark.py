@@ -34,6 +34,9 @@ import pandas as pd
 import fruitfeatures
 from fruitfeatures.statistics import ScatterStatistics
 
+#: Principal components kept unless --components says otherwise (the notebook's PCA(k=200)).
+DEFAULT_COMPONENTS = 200
+
 #: The schema of the extraction UDF's result.
 EXTRACTION_SCHEMA = "features array<float>, error string"
 
@@ -51,7 +54,8 @@ def parse_arguments(argv=None):
     parser.add_argument("output", help="folder receiving features/, raw_features/, errors/, summary.json")
     parser.add_argument("--weights", required=True,
                         help="MobileNetV2 Keras .h5 weights: a local path or any URI SparkContext.addFile reads")
-    parser.add_argument("--components", type=int, default=200, help="principal components to keep (200)")
+    parser.add_argument("--components", type=int, default=None,
+                        help="principal components to keep (default 200, fewer if there are not enough images)")
     parser.add_argument("--partitions", type=int, default=None,
                         help="repartition the images into N partitions before extraction (the notebook used 21)")
     parser.add_argument("--max-records-per-batch", type=int, default=None,
@@ -67,7 +71,7 @@ def parse_arguments(argv=None):
     parser.add_argument("--csv", action="store_true", help="also write OUTPUT/features_csv (path,label,feature_0..)")
     parser.add_argument("--master", default=None, help="Spark master when not set by spark-submit (e.g. local[2])")
     options = parser.parse_args(argv)
-    if options.components < 1:
+    if options.components is not None and options.components < 1:
         parser.error("--components must be at least 1")
     if options.partitions is not None and options.partitions < 1:
         parser.error("--partitions must be at least 1")
@@ -324,17 +328,29 @@ def run(spark, options):
     extraction_seconds = time.perf_counter() - started
 
     pca_started = time.perf_counter()
+    warnings = []
     pca_summary = None
     projected = None
     fitted = None
+    k = options.components or DEFAULT_COMPONENTS
+    if options.components is None and options.pca in ("spark", "own") and not options.pca_model:
+        # As the CLI: the default 200 shrinks to what the images support (n rows span n − 1 directions).
+        if extracted_count < 2:
+            raise SystemExit(f"fruitfeatures.spark: {extracted_count} images could be read; a PCA needs 2 or more "
+                             f"(raw features are in {join_path(options.output, 'raw_features')}; --pca none skips the PCA)")
+        if extracted_count - 1 < k:
+            warnings.append(f"{extracted_count} images support at most {extracted_count - 1} components; "
+                            f"keeping {extracted_count - 1} instead of {k}")
+            k = extracted_count - 1
     if options.pca_model:
         fitted = apply_saved_pca(spark, options.pca_model)
     elif options.pca == "spark":
-        fitted = fit_spark_pca(good, options.components)
+        fitted = fit_spark_pca(good, k)
     elif options.pca == "own":
-        fitted = fit_own_pca(spark, good, options.components, options.centring == "centred", options.output)
+        fitted = fit_own_pca(spark, good, k, options.centring == "centred", options.output)
     if fitted is not None:
         mean, components, centred, pca_summary = fitted
+        pca_summary["explained_variance_ratio_total"] = float(sum(pca_summary["explained_variance_ratio"]))
         project = projection_udf(spark, mean, components, centred)
         projected = good.select("path", "label", project(col("features")).alias("features"))
         projected.write.mode("overwrite").parquet(join_path(options.output, "features"))
@@ -351,9 +367,9 @@ def run(spark, options):
         "input": options.input,
         "output": options.output,
         "weights": options.weights,
-        "images": extracted_count + failed_count,
-        "extracted": extracted_count,
-        "failed": failed_count,
+        # The CLI's names (summary.json of fruitfeatures extract) where they mean the same.
+        "images": {"found": extracted_count + failed_count, "processed": extracted_count, "failed": failed_count},
+        "images_per_second": round((extracted_count + failed_count) / extraction_seconds, 3),
         "pca": pca_summary,
         "spark": {
             "version": spark.version,
@@ -367,6 +383,7 @@ def run(spark, options):
             "pca": round(time.perf_counter() - pca_started, 3),
             "total": round(time.perf_counter() - started, 3),
         },
+        "warnings": warnings,
     }
     publish_text(spark, json.dumps(summary, indent=2) + "\n", join_path(options.output, "summary.json"))
     return summary
@@ -407,9 +424,11 @@ def main(argv=None):
     finally:
         spark.stop()
     pca = summary["pca"]
-    print(f"{summary['extracted']} images extracted, {summary['failed']} failed"
+    for warning in summary["warnings"]:
+        print(f"fruitfeatures.spark: warning: {warning}", file=sys.stderr)
+    print(f"{summary['images']['processed']} images extracted, {summary['images']['failed']} failed"
           + (f"; PCA ({pca['method']}) to {pca['components']} components explaining "
-             f"{sum(pca['explained_variance_ratio']):.4f} of the variance" if pca else "")
+             f"{pca['explained_variance_ratio_total']:.4f} of the variance" if pca else "")
           + f"; {summary['seconds']['total']:.1f} s → {options.output}")
     return 0
 
