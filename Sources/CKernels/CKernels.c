@@ -1,4 +1,5 @@
 #include "CKernels.h"
+#include "Dispatch.h"
 #include <string.h>
 
 // Each kernel body is written once as an always-inline function over 8-float vectors (GCC/Clang vector
@@ -29,7 +30,7 @@ void ffk_set_simd_enabled(int enabled) {
     simd_disabled = enabled ? 0 : 1;
 }
 
-static int use_avx2(void) {
+int ffk_simd_active(void) {
     int level = __atomic_load_n(&simd_level, __ATOMIC_RELAXED);
     if (level < 0) {
         level = ffk_cpu_has_avx2_fma();
@@ -77,6 +78,12 @@ INLINE float depthwise_scalar(const float *in, int height, int width, int channe
     return acc;
 }
 
+// Loop order: output row → strip of DEPTHWISE_STRIP output columns → 8-channel block → column. Within a strip,
+// consecutive channel blocks read the two halves of the same cache lines, so every line the strip touches is
+// fetched from L2 once; sweeping a whole row per channel block (the obvious order) fetches each line twice and
+// strides through more data than L1 holds.
+enum { DEPTHWISE_STRIP = 16 };
+
 INLINE void depthwise_body(const float *in, int height, int width, int channels, const float *weights,
                            const float *bias, float *out, int out_height, int out_width,
                            int stride, int pad_top, int pad_left) {
@@ -86,47 +93,50 @@ INLINE void depthwise_body(const float *in, int height, int width, int channels,
     int x_first = (pad_left + stride - 1) / stride;
     int x_last = (width - 3 + pad_left) >= 0 ? (width - 3 + pad_left) / stride : -1;
     if (x_last > out_width - 1) x_last = out_width - 1;
+    size_t step = (size_t)channels;
     for (int y = 0; y < out_height; y++) {
         int iy0 = y * stride - pad_top;
         int rows_inside = iy0 >= 0 && iy0 + 2 < height;
         float *out_row = out + (size_t)y * out_width * channels;
-        for (int c = 0; c < vector_channels; c += 8) {
-            v8f b = *(const v8f *)(bias + c);
-            if (rows_inside) {
-                // Weights held in registers across the row.
-                v8f w0 = *(const v8f *)(weights + 0 * channels + c), w1 = *(const v8f *)(weights + 1 * channels + c),
-                    w2 = *(const v8f *)(weights + 2 * channels + c), w3 = *(const v8f *)(weights + 3 * channels + c),
-                    w4 = *(const v8f *)(weights + 4 * channels + c), w5 = *(const v8f *)(weights + 5 * channels + c),
-                    w6 = *(const v8f *)(weights + 6 * channels + c), w7 = *(const v8f *)(weights + 7 * channels + c),
-                    w8 = *(const v8f *)(weights + 8 * channels + c);
-                const float *r0 = in + (size_t)iy0 * width * channels + c;
-                const float *r1 = r0 + (size_t)width * channels;
-                const float *r2 = r1 + (size_t)width * channels;
-                for (int x = 0; x < out_width; x++) {
-                    int ix0 = x * stride - pad_left;
-                    v8f acc;
-                    if (x >= x_first && x <= x_last) {
-                        size_t o = (size_t)ix0 * channels;
-                        size_t step = (size_t)channels;
-                        acc = b + *(const v8f *)(r0 + o) * w0;
-                        acc += *(const v8f *)(r0 + o + step) * w1;
-                        acc += *(const v8f *)(r0 + o + 2 * step) * w2;
-                        acc += *(const v8f *)(r1 + o) * w3;
-                        acc += *(const v8f *)(r1 + o + step) * w4;
-                        acc += *(const v8f *)(r1 + o + 2 * step) * w5;
-                        acc += *(const v8f *)(r2 + o) * w6;
-                        acc += *(const v8f *)(r2 + o + step) * w7;
-                        acc += *(const v8f *)(r2 + o + 2 * step) * w8;
-                    } else {
-                        acc = depthwise_pixel_checked(in, height, width, channels, weights, b, iy0, ix0, c);
+        for (int x_begin = 0; x_begin < out_width; x_begin += DEPTHWISE_STRIP) {
+            int x_end = x_begin + DEPTHWISE_STRIP < out_width ? x_begin + DEPTHWISE_STRIP : out_width;
+            for (int c = 0; c < vector_channels; c += 8) {
+                v8f b = *(const v8f *)(bias + c);
+                if (rows_inside) {
+                    // Weights held in registers across the strip.
+                    v8f w0 = *(const v8f *)(weights + 0 * step + c), w1 = *(const v8f *)(weights + 1 * step + c),
+                        w2 = *(const v8f *)(weights + 2 * step + c), w3 = *(const v8f *)(weights + 3 * step + c),
+                        w4 = *(const v8f *)(weights + 4 * step + c), w5 = *(const v8f *)(weights + 5 * step + c),
+                        w6 = *(const v8f *)(weights + 6 * step + c), w7 = *(const v8f *)(weights + 7 * step + c),
+                        w8 = *(const v8f *)(weights + 8 * step + c);
+                    const float *r0 = in + (size_t)iy0 * width * channels + c;
+                    const float *r1 = r0 + (size_t)width * channels;
+                    const float *r2 = r1 + (size_t)width * channels;
+                    for (int x = x_begin; x < x_end; x++) {
+                        int ix0 = x * stride - pad_left;
+                        v8f acc;
+                        if (x >= x_first && x <= x_last) {
+                            size_t o = (size_t)ix0 * channels;
+                            acc = b + *(const v8f *)(r0 + o) * w0;
+                            acc += *(const v8f *)(r0 + o + step) * w1;
+                            acc += *(const v8f *)(r0 + o + 2 * step) * w2;
+                            acc += *(const v8f *)(r1 + o) * w3;
+                            acc += *(const v8f *)(r1 + o + step) * w4;
+                            acc += *(const v8f *)(r1 + o + 2 * step) * w5;
+                            acc += *(const v8f *)(r2 + o) * w6;
+                            acc += *(const v8f *)(r2 + o + step) * w7;
+                            acc += *(const v8f *)(r2 + o + 2 * step) * w8;
+                        } else {
+                            acc = depthwise_pixel_checked(in, height, width, channels, weights, b, iy0, ix0, c);
+                        }
+                        *(v8f *)(out_row + (size_t)x * channels + c) = clamp6(acc);
                     }
-                    *(v8f *)(out_row + (size_t)x * channels + c) = clamp6(acc);
-                }
-            } else {
-                for (int x = 0; x < out_width; x++) {
-                    v8f acc = depthwise_pixel_checked(in, height, width, channels, weights, b, iy0,
-                                                      x * stride - pad_left, c);
-                    *(v8f *)(out_row + (size_t)x * channels + c) = clamp6(acc);
+                } else {
+                    for (int x = x_begin; x < x_end; x++) {
+                        v8f acc = depthwise_pixel_checked(in, height, width, channels, weights, b, iy0,
+                                                          x * stride - pad_left, c);
+                        *(v8f *)(out_row + (size_t)x * channels + c) = clamp6(acc);
+                    }
                 }
             }
         }
@@ -156,7 +166,7 @@ void ffk_depthwise3x3_bias_relu6(const float *in, int height, int width, int cha
                                  const float *weights, const float *bias,
                                  float *out, int out_height, int out_width,
                                  int stride, int pad_top, int pad_left) {
-    if (use_avx2()) {
+    if (ffk_simd_active()) {
         depthwise_avx2(in, height, width, channels, weights, bias, out, out_height, out_width, stride, pad_top, pad_left);
     } else {
         depthwise_portable(in, height, width, channels, weights, bias, out, out_height, out_width, stride, pad_top,
@@ -165,119 +175,27 @@ void ffk_depthwise3x3_bias_relu6(const float *in, int height, int width, int cha
 }
 
 // ---------------------------------------------------------------------------------------------
-// Bias, ReLU6, residual, pooling
+// Global average pooling
 
-INLINE void bias_relu6_body(float *x, size_t rows, int cols, const float *bias) {
-    int vector_cols = cols & ~7;
-    for (size_t r = 0; r < rows; r++) {
-        float *row = x + r * (size_t)cols;
-        for (int c = 0; c < vector_cols; c += 8) {
-            *(v8f *)(row + c) = clamp6(*(v8f *)(row + c) + *(const v8f *)(bias + c));
-        }
-        for (int c = vector_cols; c < cols; c++) row[c] = clamp6f(row[c] + bias[c]);
-    }
-}
-
-AVX2 static void bias_relu6_avx2(float *x, size_t rows, int cols, const float *bias) {
-    bias_relu6_body(x, rows, cols, bias);
-}
-static void bias_relu6_portable(float *x, size_t rows, int cols, const float *bias) {
-    bias_relu6_body(x, rows, cols, bias);
-}
-void ffk_bias_relu6(float *x, size_t rows, int cols, const float *bias) {
-    if (use_avx2()) bias_relu6_avx2(x, rows, cols, bias); else bias_relu6_portable(x, rows, cols, bias);
-}
-
-INLINE void bias_residual_body(float *x, size_t rows, int cols, const float *bias, const float *residual) {
-    int vector_cols = cols & ~7;
-    for (size_t r = 0; r < rows; r++) {
-        float *row = x + r * (size_t)cols;
-        if (residual) {
-            const float *add = residual + r * (size_t)cols;
-            for (int c = 0; c < vector_cols; c += 8) {
-                *(v8f *)(row + c) = (*(v8f *)(row + c) + *(const v8f *)(bias + c)) + *(const v8f *)(add + c);
-            }
-            for (int c = vector_cols; c < cols; c++) row[c] = (row[c] + bias[c]) + add[c];
-        } else {
-            for (int c = 0; c < vector_cols; c += 8) *(v8f *)(row + c) = *(v8f *)(row + c) + *(const v8f *)(bias + c);
-            for (int c = vector_cols; c < cols; c++) row[c] = row[c] + bias[c];
-        }
-    }
-}
-
-AVX2 static void bias_residual_avx2(float *x, size_t rows, int cols, const float *bias, const float *residual) {
-    bias_residual_body(x, rows, cols, bias, residual);
-}
-static void bias_residual_portable(float *x, size_t rows, int cols, const float *bias, const float *residual) {
-    bias_residual_body(x, rows, cols, bias, residual);
-}
-void ffk_bias_residual(float *x, size_t rows, int cols, const float *bias, const float *residual) {
-    if (use_avx2()) bias_residual_avx2(x, rows, cols, bias, residual);
-    else bias_residual_portable(x, rows, cols, bias, residual);
-}
-
-INLINE void fill_bias_body(float *x, size_t rows, int cols, const float *bias, const float *residual) {
-    int vector_cols = cols & ~7;
-    for (size_t r = 0; r < rows; r++) {
-        float *row = x + r * (size_t)cols;
-        if (residual) {
-            const float *add = residual + r * (size_t)cols;
-            for (int c = 0; c < vector_cols; c += 8) *(v8f *)(row + c) = *(const v8f *)(add + c) + *(const v8f *)(bias + c);
-            for (int c = vector_cols; c < cols; c++) row[c] = add[c] + bias[c];
-        } else {
-            for (int c = 0; c < vector_cols; c += 8) *(v8f *)(row + c) = *(const v8f *)(bias + c);
-            for (int c = vector_cols; c < cols; c++) row[c] = bias[c];
-        }
-    }
-}
-
-AVX2 static void fill_bias_avx2(float *x, size_t rows, int cols, const float *bias, const float *residual) {
-    fill_bias_body(x, rows, cols, bias, residual);
-}
-static void fill_bias_portable(float *x, size_t rows, int cols, const float *bias, const float *residual) {
-    fill_bias_body(x, rows, cols, bias, residual);
-}
-void ffk_fill_bias(float *x, size_t rows, int cols, const float *bias, const float *residual) {
-    if (use_avx2()) fill_bias_avx2(x, rows, cols, bias, residual); else fill_bias_portable(x, rows, cols, bias, residual);
-}
-
-INLINE void relu6_body(float *x, size_t count) {
-    size_t vector_count = count & ~(size_t)7;
-    for (size_t i = 0; i < vector_count; i += 8) *(v8f *)(x + i) = clamp6(*(v8f *)(x + i));
-    for (size_t i = vector_count; i < count; i++) x[i] = clamp6f(x[i]);
-}
-
-AVX2 static void relu6_avx2(float *x, size_t count) { relu6_body(x, count); }
-static void relu6_portable(float *x, size_t count) { relu6_body(x, count); }
-void ffk_relu6(float *x, size_t count) {
-    if (use_avx2()) relu6_avx2(x, count); else relu6_portable(x, count);
-}
-
-INLINE void bias_relu6_mean_body(const float *x, size_t rows, int cols, const float *bias, float *out) {
+INLINE void mean_rows_body(const float *x, size_t rows, int cols, float *out) {
     int vector_cols = cols & ~7;
     float scale = rows > 0 ? 1.0f / (float)rows : 0.0f;
     for (int c = 0; c < vector_cols; c += 8) {
-        v8f b = *(const v8f *)(bias + c);
         v8f sum = splat(0.0f);
-        for (size_t r = 0; r < rows; r++) sum += clamp6(*(const v8f *)(x + r * (size_t)cols + c) + b);
+        for (size_t r = 0; r < rows; r++) sum += *(const v8f *)(x + r * (size_t)cols + c);
         *(v8f *)(out + c) = sum * splat(scale);
     }
     for (int c = vector_cols; c < cols; c++) {
         float sum = 0.0f;
-        for (size_t r = 0; r < rows; r++) sum += clamp6f(x[r * (size_t)cols + c] + bias[c]);
+        for (size_t r = 0; r < rows; r++) sum += x[r * (size_t)cols + c];
         out[c] = sum * scale;
     }
 }
 
-AVX2 static void bias_relu6_mean_avx2(const float *x, size_t rows, int cols, const float *bias, float *out) {
-    bias_relu6_mean_body(x, rows, cols, bias, out);
-}
-static void bias_relu6_mean_portable(const float *x, size_t rows, int cols, const float *bias, float *out) {
-    bias_relu6_mean_body(x, rows, cols, bias, out);
-}
-void ffk_bias_relu6_mean(const float *x, size_t rows, int cols, const float *bias, float *out) {
-    if (use_avx2()) bias_relu6_mean_avx2(x, rows, cols, bias, out);
-    else bias_relu6_mean_portable(x, rows, cols, bias, out);
+AVX2 static void mean_rows_avx2(const float *x, size_t rows, int cols, float *out) { mean_rows_body(x, rows, cols, out); }
+static void mean_rows_portable(const float *x, size_t rows, int cols, float *out) { mean_rows_body(x, rows, cols, out); }
+void ffk_mean_rows(const float *x, size_t rows, int cols, float *out) {
+    if (ffk_simd_active()) mean_rows_avx2(x, rows, cols, out); else mean_rows_portable(x, rows, cols, out);
 }
 
 // ---------------------------------------------------------------------------------------------
