@@ -78,12 +78,6 @@ INLINE float depthwise_scalar(const float *in, int height, int width, int channe
     return acc;
 }
 
-// Loop order: output row → strip of DEPTHWISE_STRIP output columns → 8-channel block → column. Within a strip,
-// consecutive channel blocks read the two halves of the same cache lines, so every line the strip touches is
-// fetched from L2 once; sweeping a whole row per channel block (the obvious order) fetches each line twice and
-// strides through more data than L1 holds.
-enum { DEPTHWISE_STRIP = 16 };
-
 INLINE void depthwise_body(const float *in, int height, int width, int channels, const float *weights,
                            const float *bias, float *out, int out_height, int out_width,
                            int stride, int pad_top, int pad_left) {
@@ -93,50 +87,47 @@ INLINE void depthwise_body(const float *in, int height, int width, int channels,
     int x_first = (pad_left + stride - 1) / stride;
     int x_last = (width - 3 + pad_left) >= 0 ? (width - 3 + pad_left) / stride : -1;
     if (x_last > out_width - 1) x_last = out_width - 1;
-    size_t step = (size_t)channels;
     for (int y = 0; y < out_height; y++) {
         int iy0 = y * stride - pad_top;
         int rows_inside = iy0 >= 0 && iy0 + 2 < height;
         float *out_row = out + (size_t)y * out_width * channels;
-        for (int x_begin = 0; x_begin < out_width; x_begin += DEPTHWISE_STRIP) {
-            int x_end = x_begin + DEPTHWISE_STRIP < out_width ? x_begin + DEPTHWISE_STRIP : out_width;
-            for (int c = 0; c < vector_channels; c += 8) {
-                v8f b = *(const v8f *)(bias + c);
-                if (rows_inside) {
-                    // Weights held in registers across the strip.
-                    v8f w0 = *(const v8f *)(weights + 0 * step + c), w1 = *(const v8f *)(weights + 1 * step + c),
-                        w2 = *(const v8f *)(weights + 2 * step + c), w3 = *(const v8f *)(weights + 3 * step + c),
-                        w4 = *(const v8f *)(weights + 4 * step + c), w5 = *(const v8f *)(weights + 5 * step + c),
-                        w6 = *(const v8f *)(weights + 6 * step + c), w7 = *(const v8f *)(weights + 7 * step + c),
-                        w8 = *(const v8f *)(weights + 8 * step + c);
-                    const float *r0 = in + (size_t)iy0 * width * channels + c;
-                    const float *r1 = r0 + (size_t)width * channels;
-                    const float *r2 = r1 + (size_t)width * channels;
-                    for (int x = x_begin; x < x_end; x++) {
-                        int ix0 = x * stride - pad_left;
-                        v8f acc;
-                        if (x >= x_first && x <= x_last) {
-                            size_t o = (size_t)ix0 * channels;
-                            acc = b + *(const v8f *)(r0 + o) * w0;
-                            acc += *(const v8f *)(r0 + o + step) * w1;
-                            acc += *(const v8f *)(r0 + o + 2 * step) * w2;
-                            acc += *(const v8f *)(r1 + o) * w3;
-                            acc += *(const v8f *)(r1 + o + step) * w4;
-                            acc += *(const v8f *)(r1 + o + 2 * step) * w5;
-                            acc += *(const v8f *)(r2 + o) * w6;
-                            acc += *(const v8f *)(r2 + o + step) * w7;
-                            acc += *(const v8f *)(r2 + o + 2 * step) * w8;
-                        } else {
-                            acc = depthwise_pixel_checked(in, height, width, channels, weights, b, iy0, ix0, c);
-                        }
-                        *(v8f *)(out_row + (size_t)x * channels + c) = clamp6(acc);
+        for (int c = 0; c < vector_channels; c += 8) {
+            v8f b = *(const v8f *)(bias + c);
+            if (rows_inside) {
+                // Weights held in registers across the row.
+                v8f w0 = *(const v8f *)(weights + 0 * channels + c), w1 = *(const v8f *)(weights + 1 * channels + c),
+                    w2 = *(const v8f *)(weights + 2 * channels + c), w3 = *(const v8f *)(weights + 3 * channels + c),
+                    w4 = *(const v8f *)(weights + 4 * channels + c), w5 = *(const v8f *)(weights + 5 * channels + c),
+                    w6 = *(const v8f *)(weights + 6 * channels + c), w7 = *(const v8f *)(weights + 7 * channels + c),
+                    w8 = *(const v8f *)(weights + 8 * channels + c);
+                const float *r0 = in + (size_t)iy0 * width * channels + c;
+                const float *r1 = r0 + (size_t)width * channels;
+                const float *r2 = r1 + (size_t)width * channels;
+                for (int x = 0; x < out_width; x++) {
+                    int ix0 = x * stride - pad_left;
+                    v8f acc;
+                    if (x >= x_first && x <= x_last) {
+                        size_t o = (size_t)ix0 * channels;
+                        size_t step = (size_t)channels;
+                        acc = b + *(const v8f *)(r0 + o) * w0;
+                        acc += *(const v8f *)(r0 + o + step) * w1;
+                        acc += *(const v8f *)(r0 + o + 2 * step) * w2;
+                        acc += *(const v8f *)(r1 + o) * w3;
+                        acc += *(const v8f *)(r1 + o + step) * w4;
+                        acc += *(const v8f *)(r1 + o + 2 * step) * w5;
+                        acc += *(const v8f *)(r2 + o) * w6;
+                        acc += *(const v8f *)(r2 + o + step) * w7;
+                        acc += *(const v8f *)(r2 + o + 2 * step) * w8;
+                    } else {
+                        acc = depthwise_pixel_checked(in, height, width, channels, weights, b, iy0, ix0, c);
                     }
-                } else {
-                    for (int x = x_begin; x < x_end; x++) {
-                        v8f acc = depthwise_pixel_checked(in, height, width, channels, weights, b, iy0,
-                                                          x * stride - pad_left, c);
-                        *(v8f *)(out_row + (size_t)x * channels + c) = clamp6(acc);
-                    }
+                    *(v8f *)(out_row + (size_t)x * channels + c) = clamp6(acc);
+                }
+            } else {
+                for (int x = 0; x < out_width; x++) {
+                    v8f acc = depthwise_pixel_checked(in, height, width, channels, weights, b, iy0,
+                                                      x * stride - pad_left, c);
+                    *(v8f *)(out_row + (size_t)x * channels + c) = clamp6(acc);
                 }
             }
         }
@@ -171,6 +162,98 @@ void ffk_depthwise3x3_bias_relu6(const float *in, int height, int width, int cha
     } else {
         depthwise_portable(in, height, width, channels, weights, bias, out, out_height, out_width, stride, pad_top,
                            pad_left);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Depthwise 3×3 on channel-blocked input
+
+// The input is stored as channels/8 planes of (height, width, 8): sweeping a row of one plane reads consecutive
+// memory, each cache line serves two pixels, and the three rows a plane's output row needs fit in L1. On NHWC
+// input the same sweep strides by the whole channel count and fetches each line from L2 twice.
+INLINE v8f depthwise_blocked_pixel_checked(const float *plane, int height, int width, const float *weights,
+                                           int channels, v8f acc, int iy0, int ix0, int c) {
+    for (int ky = 0; ky < 3; ky++) {
+        int iy = iy0 + ky;
+        if (iy < 0 || iy >= height) continue;
+        for (int kx = 0; kx < 3; kx++) {
+            int ix = ix0 + kx;
+            if (ix < 0 || ix >= width) continue;
+            acc += *(const v8f *)(plane + ((size_t)iy * width + ix) * 8)
+                 * *(const v8f *)(weights + (ky * 3 + kx) * channels + c);
+        }
+    }
+    return acc;
+}
+
+INLINE void depthwise_blocked_body(const float *in, size_t block_stride, int height, int width, int channels,
+                                   const float *weights, const float *bias, float *out, int out_height,
+                                   int out_width, int stride, int pad_top, int pad_left) {
+    int x_first = (pad_left + stride - 1) / stride;
+    int x_last = (width - 3 + pad_left) >= 0 ? (width - 3 + pad_left) / stride : -1;
+    if (x_last > out_width - 1) x_last = out_width - 1;
+    size_t row = (size_t)width * 8;
+    for (int c = 0; c < channels; c += 8) {
+        const float *plane = in + (size_t)(c / 8) * block_stride;
+        v8f b = *(const v8f *)(bias + c);
+        v8f w0 = *(const v8f *)(weights + 0 * channels + c), w1 = *(const v8f *)(weights + 1 * channels + c),
+            w2 = *(const v8f *)(weights + 2 * channels + c), w3 = *(const v8f *)(weights + 3 * channels + c),
+            w4 = *(const v8f *)(weights + 4 * channels + c), w5 = *(const v8f *)(weights + 5 * channels + c),
+            w6 = *(const v8f *)(weights + 6 * channels + c), w7 = *(const v8f *)(weights + 7 * channels + c),
+            w8 = *(const v8f *)(weights + 8 * channels + c);
+        for (int y = 0; y < out_height; y++) {
+            int iy0 = y * stride - pad_top;
+            int rows_inside = iy0 >= 0 && iy0 + 2 < height;
+            float *out_row = out + (size_t)y * out_width * channels + c;
+            const float *r0 = plane + (size_t)(rows_inside ? iy0 : 0) * row;
+            const float *r1 = r0 + row;
+            const float *r2 = r1 + row;
+            for (int x = 0; x < out_width; x++) {
+                int ix0 = x * stride - pad_left;
+                v8f acc;
+                if (rows_inside && x >= x_first && x <= x_last) {
+                    size_t o = (size_t)ix0 * 8;
+                    acc = b + *(const v8f *)(r0 + o) * w0;
+                    acc += *(const v8f *)(r0 + o + 8) * w1;
+                    acc += *(const v8f *)(r0 + o + 16) * w2;
+                    acc += *(const v8f *)(r1 + o) * w3;
+                    acc += *(const v8f *)(r1 + o + 8) * w4;
+                    acc += *(const v8f *)(r1 + o + 16) * w5;
+                    acc += *(const v8f *)(r2 + o) * w6;
+                    acc += *(const v8f *)(r2 + o + 8) * w7;
+                    acc += *(const v8f *)(r2 + o + 16) * w8;
+                } else {
+                    acc = depthwise_blocked_pixel_checked(plane, height, width, weights, channels, b, iy0, ix0, c);
+                }
+                *(v8f *)(out_row + (size_t)x * channels) = clamp6(acc);
+            }
+        }
+    }
+}
+
+AVX2 static void depthwise_blocked_avx2(const float *in, size_t block_stride, int height, int width, int channels,
+                                        const float *weights, const float *bias, float *out, int out_height,
+                                        int out_width, int stride, int pad_top, int pad_left) {
+    depthwise_blocked_body(in, block_stride, height, width, channels, weights, bias, out, out_height, out_width,
+                           stride, pad_top, pad_left);
+}
+
+static void depthwise_blocked_portable(const float *in, size_t block_stride, int height, int width, int channels,
+                                       const float *weights, const float *bias, float *out, int out_height,
+                                       int out_width, int stride, int pad_top, int pad_left) {
+    depthwise_blocked_body(in, block_stride, height, width, channels, weights, bias, out, out_height, out_width,
+                           stride, pad_top, pad_left);
+}
+
+void ffk_depthwise3x3_blocked_bias_relu6(const float *in, size_t block_stride, int height, int width, int channels,
+                                         const float *weights, const float *bias, float *out, int out_height,
+                                         int out_width, int stride, int pad_top, int pad_left) {
+    if (ffk_simd_active()) {
+        depthwise_blocked_avx2(in, block_stride, height, width, channels, weights, bias, out, out_height, out_width,
+                               stride, pad_top, pad_left);
+    } else {
+        depthwise_blocked_portable(in, block_stride, height, width, channels, weights, bias, out, out_height,
+                                   out_width, stride, pad_top, pad_left);
     }
 }
 

@@ -46,8 +46,12 @@ void ffk_pointwise_pack(const float *weights, const float *bias, int in_channels
 // (width < 8 · vectors only in a layer's last panel when its channel count is not a multiple of 8).
 // rows and vectors are compile-time constants at every call site, so the loops unroll and the
 // accumulators live in registers (12 ymm for 6 × 16).
+// Output element (r, 8v + j) goes to out[r · row_step + v · vector_step + j]: NHWC rows (row_step = channels,
+// vector_step = 8) or channel-blocked planes (row_step = 8, vector_step = the plane stride). The residual, when
+// given, is NHWC with rows of `ldc` floats.
 INLINE void tile(const float *a, size_t lda, int k_count, const float *panel, int rows, int vectors,
-                 const float *residual, int relu6, float *out, size_t ldc, int width) {
+                 const float *residual, size_t ldc, int relu6, float *out, size_t row_step, size_t vector_step,
+                 int width) {
     v8f acc[TILE_ROWS][2];
     for (int r = 0; r < rows; r++) {
         for (int v = 0; v < vectors; v++) acc[r][v] = load8(panel + 8 * v);
@@ -68,11 +72,11 @@ INLINE void tile(const float *a, size_t lda, int k_count, const float *panel, in
                 v8f y = acc[r][v];
                 if (residual) y += load8(residual + (size_t)r * ldc + 8 * v);
                 if (relu6) y = __builtin_elementwise_min(__builtin_elementwise_max(y, splat(0.0f)), splat(6.0f));
-                store8(out + (size_t)r * ldc + 8 * v, y);
+                store8(out + (size_t)r * row_step + (size_t)v * vector_step, y);
             }
         }
     } else {
-        // Partial panel: through a buffer, element by element.
+        // Partial panel (NHWC output only): through a buffer, element by element.
         float lanes[TILE_ROWS][16];
         for (int r = 0; r < rows; r++) {
             for (int v = 0; v < vectors; v++) store8(lanes[r] + 8 * v, acc[r][v]);
@@ -82,7 +86,7 @@ INLINE void tile(const float *a, size_t lda, int k_count, const float *panel, in
                 float y = lanes[r][j];
                 if (residual) y += residual[(size_t)r * ldc + j];
                 if (relu6) y = y < 0.0f ? 0.0f : (y > 6.0f ? 6.0f : y);
-                out[(size_t)r * ldc + j] = y;
+                out[(size_t)r * row_step + j] = y;
             }
         }
     }
@@ -92,30 +96,33 @@ INLINE void tile(const float *a, size_t lda, int k_count, const float *panel, in
     do {                                                                                                     \
         size_t r = 0;                                                                                        \
         for (; r + TILE_ROWS <= rows; r += TILE_ROWS)                                                        \
-            tile(a + r * lda, lda, in_channels, panel, TILE_ROWS, VECTORS, res ? res + r * ldc : 0, relu6,   \
-                 o + r * ldc, ldc, width);                                                                   \
+            tile(a + r * lda, lda, in_channels, panel, TILE_ROWS, VECTORS, res ? res + r * ldc : 0, ldc,     \
+                 relu6, o + r * row_step, row_step, vector_step, width);                                     \
         const float *ar = a + r * lda;                                                                       \
         const float *rr = res ? res + r * ldc : 0;                                                           \
-        float *orow = o + r * ldc;                                                                           \
+        float *orow = o + r * row_step;                                                                      \
         switch (rows - r) {                                                                                  \
-        case 1: tile(ar, lda, in_channels, panel, 1, VECTORS, rr, relu6, orow, ldc, width); break;           \
-        case 2: tile(ar, lda, in_channels, panel, 2, VECTORS, rr, relu6, orow, ldc, width); break;           \
-        case 3: tile(ar, lda, in_channels, panel, 3, VECTORS, rr, relu6, orow, ldc, width); break;           \
-        case 4: tile(ar, lda, in_channels, panel, 4, VECTORS, rr, relu6, orow, ldc, width); break;           \
-        case 5: tile(ar, lda, in_channels, panel, 5, VECTORS, rr, relu6, orow, ldc, width); break;           \
+        case 1: tile(ar, lda, in_channels, panel, 1, VECTORS, rr, ldc, relu6, orow, row_step, vector_step, width); break; \
+        case 2: tile(ar, lda, in_channels, panel, 2, VECTORS, rr, ldc, relu6, orow, row_step, vector_step, width); break; \
+        case 3: tile(ar, lda, in_channels, panel, 3, VECTORS, rr, ldc, relu6, orow, row_step, vector_step, width); break; \
+        case 4: tile(ar, lda, in_channels, panel, 4, VECTORS, rr, ldc, relu6, orow, row_step, vector_step, width); break; \
+        case 5: tile(ar, lda, in_channels, panel, 5, VECTORS, rr, ldc, relu6, orow, row_step, vector_step, width); break; \
         default: break;                                                                                      \
         }                                                                                                    \
     } while (0)
 
+// block_stride 0: NHWC output (rows, out_channels); else channel-blocked planes block_stride floats apart.
 INLINE void pointwise_body(const float *a, size_t rows, int in_channels, const float *packed, int out_channels,
-                           const float *residual, int relu6, float *out) {
+                           const float *residual, int relu6, float *out, size_t block_stride) {
     size_t lda = (size_t)in_channels, ldc = (size_t)out_channels;
+    size_t row_step = block_stride ? 8 : ldc;
+    size_t vector_step = block_stride ? block_stride : 8;
     int panels = (out_channels + PANEL - 1) / PANEL;
     for (int p = 0; p < panels; p++) {
         const float *panel = packed + (size_t)p * (size_t)(in_channels + 1) * PANEL;
         int width = out_channels - p * PANEL;
         if (width > PANEL) width = PANEL;
-        float *o = out + (size_t)p * PANEL;
+        float *o = out + (size_t)p * 2 * vector_step;
         const float *res = residual ? residual + (size_t)p * PANEL : 0;
         if (width > 8) {
             TILE_CASES(2);
@@ -126,17 +133,24 @@ INLINE void pointwise_body(const float *a, size_t rows, int in_channels, const f
 }
 
 AVX2 static void pointwise_avx2(const float *a, size_t rows, int in_channels, const float *packed, int out_channels,
-                                const float *residual, int relu6, float *out) {
-    pointwise_body(a, rows, in_channels, packed, out_channels, residual, relu6, out);
+                                const float *residual, int relu6, float *out, size_t block_stride) {
+    pointwise_body(a, rows, in_channels, packed, out_channels, residual, relu6, out, block_stride);
 }
 
 static void pointwise_portable(const float *a, size_t rows, int in_channels, const float *packed, int out_channels,
-                               const float *residual, int relu6, float *out) {
-    pointwise_body(a, rows, in_channels, packed, out_channels, residual, relu6, out);
+                               const float *residual, int relu6, float *out, size_t block_stride) {
+    pointwise_body(a, rows, in_channels, packed, out_channels, residual, relu6, out, block_stride);
 }
 
 void ffk_pointwise(const float *a, size_t rows, int in_channels, const float *packed, int out_channels,
                    const float *residual, int relu6, float *out) {
-    if (ffk_simd_active()) pointwise_avx2(a, rows, in_channels, packed, out_channels, residual, relu6, out);
-    else pointwise_portable(a, rows, in_channels, packed, out_channels, residual, relu6, out);
+    if (ffk_simd_active()) pointwise_avx2(a, rows, in_channels, packed, out_channels, residual, relu6, out, 0);
+    else pointwise_portable(a, rows, in_channels, packed, out_channels, residual, relu6, out, 0);
+}
+
+void ffk_pointwise_blocked(const float *a, size_t rows, int in_channels, const float *packed, int out_channels,
+                           int relu6, float *out, size_t block_stride) {
+    if (block_stride == 0) block_stride = rows * 8;
+    if (ffk_simd_active()) pointwise_avx2(a, rows, in_channels, packed, out_channels, 0, relu6, out, block_stride);
+    else pointwise_portable(a, rows, in_channels, packed, out_channels, 0, relu6, out, block_stride);
 }

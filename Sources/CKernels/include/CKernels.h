@@ -21,6 +21,14 @@ void ffk_depthwise3x3_bias_relu6(const float *in, int height, int width, int cha
                                  float *out, int out_height, int out_width,
                                  int stride, int pad_top, int pad_left);
 
+/// Depthwise 3×3 convolution, bias, ReLU6, on channel-blocked input (channels a multiple of 8):
+///   in: channels/8 planes of (height, width, 8), plane p starting at in + p·block_stride, holding channels
+///   [8p, 8p + 8); out: (out_height, out_width, channels) NHWC; otherwise as ffk_depthwise3x3_bias_relu6,
+///   with the same arithmetic (results are identical).
+void ffk_depthwise3x3_blocked_bias_relu6(const float *in, size_t block_stride, int height, int width, int channels,
+                                         const float *weights, const float *bias, float *out, int out_height,
+                                         int out_width, int stride, int pad_top, int pad_left);
+
 /// x: (rows, cols) → out: (cols), out[c] = (1/rows) Σ_r x[r][c] — global average pooling.
 void ffk_mean_rows(const float *x, size_t rows, int cols, float *out);
 
@@ -45,3 +53,9 @@ void ffk_pointwise_pack(const float *weights, const float *bias, int in_channels
 /// `rows` or on the other rows. `out` must not overlap `a`; it may be `residual`.
 void ffk_pointwise(const float *a, size_t rows, int in_channels, const float *packed, int out_channels,
                    const float *residual, int relu6, float *out);
+
+/// ffk_pointwise writing channel-blocked output (out_channels a multiple of 8), the input layout of
+/// ffk_depthwise3x3_blocked_bias_relu6: out holds out_channels/8 planes of (rows, 8), plane p starting at
+/// out + p·block_stride (block_stride ≥ rows·8; 0 means rows·8) and holding channels [8p, 8p + 8). No residual.
+void ffk_pointwise_blocked(const float *a, size_t rows, int in_channels, const float *packed, int out_channels,
+                           int relu6, float *out, size_t block_stride);

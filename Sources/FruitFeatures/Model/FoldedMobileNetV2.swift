@@ -86,6 +86,9 @@ struct FoldedMobileNetV2: Sendable {
         var inputChannels: Int { expand?.inputChannels ?? depthwise.outputChannels }
         var expandedChannels: Int { depthwise.outputChannels }
         var outputChannels: Int { project.outputChannels }
+        /// Whether the expanded tensor is stored channel-blocked for `ffk_depthwise3x3_blocked_bias_relu6`
+        /// (always for MobileNetV2's widths, which are multiples of 8).
+        var expandsToBlocks: Bool { expand != nil && expandedChannels % 8 == 0 }
     }
 
     /// Floats of expanded rows per band the planner aims for by default (≈ 256 KB, a fraction of a typical L2).

@@ -233,20 +233,37 @@ public final class MobileNetV2Extractor: Sendable {
         for block in m.blocks[m.groupedFrom...] {
             let channels = block.expandedChannels
             var depthwiseInput = UnsafePointer(x)
+            // Channel-blocked expansion: planes of (images, h, w, 8).
+            let blocked = block.expandsToBlocks
+            let planeStride = images * block.inputPixels * 8
             if let expand = block.expand {
                 scratch.timed(.expand) {
-                    convolve(x, rows: images * block.inputPixels, expand, relu6: true, into: scratch.groupExpanded)
+                    if blocked {
+                        ffk_pointwise_blocked(x, images * block.inputPixels, Int32(expand.inputChannels),
+                                              expand.weights.base, Int32(channels), 1, scratch.groupExpanded,
+                                              planeStride)
+                    } else {
+                        convolve(x, rows: images * block.inputPixels, expand, relu6: true, into: scratch.groupExpanded)
+                    }
                 }
                 depthwiseInput = UnsafePointer(scratch.groupExpanded)
             }
             scratch.timed(.depthwise) {
                 for image in 0..<images {
-                    ffk_depthwise3x3_bias_relu6(depthwiseInput + image * block.inputPixels * channels,
-                                                Int32(block.inputHeight), Int32(block.inputWidth), Int32(channels),
-                                                block.depthwise.weights.base, block.depthwise.bias.base,
-                                                scratch.groupDepthwise + image * block.outputPixels * channels,
-                                                Int32(block.outputHeight), Int32(block.outputWidth),
-                                                Int32(block.stride), Int32(block.padTop), Int32(block.padLeft))
+                    let output = scratch.groupDepthwise + image * block.outputPixels * channels
+                    if blocked {
+                        ffk_depthwise3x3_blocked_bias_relu6(
+                            depthwiseInput + image * block.inputPixels * 8, planeStride, Int32(block.inputHeight),
+                            Int32(block.inputWidth), Int32(channels), block.depthwise.weights.base,
+                            block.depthwise.bias.base, output, Int32(block.outputHeight), Int32(block.outputWidth),
+                            Int32(block.stride), Int32(block.padTop), Int32(block.padLeft))
+                    } else {
+                        ffk_depthwise3x3_bias_relu6(
+                            depthwiseInput + image * block.inputPixels * channels, Int32(block.inputHeight),
+                            Int32(block.inputWidth), Int32(channels), block.depthwise.weights.base,
+                            block.depthwise.bias.base, output, Int32(block.outputHeight), Int32(block.outputWidth),
+                            Int32(block.stride), Int32(block.padTop), Int32(block.padLeft))
+                    }
                 }
             }
             scratch.timed(.project) {
@@ -277,6 +294,10 @@ public final class MobileNetV2Extractor: Sendable {
         let outChannels = block.project.outputChannels
         let expandedRow = width * channels
         let inputRow = width * inChannels
+        // Expanded rows are kept channel-blocked (planes of (rows, w, 8), `planeStride` floats apart) for the
+        // depthwise kernel when the channel count allows; else NHWC.
+        let blocked = block.expandsToBlocks
+        let planeStride = block.inputRowsPerBand * width * 8
         // Input rows [bandFirst, bandLast] currently held in scratch.expanded (empty when bandLast < bandFirst).
         var bandFirst = 0
         var bandLast = -1
@@ -296,17 +317,31 @@ public final class MobileNetV2Extractor: Sendable {
                     let kept = bandLast - first + 1
                     if first != bandFirst {
                         // Source and destination may overlap.
-                        memmove(scratch.expanded, scratch.expanded + (first - bandFirst) * expandedRow,
-                                kept * expandedRow * MemoryLayout<Float>.stride)
+                        if blocked {
+                            for plane in 0..<(channels / 8) {
+                                let base = scratch.expanded + plane * planeStride
+                                memmove(base, base + (first - bandFirst) * width * 8,
+                                        kept * width * 8 * MemoryLayout<Float>.stride)
+                            }
+                        } else {
+                            memmove(scratch.expanded, scratch.expanded + (first - bandFirst) * expandedRow,
+                                    kept * expandedRow * MemoryLayout<Float>.stride)
+                        }
                     }
                     computedUpTo = bandLast
                 }
                 let newRows = last - computedUpTo
                 if newRows > 0 {
                     // (newRows·w, in) · (in, expanded) + bias, ReLU6 → rows after the kept ones.
-                    let destination = scratch.expanded + (computedUpTo + 1 - first) * expandedRow
-                    convolve(x + (computedUpTo + 1) * inputRow, rows: newRows * width, expand, relu6: true,
-                             into: destination)
+                    let source = x + (computedUpTo + 1) * inputRow
+                    if blocked {
+                        ffk_pointwise_blocked(source, newRows * width, Int32(inChannels), expand.weights.base,
+                                              Int32(channels), 1,
+                                              scratch.expanded + (computedUpTo + 1 - first) * width * 8, planeStride)
+                    } else {
+                        convolve(source, rows: newRows * width, expand, relu6: true,
+                                 into: scratch.expanded + (computedUpTo + 1 - first) * expandedRow)
+                    }
                 }
                 bandFirst = first
                 bandLast = last
@@ -317,10 +352,17 @@ public final class MobileNetV2Extractor: Sendable {
             }
             // Depthwise over the band: rows [first, last] seen as an image whose top is `first`.
             scratch.timed(.depthwise) {
-                ffk_depthwise3x3_bias_relu6(depthwiseInput, Int32(last - first + 1), Int32(width), Int32(channels),
-                                            block.depthwise.weights.base, block.depthwise.bias.base,
-                                            scratch.depthwise, Int32(outCount), Int32(block.outputWidth),
-                                            Int32(block.stride), Int32(first - wantedFirst), Int32(block.padLeft))
+                if blocked {
+                    ffk_depthwise3x3_blocked_bias_relu6(
+                        depthwiseInput, planeStride, Int32(last - first + 1), Int32(width), Int32(channels),
+                        block.depthwise.weights.base, block.depthwise.bias.base, scratch.depthwise, Int32(outCount),
+                        Int32(block.outputWidth), Int32(block.stride), Int32(first - wantedFirst), Int32(block.padLeft))
+                } else {
+                    ffk_depthwise3x3_bias_relu6(
+                        depthwiseInput, Int32(last - first + 1), Int32(width), Int32(channels),
+                        block.depthwise.weights.base, block.depthwise.bias.base, scratch.depthwise, Int32(outCount),
+                        Int32(block.outputWidth), Int32(block.stride), Int32(first - wantedFirst), Int32(block.padLeft))
+                }
             }
             // Project (rows·w', expanded) · (expanded, out) → y's band, plus bias and the block input.
             let pixels = outCount * block.outputWidth

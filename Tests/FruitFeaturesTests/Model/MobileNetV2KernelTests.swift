@@ -41,6 +41,8 @@ import Testing
         // A band of rows whose top lies further inside the image (pad_top as the extractor passes it).
         .init(height: 6, width: 9, channels: 17, stride: 1, padTop: 0, padLeft: 1),
         .init(height: 6, width: 9, channels: 17, stride: 2, padTop: -1, padLeft: 1),
+        .init(height: 6, width: 9, channels: 16, stride: 2, padTop: -1, padLeft: 1),
+        .init(height: 5, width: 20, channels: 32, stride: 1, padTop: 0, padLeft: 1),
     ]
 
     @Test(arguments: depthwiseCases)
@@ -138,6 +140,45 @@ import Testing
                 }
                 #expect(one == Array(whole[(row * outChannels)..<((row + 1) * outChannels)]), "\(build) row \(row)")
             }
+        }
+    }
+
+    /// Channel-blocked expansion then the blocked depthwise kernel give exactly what the NHWC kernels give
+    /// (same arithmetic, other memory order), with planes further apart than they need to be.
+    @Test(arguments: depthwiseCases.filter { $0.channels % 8 == 0 })
+    func blockedKernelsMatchTheNHWCOnes(_ shape: DepthwiseCase) throws {
+        var random = TestRandom(seed: UInt64(shape.height * 7 + shape.channels))
+        let (pixels, channels, inChannels) = (shape.height * shape.width, shape.channels, 12)
+        let a = random.floats(pixels * inChannels, -1, 1)
+        var packed = [Float](repeating: 0, count: ffk_pointwise_packed_count(Int32(inChannels), Int32(channels)))
+        ffk_pointwise_pack(random.floats(inChannels * channels, -0.5, 0.5), random.floats(channels, -1, 4),
+                           Int32(inChannels), Int32(channels), &packed)
+        let weights = random.floats(9 * channels, -1, 1)
+        let bias = random.floats(channels, -1, 2)
+        let outHeight = max(shape.outHeight, 1), outWidth = max(shape.outWidth, 1)
+        let planeStride = pixels * 8 + 24
+        try forEachBuild { build in
+            var nhwc = [Float](repeating: .nan, count: pixels * channels)
+            ffk_pointwise(a, pixels, Int32(inChannels), packed, Int32(channels), nil, 1, &nhwc)
+            var planes = [Float](repeating: .nan, count: channels / 8 * planeStride)
+            ffk_pointwise_blocked(a, pixels, Int32(inChannels), packed, Int32(channels), 1, &planes, planeStride)
+            for pixel in 0..<pixels {
+                for channel in 0..<channels where planes[channel / 8 * planeStride + pixel * 8 + channel % 8]
+                    != nhwc[pixel * channels + channel] {
+                    Issue.record("\(build) \(shape): blocked expansion differs at pixel \(pixel), channel \(channel)")
+                    return
+                }
+            }
+            var expected = [Float](repeating: .nan, count: outHeight * outWidth * channels)
+            ffk_depthwise3x3_bias_relu6(nhwc, Int32(shape.height), Int32(shape.width), Int32(channels), weights, bias,
+                                        &expected, Int32(outHeight), Int32(outWidth), Int32(shape.stride),
+                                        Int32(shape.padTop), Int32(shape.padLeft))
+            var output = [Float](repeating: .nan, count: expected.count)
+            ffk_depthwise3x3_blocked_bias_relu6(planes, planeStride, Int32(shape.height), Int32(shape.width),
+                                                Int32(channels), weights, bias, &output, Int32(outHeight),
+                                                Int32(outWidth), Int32(shape.stride), Int32(shape.padTop),
+                                                Int32(shape.padLeft))
+            #expect(output == expected, "\(build) \(shape)")
         }
     }
 
