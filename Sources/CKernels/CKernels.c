@@ -287,25 +287,32 @@ void ffk_mean_rows(const float *x, size_t rows, int cols, float *out) {
 void ffk_im2col3x3(const float *in, int height, int width, int channels, int stride, int pad_top, int pad_left,
                    int out_height, int out_width, float *patches) {
     size_t row_length = (size_t)9 * channels;
+    size_t taps_row = (size_t)3 * channels;
     for (int y = 0; y < out_height; y++) {
         for (int x = 0; x < out_width; x++) {
             float *patch = patches + ((size_t)y * out_width + x) * row_length;
+            int ix0 = x * stride - pad_left;
+            int columns_inside = ix0 >= 0 && ix0 + 2 < width;
             for (int ky = 0; ky < 3; ky++) {
                 int iy = y * stride + ky - pad_top;
-                for (int kx = 0; kx < 3; kx++) {
-                    int ix = x * stride + kx - pad_left;
-                    float *dst = patch + (size_t)(ky * 3 + kx) * channels;
-                    int inside = iy >= 0 && iy < height && ix >= 0 && ix < width;
-                    const float *src = inside ? in + ((size_t)iy * width + ix) * channels : in;
-                    if (channels == 3) {
-                        // RGB input: three stores beat a memcpy call per tap.
-                        dst[0] = inside ? src[0] : 0.0f;
-                        dst[1] = inside ? src[1] : 0.0f;
-                        dst[2] = inside ? src[2] : 0.0f;
-                    } else if (inside) {
-                        memcpy(dst, src, sizeof(float) * (size_t)channels);
-                    } else {
-                        memset(dst, 0, sizeof(float) * (size_t)channels);
+                float *dst = patch + (size_t)ky * taps_row;
+                if (iy < 0 || iy >= height) {
+                    memset(dst, 0, sizeof(float) * taps_row);
+                } else if (columns_inside) {
+                    // The three taps of a row are adjacent pixels: one contiguous copy (of a constant size for
+                    // RGB input, so the compiler inlines it).
+                    const float *src = in + ((size_t)iy * width + ix0) * channels;
+                    if (channels == 3) memcpy(dst, src, sizeof(float) * 9);
+                    else memcpy(dst, src, sizeof(float) * taps_row);
+                } else {
+                    for (int kx = 0; kx < 3; kx++) {
+                        int ix = ix0 + kx;
+                        float *tap = dst + (size_t)kx * channels;
+                        if (ix >= 0 && ix < width) {
+                            memcpy(tap, in + ((size_t)iy * width + ix) * channels, sizeof(float) * (size_t)channels);
+                        } else {
+                            memset(tap, 0, sizeof(float) * (size_t)channels);
+                        }
                     }
                 }
             }
