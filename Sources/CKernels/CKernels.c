@@ -186,12 +186,17 @@ INLINE v8f depthwise_blocked_pixel_checked(const float *plane, int height, int w
     return acc;
 }
 
+// Rows above or below the input read from here instead: no row of a plane is ever checked per tap.
+enum { ZERO_ROW_PIXELS = 1024 };
+static const float zero_row[(ZERO_ROW_PIXELS + 2) * 8] __attribute__((aligned(64)));
+
 INLINE void depthwise_blocked_body(const float *in, size_t block_stride, int height, int width, int channels,
                                    const float *weights, const float *bias, float *out, int out_height,
                                    int out_width, int stride, int pad_top, int pad_left) {
     int x_first = (pad_left + stride - 1) / stride;
     int x_last = (width - 3 + pad_left) >= 0 ? (width - 3 + pad_left) / stride : -1;
     if (x_last > out_width - 1) x_last = out_width - 1;
+    int use_zero_row = width <= ZERO_ROW_PIXELS;
     size_t row = (size_t)width * 8;
     for (int c = 0; c < channels; c += 8) {
         const float *plane = in + (size_t)(c / 8) * block_stride;
@@ -205,13 +210,19 @@ INLINE void depthwise_blocked_body(const float *in, size_t block_stride, int hei
             int iy0 = y * stride - pad_top;
             int rows_inside = iy0 >= 0 && iy0 + 2 < height;
             float *out_row = out + (size_t)y * out_width * channels + c;
-            const float *r0 = plane + (size_t)(rows_inside ? iy0 : 0) * row;
-            const float *r1 = r0 + row;
-            const float *r2 = r1 + row;
+            const float *r0, *r1, *r2;
+            if (rows_inside || use_zero_row) {
+                // A zero row stands for each row outside the input; the sums are the same (x + 0·w = x).
+                r0 = iy0 >= 0 && iy0 < height ? plane + (size_t)iy0 * row : zero_row;
+                r1 = iy0 + 1 >= 0 && iy0 + 1 < height ? plane + (size_t)(iy0 + 1) * row : zero_row;
+                r2 = iy0 + 2 >= 0 && iy0 + 2 < height ? plane + (size_t)(iy0 + 2) * row : zero_row;
+            } else {
+                r0 = r1 = r2 = 0;
+            }
             for (int x = 0; x < out_width; x++) {
                 int ix0 = x * stride - pad_left;
                 v8f acc;
-                if (rows_inside && x >= x_first && x <= x_last) {
+                if (r0 && x >= x_first && x <= x_last) {
                     size_t o = (size_t)ix0 * 8;
                     acc = b + *(const v8f *)(r0 + o) * w0;
                     acc += *(const v8f *)(r0 + o + 8) * w1;
@@ -222,6 +233,23 @@ INLINE void depthwise_blocked_body(const float *in, size_t block_stride, int hei
                     acc += *(const v8f *)(r2 + o) * w6;
                     acc += *(const v8f *)(r2 + o + 8) * w7;
                     acc += *(const v8f *)(r2 + o + 16) * w8;
+                } else if (r0 && ix0 == -1 && width >= 2) {
+                    // Left edge: the taps of column −1 read zero padding.
+                    acc = b + *(const v8f *)(r0) * w1;
+                    acc += *(const v8f *)(r0 + 8) * w2;
+                    acc += *(const v8f *)(r1) * w4;
+                    acc += *(const v8f *)(r1 + 8) * w5;
+                    acc += *(const v8f *)(r2) * w7;
+                    acc += *(const v8f *)(r2 + 8) * w8;
+                } else if (r0 && ix0 >= 0 && ix0 + 2 == width) {
+                    // Right edge: the taps of column `width` read zero padding.
+                    size_t o = (size_t)ix0 * 8;
+                    acc = b + *(const v8f *)(r0 + o) * w0;
+                    acc += *(const v8f *)(r0 + o + 8) * w1;
+                    acc += *(const v8f *)(r1 + o) * w3;
+                    acc += *(const v8f *)(r1 + o + 8) * w4;
+                    acc += *(const v8f *)(r2 + o) * w6;
+                    acc += *(const v8f *)(r2 + o + 8) * w7;
                 } else {
                     acc = depthwise_blocked_pixel_checked(plane, height, width, weights, channels, b, iy0, ix0, c);
                 }
