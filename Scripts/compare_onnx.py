@@ -12,10 +12,12 @@ Steps (all figures go to stdout, with the load average around each timed stage):
   3. Converts the fixture weights to ONNX with tf2onnx (in a child process, so TensorFlow's threads are gone
      before anything is timed): tf.keras MobileNetV2(alpha 1.0, 224, include_top) + load_weights(h5), cut at
      layers[-2] (the global-average-pooled 1280-d features). Checks ORT against Keras on a few inputs.
-  4. ONNX Runtime (CPU provider, intra_op_num_threads 2, batch 32): warm-up, then --passes passes over all inputs.
-  5. fruitfeatures-benchmark extractor --inputs on the same file: --passes rounds of one configuration.
-  6. fruitfeatures extract on the JPEG tree (default --jobs): wall clock including start-up, and peak RSS.
-  7. Checks FruitFeatures' features against ORT's on the same few inputs, and prints the ratios.
+  4. --passes timed passes over all inputs, alternating (so other load on the machine hits both alike) between
+     ONNX Runtime (CPU provider, intra_op_num_threads 2, batch 32, warmed up) and
+     fruitfeatures-benchmark extractor --inputs on the same file (2 workers, batch 32, BLAS single-threaded).
+     Images/s (wall clock) and CPU ms/image of each pass.
+  5. fruitfeatures extract on the JPEG tree (default --jobs): wall clock including start-up, and peak RSS.
+  6. Checks FruitFeatures' features against ORT's on the same few inputs, and prints the ratios.
 Exits non-zero if any feature check is over 1e-4.
 """
 
@@ -25,6 +27,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -159,18 +162,27 @@ def ort_features(session, x, batch):
     return np.concatenate([session.run(None, {name: x[i:i + batch]})[0] for i in range(0, len(x), batch)])
 
 
-def time_ort(session, x, batch, passes):
-    """Images/s of each pass over all of `x` (after a warm-up of two batches)."""
+def process_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def warm_up_ort(session, x, batch):
     name = session.get_inputs()[0].name
     for i in range(0, min(len(x), 2 * batch), batch):
         session.run(None, {name: x[i:i + batch]})
-    rates = []
-    for _ in range(passes):
-        start = time.perf_counter()
-        for i in range(0, len(x), batch):
-            session.run(None, {name: x[i:i + batch]})
-        rates.append(len(x) / (time.perf_counter() - start))
-    return rates
+
+
+def time_ort(session, x, batch):
+    """Images/s of one pass over all of `x`, and process CPU milliseconds per image (ORT's idle
+    intra-op threads spin for a while by default, which counts as CPU time)."""
+    name = session.get_inputs()[0].name
+    cpu = process_cpu_seconds()
+    start = time.perf_counter()
+    for i in range(0, len(x), batch):
+        session.run(None, {name: x[i:i + batch]})
+    seconds = time.perf_counter() - start
+    return len(x) / seconds, 1000 * (process_cpu_seconds() - cpu) / len(x)
 
 
 def run(command, **kwargs):
@@ -273,36 +285,41 @@ def compare(args, work, ort_version):
     ort_check = ort_features(session, check_x, args.batch)
     assert ort_check.shape == (len(check_x), FEATURES), ort_check.shape
 
-    say(f"\n[3] ONNX Runtime {ort_version}: CPU, intra_op_num_threads={args.threads}, batch {args.batch}, "
-        f"{args.passes} passes over {len(x)} images")
-    before = load_average()
-    ort_rates = time_ort(session, x, args.batch, args.passes)
-    say(f"  images/s: {summarize(ort_rates)}")
-    say(f"  load average before {before}, after {load_average()}")
-    del session
-
-    say(f"\n[4] fruitfeatures-benchmark extractor --inputs: {args.workers} workers, batch {args.batch}, "
-        f"BLAS single-threaded per worker, {args.passes} passes over the same {len(x)} inputs")
     swift_out = os.path.join(work, "swift.f32")
     run([benchmark, "extractor", "--weights", weights, "--inputs", check_inputs, "--features-output", swift_out,
          "--batch-sizes", str(CHECK_IMAGES), "--workers", "1", "--blas", "single"])
-    output = run([benchmark, "extractor", "--weights", weights, "--inputs", inputs,
-                  "--batch-sizes", str(args.batch), "--workers", str(args.workers), "--blas", "single",
-                  "--rounds", str(args.passes)])
-    rows = benchmark_rows(output)
-    if len(rows) != args.passes:
-        sys.stderr.write(output)
-        raise SystemExit("could not read the benchmark's table")
-    extractor_rates = [row[3] for row in rows]
-    openblas = "OpenBLAS " + header_value(output, "OpenBLAS:").removeprefix("OpenBLAS ")
-    say(f"  images/s: {summarize(extractor_rates)}")
-    say(f"  CPU ms/image {statistics.median(row[4] for row in rows):.1f}, peak RSS {max(row[5] for row in rows)} MB "
-        f"(includes the memory-mapped inputs file)")
-    say(f"  {header_value(output, 'machine:')}; {openblas}")
-    say(f"  load average before {header_value(output, 'load average before:')}, "
-        f"after {header_value(output, 'load average after:')}")
 
-    say(f"\n[5] fruitfeatures extract on the {len(paths)} JPEGs (default --jobs, start-up included)")
+    # Passes alternate between the two so that other load on the machine hits both alike.
+    say(f"\n[3] {args.passes} alternating passes over the same {len(x)} inputs, batch {args.batch}:\n"
+        f"  ONNX Runtime {ort_version}: CPU provider, intra_op_num_threads={args.threads}, inter_op 1, "
+        f"sequential, all graph optimizations, warmed up on 2 batches\n"
+        f"  extractor: fruitfeatures-benchmark extractor --inputs, {args.workers} workers, "
+        f"BLAS single-threaded per worker, warmed up on one batch per worker")
+    warm_up_ort(session, x, args.batch)
+    ort_rates, extractor_rates, openblas, machine = [], [], "unknown", "unknown"
+    for index in range(args.passes):
+        before = load_average()
+        ort_rate, ort_cpu = time_ort(session, x, args.batch)
+        output = run([benchmark, "extractor", "--weights", weights, "--inputs", inputs,
+                      "--batch-sizes", str(args.batch), "--workers", str(args.workers), "--blas", "single"])
+        rows = benchmark_rows(output)
+        if len(rows) != 1:
+            sys.stderr.write(output)
+            raise SystemExit("could not read the benchmark's table")
+        _, _, _, rate, cpu, rss = rows[0]
+        ort_rates.append(ort_rate)
+        extractor_rates.append(rate)
+        openblas = "OpenBLAS " + header_value(output, "OpenBLAS:").removeprefix("OpenBLAS ")
+        machine = header_value(output, "machine:")
+        say(f"  pass {index + 1}: ORT {ort_rate:6.1f} images/s ({ort_cpu:5.1f} CPU ms/image)   "
+            f"extractor {rate:6.1f} images/s ({cpu:5.1f} CPU ms/image, peak RSS {rss} MB with the mapped inputs)   "
+            f"load {before} → {load_average()}")
+    del session
+    say(f"  ONNX Runtime images/s: {summarize(ort_rates)}")
+    say(f"  extractor images/s:    {summarize(extractor_rates)}")
+    say(f"  benchmark header: {machine}; {openblas}")
+
+    say(f"\n[4] fruitfeatures extract on the {len(paths)} JPEGs (default --jobs, start-up included)")
     out_dir = os.path.join(work, "extract")
     rss_file = os.path.join(work, "rss")
     before = load_average()
@@ -325,14 +342,14 @@ def compare(args, work, ort_version):
             + ", ".join(f"{k} {v:.2f}" for k, v in seconds.items() if isinstance(v, (int, float))))
     say(f"  load average before {before}, after {after}")
 
-    say(f"\n[6] same model? features of the first {len(check_x)} inputs")
+    say(f"\n[5] same model? features of the first {len(check_x)} inputs")
     swift_features = np.fromfile(swift_out, dtype="<f4").reshape(len(check_x), -1)
     ok = check("ONNX Runtime vs Keras", keras_features, ort_check)
     ok &= check("FruitFeatures vs ONNX Runtime", ort_check, swift_features)
     ok &= check("FruitFeatures vs Keras", keras_features, swift_features)
 
     ort_best, extractor_best = max(ort_rates), max(extractor_rates)
-    say("\n[7] summary (best pass of each; medians in brackets)")
+    say("\n[6] summary (best pass of each; medians in brackets)")
     say(f"  machine             {cpu_model()}, {os.cpu_count()} cores; load average now {load_average()}")
     say(f"  versions            onnxruntime {ort_version}, tf2onnx {versions['tf2onnx']}, "
         f"tensorflow {versions['tensorflow']}; {openblas}")
