@@ -53,6 +53,10 @@ struct ExtractorBenchmark: ParsableCommand {
     @Option(help: "With --inputs: first write the features of every input image here (raw float32, N×features).")
     var featuresOutput: String?
 
+    func validate() throws {
+        if featuresOutput != nil, inputs == nil { throw ValidationError("--features-output needs --inputs") }
+    }
+
     func run() throws {
         let url = URL(fileURLWithPath: weights)
         let loadStart = Date()
@@ -198,11 +202,20 @@ struct InputFile: Sendable {
     let count: Int
     private let data: Data
 
-    init(path: String, imageFloats: Int) throws {
-        data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+    /// Why `--inputs` cannot be used.
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    init(path: String, imageFloats: Int) throws(Failure) {
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        } catch {
+            throw Failure(description: "\(path): cannot be read (\(error.localizedDescription))")
+        }
         let imageBytes = imageFloats * MemoryLayout<Float>.size
         guard !data.isEmpty, data.count % imageBytes == 0 else {
-            throw ValidationError("\(path): \(data.count) bytes is not a whole number of \(imageBytes)-byte images")
+            throw Failure(description: "\(path): \(data.count) bytes is not a whole number of \(imageBytes)-byte images")
         }
         self.path = path
         count = data.count / imageBytes
