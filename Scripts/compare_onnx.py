@@ -12,10 +12,10 @@ Steps (all figures go to stdout, with the load average around each timed stage):
   3. Converts the fixture weights to ONNX with tf2onnx (in a child process, so TensorFlow's threads are gone
      before anything is timed): tf.keras MobileNetV2(alpha 1.0, 224, include_top) + load_weights(h5), cut at
      layers[-2] (the global-average-pooled 1280-d features). Checks ORT against Keras on a few inputs.
-  4. --passes timed passes over all inputs, alternating (so other load on the machine hits both alike) between
-     ONNX Runtime (CPU provider, intra_op_num_threads 2, batch 32, warmed up) and
-     fruitfeatures-benchmark extractor --inputs on the same file (2 workers, batch 32, BLAS single-threaded).
-     Images/s (wall clock) and CPU ms/image of each pass.
+  4. --passes timed passes over all inputs, alternating every --segment images (so other load on the machine
+     hits both alike) between ONNX Runtime (CPU provider, intra_op_num_threads 2, batch 32, warmed up) and
+     fruitfeatures-benchmark extractor --inputs on the same images (2 workers, batch 32, BLAS single-threaded).
+     Images/s (wall clock) and CPU ms/image of each pass; the median ratio of paired segments.
   5. fruitfeatures extract on the JPEG tree (default --jobs), --extract-runs times: wall clock including
      start-up, and peak RSS.
   6. Checks FruitFeatures' features against ORT's on the same few inputs, and prints the ratios.
@@ -230,6 +230,8 @@ def main():
     parser.add_argument("--bin-dir", required=True, help="folder of the release fruitfeatures binaries")
     parser.add_argument("--images", type=int, default=2000, help="JPEGs to generate (default 2000)")
     parser.add_argument("--passes", type=int, default=5, help="timed passes of ORT and of the extractor (default 5)")
+    parser.add_argument("--segment", type=int, default=250,
+                        help="images timed on one side before switching to the other (default 250; 0: whole pass)")
     parser.add_argument("--extract-runs", type=int, default=2, help="runs of fruitfeatures extract (default 2)")
     parser.add_argument("--batch", type=int, default=32, help="batch size of ORT and of the extractor")
     parser.add_argument("--threads", type=int, default=2, help="ORT intra_op_num_threads")
@@ -272,6 +274,14 @@ def compare(args, work, ort_version):
     check_inputs = os.path.join(work, "check.f32")
     x[:CHECK_IMAGES].astype("<f4").tofile(check_inputs)
     say(f"  {len(x)} inputs, {os.path.getsize(inputs) / 2**20:.0f} MiB, values in [{x.min():.3f}, {x.max():.3f}]")
+    # The extractor reads each segment from its own file; ORT slices the same images from `x`.
+    segment = args.segment if args.segment > 0 else len(x)
+    segments = []
+    for first in range(0, len(x), segment):
+        path = os.path.join(work, f"segment-{first // segment:03d}.f32")
+        x[first:first + segment].astype("<f4").tofile(path)
+        segments.append((first, min(first + segment, len(x)), path))
+    os.remove(inputs)
 
     say("\n[2] converting the weights to ONNX with tf2onnx (child process)")
     onnx_path = os.path.join(work, "mobilenet_v2_features.onnx")
@@ -291,38 +301,53 @@ def compare(args, work, ort_version):
     run([benchmark, "extractor", "--weights", weights, "--inputs", check_inputs, "--features-output", swift_out,
          "--batch-sizes", str(CHECK_IMAGES), "--workers", "1", "--blas", "single"])
 
-    # Passes alternate between the two so that other load on the machine hits both alike.
-    say(f"\n[3] {args.passes} alternating passes over the same {len(x)} inputs, batch {args.batch}:\n"
+    # Each pass alternates between the two segment by segment, so that other load on the machine, which
+    # changes from second to second, hits both alike.
+    say(f"\n[3] {args.passes} passes over the same {len(x)} inputs, batch {args.batch}, alternating every "
+        f"{segment} images (ORT, then the extractor, on each segment):\n"
         f"  ONNX Runtime {ort_version}: CPU provider, intra_op_num_threads={args.threads}, inter_op 1, "
-        f"sequential, all graph optimizations, warmed up on 2 batches\n"
-        f"  extractor: fruitfeatures-benchmark extractor --inputs, {args.workers} workers, "
-        f"BLAS single-threaded per worker, warmed up on one batch per worker")
+        f"sequential, all graph optimizations; warmed up once on 2 batches\n"
+        f"  extractor: fruitfeatures-benchmark extractor --inputs SEGMENT, {args.workers} workers, "
+        f"BLAS single-threaded per worker; warmed up on one batch per worker for each segment")
     warm_up_ort(session, x, args.batch)
-    ort_rates, extractor_rates, ort_cpus, extractor_cpus = [], [], [], []
-    openblas, machine = "unknown", "unknown"
+    ort_rates, extractor_rates, ort_cpus, extractor_cpus, paired = [], [], [], [], []
+    openblas, machine, rss = "unknown", "unknown", 0
     for index in range(args.passes):
         before = load_average()
-        ort_rate, ort_cpu = time_ort(session, x, args.batch)
-        output = run([benchmark, "extractor", "--weights", weights, "--inputs", inputs,
-                      "--batch-sizes", str(args.batch), "--workers", str(args.workers), "--blas", "single"])
-        rows = benchmark_rows(output)
-        if len(rows) != 1:
-            sys.stderr.write(output)
-            raise SystemExit("could not read the benchmark's table")
-        _, _, _, rate, cpu, rss = rows[0]
-        ort_rates.append(ort_rate)
-        extractor_rates.append(rate)
-        ort_cpus.append(ort_cpu)
-        extractor_cpus.append(cpu)
-        openblas = "OpenBLAS " + header_value(output, "OpenBLAS:").removeprefix("OpenBLAS ")
-        machine = header_value(output, "machine:")
-        say(f"  pass {index + 1}: ORT {ort_rate:6.1f} images/s ({ort_cpu:5.1f} CPU ms/image)   "
-            f"extractor {rate:6.1f} images/s ({cpu:5.1f} CPU ms/image, peak RSS {rss} MB with the mapped inputs)   "
-            f"load {before} → {load_average()}")
+        seconds = {"ort": 0.0, "extractor": 0.0}
+        cpu = {"ort": 0.0, "extractor": 0.0}
+        pass_ratios = []
+        for first, end, path in segments:
+            count = end - first
+            ort_rate, ort_cpu = time_ort(session, x[first:end], args.batch)
+            output = run([benchmark, "extractor", "--weights", weights, "--inputs", path,
+                          "--batch-sizes", str(args.batch), "--workers", str(args.workers), "--blas", "single"])
+            rows = benchmark_rows(output)
+            if len(rows) != 1:
+                sys.stderr.write(output)
+                raise SystemExit("could not read the benchmark's table")
+            _, _, _, rate, extractor_cpu, segment_rss = rows[0]
+            seconds["ort"] += count / ort_rate
+            seconds["extractor"] += count / rate
+            cpu["ort"] += ort_cpu * count
+            cpu["extractor"] += extractor_cpu * count
+            pass_ratios.append(rate / ort_rate)
+            rss = max(rss, segment_rss)
+            openblas = "OpenBLAS " + header_value(output, "OpenBLAS:").removeprefix("OpenBLAS ")
+            machine = header_value(output, "machine:")
+        ort_rates.append(len(x) / seconds["ort"])
+        extractor_rates.append(len(x) / seconds["extractor"])
+        ort_cpus.append(cpu["ort"] / len(x))
+        extractor_cpus.append(cpu["extractor"] / len(x))
+        paired.extend(pass_ratios)
+        say(f"  pass {index + 1}: ORT {ort_rates[-1]:6.1f} images/s ({ort_cpus[-1]:5.1f} CPU ms/image)   "
+            f"extractor {extractor_rates[-1]:6.1f} images/s ({extractor_cpus[-1]:5.1f} CPU ms/image)   "
+            f"segment ratios {min(pass_ratios):.2f}–{max(pass_ratios):.2f}   load {before} → {load_average()}")
     del session
     say(f"  ONNX Runtime images/s: {summarize(ort_rates)}")
     say(f"  extractor images/s:    {summarize(extractor_rates)}")
-    say(f"  benchmark header: {machine}; {openblas}")
+    say(f"  extractor / ORT on the same segment, median of {len(paired)}: {statistics.median(paired):.2f}")
+    say(f"  benchmark: {machine}; {openblas}; peak RSS {rss} MB (includes the memory-mapped segment)")
 
     say(f"\n[4] fruitfeatures extract on the {len(paths)} JPEGs (default --jobs, start-up included), "
         f"{args.extract_runs} run(s)")
@@ -366,7 +391,8 @@ def compare(args, work, ort_version):
     say(f"  extractor           {extractor_best:7.1f} images/s [{statistics.median(extractor_rates):.1f}]")
     say(f"  end to end          {end_to_end:7.1f} images/s (best of {len(end_to_end_rates)} run(s))")
     say(f"  extractor / ORT     {extractor_best / ort_best:5.2f} "
-        f"[{statistics.median(extractor_rates) / statistics.median(ort_rates):.2f}]   target ≥ 1.0, aim 1.3")
+        f"[{statistics.median(extractor_rates) / statistics.median(ort_rates):.2f}]   target ≥ 1.0, aim 1.3; "
+        f"median over segments {statistics.median(paired):.2f}")
     say(f"  end to end / ORT    {end_to_end / ort_best:5.2f} "
         f"[{end_to_end / statistics.median(ort_rates):.2f}]   target ≥ 0.9")
     say(f"  CPU ms/image        ORT {min(ort_cpus):.1f}, extractor {min(extractor_cpus):.1f} (least of the passes): "
