@@ -1,4 +1,5 @@
 #include "CKernels.h"
+#include "Dispatch.h"
 #include <string.h>
 
 // Each kernel body is written once as an always-inline function over 8-float vectors (GCC/Clang vector
@@ -29,7 +30,7 @@ void ffk_set_simd_enabled(int enabled) {
     simd_disabled = enabled ? 0 : 1;
 }
 
-static int use_avx2(void) {
+int ffk_simd_active(void) {
     int level = __atomic_load_n(&simd_level, __ATOMIC_RELAXED);
     if (level < 0) {
         level = ffk_cpu_has_avx2_fma();
@@ -156,7 +157,7 @@ void ffk_depthwise3x3_bias_relu6(const float *in, int height, int width, int cha
                                  const float *weights, const float *bias,
                                  float *out, int out_height, int out_width,
                                  int stride, int pad_top, int pad_left) {
-    if (use_avx2()) {
+    if (ffk_simd_active()) {
         depthwise_avx2(in, height, width, channels, weights, bias, out, out_height, out_width, stride, pad_top, pad_left);
     } else {
         depthwise_portable(in, height, width, channels, weights, bias, out, out_height, out_width, stride, pad_top,
@@ -165,119 +166,119 @@ void ffk_depthwise3x3_bias_relu6(const float *in, int height, int width, int cha
 }
 
 // ---------------------------------------------------------------------------------------------
-// Bias, ReLU6, residual, pooling
+// Depthwise 3×3 on channel-blocked input
 
-INLINE void bias_relu6_body(float *x, size_t rows, int cols, const float *bias) {
-    int vector_cols = cols & ~7;
-    for (size_t r = 0; r < rows; r++) {
-        float *row = x + r * (size_t)cols;
-        for (int c = 0; c < vector_cols; c += 8) {
-            *(v8f *)(row + c) = clamp6(*(v8f *)(row + c) + *(const v8f *)(bias + c));
+// The input is stored as channels/8 planes of (height, width, 8): sweeping a row of one plane reads consecutive
+// memory, each cache line serves two pixels, and the three rows a plane's output row needs fit in L1. On NHWC
+// input the same sweep strides by the whole channel count and fetches each line from L2 twice.
+INLINE v8f depthwise_blocked_pixel_checked(const float *plane, int height, int width, const float *weights,
+                                           int channels, v8f acc, int iy0, int ix0, int c) {
+    for (int ky = 0; ky < 3; ky++) {
+        int iy = iy0 + ky;
+        if (iy < 0 || iy >= height) continue;
+        for (int kx = 0; kx < 3; kx++) {
+            int ix = ix0 + kx;
+            if (ix < 0 || ix >= width) continue;
+            acc += *(const v8f *)(plane + ((size_t)iy * width + ix) * 8)
+                 * *(const v8f *)(weights + (ky * 3 + kx) * channels + c);
         }
-        for (int c = vector_cols; c < cols; c++) row[c] = clamp6f(row[c] + bias[c]);
     }
+    return acc;
 }
 
-AVX2 static void bias_relu6_avx2(float *x, size_t rows, int cols, const float *bias) {
-    bias_relu6_body(x, rows, cols, bias);
-}
-static void bias_relu6_portable(float *x, size_t rows, int cols, const float *bias) {
-    bias_relu6_body(x, rows, cols, bias);
-}
-void ffk_bias_relu6(float *x, size_t rows, int cols, const float *bias) {
-    if (use_avx2()) bias_relu6_avx2(x, rows, cols, bias); else bias_relu6_portable(x, rows, cols, bias);
-}
-
-INLINE void bias_residual_body(float *x, size_t rows, int cols, const float *bias, const float *residual) {
-    int vector_cols = cols & ~7;
-    for (size_t r = 0; r < rows; r++) {
-        float *row = x + r * (size_t)cols;
-        if (residual) {
-            const float *add = residual + r * (size_t)cols;
-            for (int c = 0; c < vector_cols; c += 8) {
-                *(v8f *)(row + c) = (*(v8f *)(row + c) + *(const v8f *)(bias + c)) + *(const v8f *)(add + c);
+INLINE void depthwise_blocked_body(const float *in, size_t block_stride, int height, int width, int channels,
+                                   const float *weights, const float *bias, float *out, int out_height,
+                                   int out_width, int stride, int pad_top, int pad_left) {
+    int x_first = (pad_left + stride - 1) / stride;
+    int x_last = (width - 3 + pad_left) >= 0 ? (width - 3 + pad_left) / stride : -1;
+    if (x_last > out_width - 1) x_last = out_width - 1;
+    size_t row = (size_t)width * 8;
+    for (int c = 0; c < channels; c += 8) {
+        const float *plane = in + (size_t)(c / 8) * block_stride;
+        v8f b = *(const v8f *)(bias + c);
+        v8f w0 = *(const v8f *)(weights + 0 * channels + c), w1 = *(const v8f *)(weights + 1 * channels + c),
+            w2 = *(const v8f *)(weights + 2 * channels + c), w3 = *(const v8f *)(weights + 3 * channels + c),
+            w4 = *(const v8f *)(weights + 4 * channels + c), w5 = *(const v8f *)(weights + 5 * channels + c),
+            w6 = *(const v8f *)(weights + 6 * channels + c), w7 = *(const v8f *)(weights + 7 * channels + c),
+            w8 = *(const v8f *)(weights + 8 * channels + c);
+        for (int y = 0; y < out_height; y++) {
+            int iy0 = y * stride - pad_top;
+            int rows_inside = iy0 >= 0 && iy0 + 2 < height;
+            float *out_row = out + (size_t)y * out_width * channels + c;
+            const float *r0 = plane + (size_t)(rows_inside ? iy0 : 0) * row;
+            const float *r1 = r0 + row;
+            const float *r2 = r1 + row;
+            for (int x = 0; x < out_width; x++) {
+                int ix0 = x * stride - pad_left;
+                v8f acc;
+                if (rows_inside && x >= x_first && x <= x_last) {
+                    size_t o = (size_t)ix0 * 8;
+                    acc = b + *(const v8f *)(r0 + o) * w0;
+                    acc += *(const v8f *)(r0 + o + 8) * w1;
+                    acc += *(const v8f *)(r0 + o + 16) * w2;
+                    acc += *(const v8f *)(r1 + o) * w3;
+                    acc += *(const v8f *)(r1 + o + 8) * w4;
+                    acc += *(const v8f *)(r1 + o + 16) * w5;
+                    acc += *(const v8f *)(r2 + o) * w6;
+                    acc += *(const v8f *)(r2 + o + 8) * w7;
+                    acc += *(const v8f *)(r2 + o + 16) * w8;
+                } else {
+                    acc = depthwise_blocked_pixel_checked(plane, height, width, weights, channels, b, iy0, ix0, c);
+                }
+                *(v8f *)(out_row + (size_t)x * channels) = clamp6(acc);
             }
-            for (int c = vector_cols; c < cols; c++) row[c] = (row[c] + bias[c]) + add[c];
-        } else {
-            for (int c = 0; c < vector_cols; c += 8) *(v8f *)(row + c) = *(v8f *)(row + c) + *(const v8f *)(bias + c);
-            for (int c = vector_cols; c < cols; c++) row[c] = row[c] + bias[c];
         }
     }
 }
 
-AVX2 static void bias_residual_avx2(float *x, size_t rows, int cols, const float *bias, const float *residual) {
-    bias_residual_body(x, rows, cols, bias, residual);
-}
-static void bias_residual_portable(float *x, size_t rows, int cols, const float *bias, const float *residual) {
-    bias_residual_body(x, rows, cols, bias, residual);
-}
-void ffk_bias_residual(float *x, size_t rows, int cols, const float *bias, const float *residual) {
-    if (use_avx2()) bias_residual_avx2(x, rows, cols, bias, residual);
-    else bias_residual_portable(x, rows, cols, bias, residual);
+AVX2 static void depthwise_blocked_avx2(const float *in, size_t block_stride, int height, int width, int channels,
+                                        const float *weights, const float *bias, float *out, int out_height,
+                                        int out_width, int stride, int pad_top, int pad_left) {
+    depthwise_blocked_body(in, block_stride, height, width, channels, weights, bias, out, out_height, out_width,
+                           stride, pad_top, pad_left);
 }
 
-INLINE void fill_bias_body(float *x, size_t rows, int cols, const float *bias, const float *residual) {
-    int vector_cols = cols & ~7;
-    for (size_t r = 0; r < rows; r++) {
-        float *row = x + r * (size_t)cols;
-        if (residual) {
-            const float *add = residual + r * (size_t)cols;
-            for (int c = 0; c < vector_cols; c += 8) *(v8f *)(row + c) = *(const v8f *)(add + c) + *(const v8f *)(bias + c);
-            for (int c = vector_cols; c < cols; c++) row[c] = add[c] + bias[c];
-        } else {
-            for (int c = 0; c < vector_cols; c += 8) *(v8f *)(row + c) = *(const v8f *)(bias + c);
-            for (int c = vector_cols; c < cols; c++) row[c] = bias[c];
-        }
+static void depthwise_blocked_portable(const float *in, size_t block_stride, int height, int width, int channels,
+                                       const float *weights, const float *bias, float *out, int out_height,
+                                       int out_width, int stride, int pad_top, int pad_left) {
+    depthwise_blocked_body(in, block_stride, height, width, channels, weights, bias, out, out_height, out_width,
+                           stride, pad_top, pad_left);
+}
+
+void ffk_depthwise3x3_blocked_bias_relu6(const float *in, size_t block_stride, int height, int width, int channels,
+                                         const float *weights, const float *bias, float *out, int out_height,
+                                         int out_width, int stride, int pad_top, int pad_left) {
+    if (ffk_simd_active()) {
+        depthwise_blocked_avx2(in, block_stride, height, width, channels, weights, bias, out, out_height, out_width,
+                               stride, pad_top, pad_left);
+    } else {
+        depthwise_blocked_portable(in, block_stride, height, width, channels, weights, bias, out, out_height,
+                                   out_width, stride, pad_top, pad_left);
     }
 }
 
-AVX2 static void fill_bias_avx2(float *x, size_t rows, int cols, const float *bias, const float *residual) {
-    fill_bias_body(x, rows, cols, bias, residual);
-}
-static void fill_bias_portable(float *x, size_t rows, int cols, const float *bias, const float *residual) {
-    fill_bias_body(x, rows, cols, bias, residual);
-}
-void ffk_fill_bias(float *x, size_t rows, int cols, const float *bias, const float *residual) {
-    if (use_avx2()) fill_bias_avx2(x, rows, cols, bias, residual); else fill_bias_portable(x, rows, cols, bias, residual);
-}
+// ---------------------------------------------------------------------------------------------
+// Global average pooling
 
-INLINE void relu6_body(float *x, size_t count) {
-    size_t vector_count = count & ~(size_t)7;
-    for (size_t i = 0; i < vector_count; i += 8) *(v8f *)(x + i) = clamp6(*(v8f *)(x + i));
-    for (size_t i = vector_count; i < count; i++) x[i] = clamp6f(x[i]);
-}
-
-AVX2 static void relu6_avx2(float *x, size_t count) { relu6_body(x, count); }
-static void relu6_portable(float *x, size_t count) { relu6_body(x, count); }
-void ffk_relu6(float *x, size_t count) {
-    if (use_avx2()) relu6_avx2(x, count); else relu6_portable(x, count);
-}
-
-INLINE void bias_relu6_mean_body(const float *x, size_t rows, int cols, const float *bias, float *out) {
+INLINE void mean_rows_body(const float *x, size_t rows, int cols, float *out) {
     int vector_cols = cols & ~7;
     float scale = rows > 0 ? 1.0f / (float)rows : 0.0f;
     for (int c = 0; c < vector_cols; c += 8) {
-        v8f b = *(const v8f *)(bias + c);
         v8f sum = splat(0.0f);
-        for (size_t r = 0; r < rows; r++) sum += clamp6(*(const v8f *)(x + r * (size_t)cols + c) + b);
+        for (size_t r = 0; r < rows; r++) sum += *(const v8f *)(x + r * (size_t)cols + c);
         *(v8f *)(out + c) = sum * splat(scale);
     }
     for (int c = vector_cols; c < cols; c++) {
         float sum = 0.0f;
-        for (size_t r = 0; r < rows; r++) sum += clamp6f(x[r * (size_t)cols + c] + bias[c]);
+        for (size_t r = 0; r < rows; r++) sum += x[r * (size_t)cols + c];
         out[c] = sum * scale;
     }
 }
 
-AVX2 static void bias_relu6_mean_avx2(const float *x, size_t rows, int cols, const float *bias, float *out) {
-    bias_relu6_mean_body(x, rows, cols, bias, out);
-}
-static void bias_relu6_mean_portable(const float *x, size_t rows, int cols, const float *bias, float *out) {
-    bias_relu6_mean_body(x, rows, cols, bias, out);
-}
-void ffk_bias_relu6_mean(const float *x, size_t rows, int cols, const float *bias, float *out) {
-    if (use_avx2()) bias_relu6_mean_avx2(x, rows, cols, bias, out);
-    else bias_relu6_mean_portable(x, rows, cols, bias, out);
+AVX2 static void mean_rows_avx2(const float *x, size_t rows, int cols, float *out) { mean_rows_body(x, rows, cols, out); }
+static void mean_rows_portable(const float *x, size_t rows, int cols, float *out) { mean_rows_body(x, rows, cols, out); }
+void ffk_mean_rows(const float *x, size_t rows, int cols, float *out) {
+    if (ffk_simd_active()) mean_rows_avx2(x, rows, cols, out); else mean_rows_portable(x, rows, cols, out);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -286,25 +287,32 @@ void ffk_bias_relu6_mean(const float *x, size_t rows, int cols, const float *bia
 void ffk_im2col3x3(const float *in, int height, int width, int channels, int stride, int pad_top, int pad_left,
                    int out_height, int out_width, float *patches) {
     size_t row_length = (size_t)9 * channels;
+    size_t taps_row = (size_t)3 * channels;
     for (int y = 0; y < out_height; y++) {
         for (int x = 0; x < out_width; x++) {
             float *patch = patches + ((size_t)y * out_width + x) * row_length;
+            int ix0 = x * stride - pad_left;
+            int columns_inside = ix0 >= 0 && ix0 + 2 < width;
             for (int ky = 0; ky < 3; ky++) {
                 int iy = y * stride + ky - pad_top;
-                for (int kx = 0; kx < 3; kx++) {
-                    int ix = x * stride + kx - pad_left;
-                    float *dst = patch + (size_t)(ky * 3 + kx) * channels;
-                    int inside = iy >= 0 && iy < height && ix >= 0 && ix < width;
-                    const float *src = inside ? in + ((size_t)iy * width + ix) * channels : in;
-                    if (channels == 3) {
-                        // RGB input: three stores beat a memcpy call per tap.
-                        dst[0] = inside ? src[0] : 0.0f;
-                        dst[1] = inside ? src[1] : 0.0f;
-                        dst[2] = inside ? src[2] : 0.0f;
-                    } else if (inside) {
-                        memcpy(dst, src, sizeof(float) * (size_t)channels);
-                    } else {
-                        memset(dst, 0, sizeof(float) * (size_t)channels);
+                float *dst = patch + (size_t)ky * taps_row;
+                if (iy < 0 || iy >= height) {
+                    memset(dst, 0, sizeof(float) * taps_row);
+                } else if (columns_inside) {
+                    // The three taps of a row are adjacent pixels: one contiguous copy (of a constant size for
+                    // RGB input, so the compiler inlines it).
+                    const float *src = in + ((size_t)iy * width + ix0) * channels;
+                    if (channels == 3) memcpy(dst, src, sizeof(float) * 9);
+                    else memcpy(dst, src, sizeof(float) * taps_row);
+                } else {
+                    for (int kx = 0; kx < 3; kx++) {
+                        int ix = ix0 + kx;
+                        float *tap = dst + (size_t)kx * channels;
+                        if (ix >= 0 && ix < width) {
+                            memcpy(tap, in + ((size_t)iy * width + ix) * channels, sizeof(float) * (size_t)channels);
+                        } else {
+                            memset(tap, 0, sizeof(float) * (size_t)channels);
+                        }
                     }
                 }
             }

@@ -9,7 +9,7 @@ struct Benchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fruitfeatures-benchmark",
         abstract: "Measures FruitFeatures' stages on this machine.",
-        subcommands: [ExtractorBenchmark.self, DepthwiseBenchmark.self]
+        subcommands: [ExtractorBenchmark.self, ProfileBenchmark.self, DepthwiseBenchmark.self]
     )
 }
 

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Float storage aligned for SIMD loads, written once at load time and read-only afterwards.
@@ -20,8 +21,8 @@ final class AlignedFloats: @unchecked Sendable {
 
 /// A convolution with its BatchNorm folded in: `y = x ⊛ weights + bias`.
 struct FoldedConvolution: Sendable {
-    /// Regular convolutions: `(kh·kw·in, out)` row-major, ready for `patches · weights`;
-    /// depthwise: `(3·3, channels)`.
+    /// Depthwise: `(3·3, channels)`. Regular convolutions (1×1, and Conv1 as `(3·3·3, out)` patches):
+    /// the `(kh·kw·in, out)` kernel and the bias packed once for `ffk_pointwise` (see `CKernels.h`).
     let weights: AlignedFloats
     /// One per output channel.
     let bias: AlignedFloats
@@ -44,10 +45,16 @@ struct FoldedConvolution: Sendable {
         let kernel = layer.kernel.enumerated().map { index, value in
             Float(Double(value) * scale[index % channels])
         }
-        weights = AlignedFloats(kernel)
         self.bias = AlignedFloats(bias)
         outputChannels = channels
         inputChannels = depthwise ? channels : layer.kernel.count / max(channels, 1)
+        if depthwise || channels == 0 {
+            weights = AlignedFloats(kernel)
+        } else {
+            var packed = [Float](repeating: 0, count: ffk_pointwise_packed_count(Int32(inputChannels), Int32(channels)))
+            ffk_pointwise_pack(kernel, bias, Int32(inputChannels), Int32(channels), &packed)
+            weights = AlignedFloats(packed)
+        }
     }
 }
 
@@ -55,8 +62,8 @@ struct FoldedConvolution: Sendable {
 ///
 /// The network runs in two stages. Early blocks (large images, few channels) run one image at a time,
 /// in row bands that keep their widest tensors in L2 cache. Late blocks (small images, wide weight
-/// matrices) run on a group of images at once, so each 1×1 convolution is one matrix product over all
-/// their pixels: OpenBLAS then packs each weight matrix once per group rather than once per image.
+/// matrices) can run on a group of images at once, so each 1×1 convolution is one matrix product over all
+/// their pixels and each weight panel is read from memory once per group rather than once per image.
 struct FoldedMobileNetV2: Sendable {
     struct Block: Sendable {
         let expand: FoldedConvolution?
@@ -79,6 +86,9 @@ struct FoldedMobileNetV2: Sendable {
         var inputChannels: Int { expand?.inputChannels ?? depthwise.outputChannels }
         var expandedChannels: Int { depthwise.outputChannels }
         var outputChannels: Int { project.outputChannels }
+        /// Whether the expanded tensor is stored channel-blocked for `ffk_depthwise3x3_blocked_bias_relu6`
+        /// (always for MobileNetV2's widths, which are multiples of 8).
+        var expandsToBlocks: Bool { expand != nil && expandedChannels % 8 == 0 }
     }
 
     /// Floats of expanded rows per band the planner aims for by default (≈ 256 KB, a fraction of a typical L2).
@@ -103,8 +113,8 @@ struct FoldedMobileNetV2: Sendable {
     let head: FoldedConvolution
     let headPixels: Int
 
-    // Scratch floats. First stage, per worker: `patchesCount`, two `activationCount`, band buffers
-    // `expandedCount` and `depthwiseCount`. Grouped stage, per image of a group: two `groupActivationCount`,
+    // Scratch floats. First stage, per worker: `patchesCount` (one row of Conv1's patches), two
+    // `activationCount`, band buffers `expandedCount` and `depthwiseCount`. Grouped stage, per image of a group: two `groupActivationCount`,
     // `groupExpandedCount` (also holds the head's output), `groupDepthwiseCount`.
     let patchesCount: Int
     let activationCount: Int
@@ -169,7 +179,7 @@ struct FoldedMobileNetV2: Sendable {
         let stemActivation = stemOut * stemOut * architecture.firstChannels
         let firstStage = blocks[..<groupedFrom]
         let groupedStage = blocks[groupedFrom...]
-        patchesCount = stemOut * stemOut * 27
+        patchesCount = stemOut * 27  // one output row of Conv1
         activationCount = firstStage.map { $0.outputPixels * $0.outputChannels }.reduce(stemActivation, max)
         expandedCount = firstStage.map { $0.expand == nil ? 0 : $0.inputRowsPerBand * $0.inputWidth * $0.expandedChannels }
             .reduce(0, max)

@@ -1,5 +1,4 @@
 import CKernels
-import COpenBLAS
 import Foundation
 
 /// A call to the extractor with buffers of the wrong size.
@@ -122,6 +121,40 @@ public final class MobileNetV2Extractor: Sendable {
         guard count > 0, let source = input.baseAddress, let destination = output.baseAddress else { return }
         let scratch = scratchPool.take()
         defer { scratchPool.give(scratch) }
+        run(source, count: count, into: destination, scratch: scratch)
+    }
+
+    /// Computes the features like `features(batch:count:into:)` and returns the time spent in each kind of
+    /// layer (for benchmarks: reading the clock around every layer costs a few microseconds per image).
+    public func profile(
+        batch input: UnsafeBufferPointer<Float>, count: Int, into output: UnsafeMutableBufferPointer<Float>
+    ) throws(FeatureExtractionError) -> LayerProfile {
+        let (needIn, overflowIn) = count.multipliedReportingOverflow(by: inputCount)
+        guard count >= 0, !overflowIn, input.count == needIn else {
+            throw FeatureExtractionError(buffer: .input, expected: overflowIn ? Int.max : needIn, actual: input.count)
+        }
+        guard output.count >= count * featureCount else {
+            throw FeatureExtractionError(buffer: .output, expected: count * featureCount, actual: output.count)
+        }
+        var profile = LayerProfile()
+        guard count > 0, let source = input.baseAddress, let destination = output.baseAddress else { return profile }
+        let scratch = Scratch(model: model)
+        scratch.clock = LayerClock()
+        run(source, count: count, into: destination, scratch: scratch)
+        profile.images = count
+        if let clock = scratch.clock {
+            profile.stem = clock.duration(.stem)
+            profile.expand = clock.duration(.expand)
+            profile.depthwise = clock.duration(.depthwise)
+            profile.project = clock.duration(.project)
+            profile.head = clock.duration(.head)
+        }
+        return profile
+    }
+
+    /// The forward pass over `count` images, group by group.
+    private func run(_ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutablePointer<Float>,
+                     scratch: Scratch) {
         var start = 0
         while start < count {
             let group = min(model.groupSize, count - start)
@@ -170,13 +203,17 @@ public final class MobileNetV2Extractor: Sendable {
         var x = m.groupedFrom == 0 ? destination : scratch.activationA
         var y = scratch.activationB
 
-        // Conv1: patches (s², 27) · kernel (27, first) → x (s, s, first).
+        // Conv1, one output row at a time so its patches stay in L1:
+        //   patches (s, 27) · kernel (27, first) + bias, ReLU6 → row r of x (s, s, first).
         let s = m.stemOutputSize
-        ffk_im2col3x3(input, Int32(m.inputSize), Int32(m.inputSize), 3, 2, Int32(m.stemPadTop), Int32(m.stemPadLeft),
-                      Int32(s), Int32(s), scratch.patches)
-        ffk_fill_bias(x, s * s, Int32(m.stem.outputChannels), m.stem.bias.base, nil)
-        matrixProduct(scratch.patches, rows: s * s, m.stem, onto: x)
-        ffk_relu6(x, s * s * m.stem.outputChannels)
+        scratch.timed(.stem) {
+            for row in 0..<s {
+                // Row `row` of the output is row 0 of an image whose top padding is shifted by 2·row.
+                ffk_im2col3x3(input, Int32(m.inputSize), Int32(m.inputSize), 3, 2, Int32(m.stemPadTop - 2 * row),
+                              Int32(m.stemPadLeft), 1, Int32(s), scratch.patches)
+                convolve(scratch.patches, rows: s, m.stem, relu6: true, into: x + row * s * m.stem.outputChannels)
+            }
+        }
 
         for index in 0..<m.groupedFrom {
             let output = index == m.groupedFrom - 1 ? destination : y
@@ -196,33 +233,53 @@ public final class MobileNetV2Extractor: Sendable {
         for block in m.blocks[m.groupedFrom...] {
             let channels = block.expandedChannels
             var depthwiseInput = UnsafePointer(x)
+            // Channel-blocked expansion: planes of (images, h, w, 8).
+            let blocked = block.expandsToBlocks
+            let planeStride = images * block.inputPixels * 8
             if let expand = block.expand {
-                let rows = images * block.inputPixels
-                ffk_fill_bias(scratch.groupExpanded, rows, Int32(channels), expand.bias.base, nil)
-                matrixProduct(x, rows: rows, expand, onto: scratch.groupExpanded)
-                ffk_relu6(scratch.groupExpanded, rows * channels)
+                scratch.timed(.expand) {
+                    if blocked {
+                        ffk_pointwise_blocked(x, images * block.inputPixels, Int32(expand.inputChannels),
+                                              expand.weights.base, Int32(channels), 1, scratch.groupExpanded,
+                                              planeStride)
+                    } else {
+                        convolve(x, rows: images * block.inputPixels, expand, relu6: true, into: scratch.groupExpanded)
+                    }
+                }
                 depthwiseInput = UnsafePointer(scratch.groupExpanded)
             }
-            for image in 0..<images {
-                ffk_depthwise3x3_bias_relu6(depthwiseInput + image * block.inputPixels * channels,
-                                            Int32(block.inputHeight), Int32(block.inputWidth), Int32(channels),
-                                            block.depthwise.weights.base, block.depthwise.bias.base,
-                                            scratch.groupDepthwise + image * block.outputPixels * channels,
-                                            Int32(block.outputHeight), Int32(block.outputWidth), Int32(block.stride),
-                                            Int32(block.padTop), Int32(block.padLeft))
+            scratch.timed(.depthwise) {
+                for image in 0..<images {
+                    let output = scratch.groupDepthwise + image * block.outputPixels * channels
+                    if blocked {
+                        ffk_depthwise3x3_blocked_bias_relu6(
+                            depthwiseInput + image * block.inputPixels * 8, planeStride, Int32(block.inputHeight),
+                            Int32(block.inputWidth), Int32(channels), block.depthwise.weights.base,
+                            block.depthwise.bias.base, output, Int32(block.outputHeight), Int32(block.outputWidth),
+                            Int32(block.stride), Int32(block.padTop), Int32(block.padLeft))
+                    } else {
+                        ffk_depthwise3x3_bias_relu6(
+                            depthwiseInput + image * block.inputPixels * channels, Int32(block.inputHeight),
+                            Int32(block.inputWidth), Int32(channels), block.depthwise.weights.base,
+                            block.depthwise.bias.base, output, Int32(block.outputHeight), Int32(block.outputWidth),
+                            Int32(block.stride), Int32(block.padTop), Int32(block.padLeft))
+                    }
+                }
             }
-            let rows = images * block.outputPixels
-            ffk_fill_bias(y, rows, Int32(block.outputChannels), block.project.bias.base,
-                          block.hasResidual ? UnsafePointer(x) : nil)
-            matrixProduct(scratch.groupDepthwise, rows: rows, block.project, onto: y)
+            scratch.timed(.project) {
+                convolve(scratch.groupDepthwise, rows: images * block.outputPixels, block.project,
+                         residual: block.hasResidual ? UnsafePointer(x) : nil, into: y)
+            }
             swap(&x, &y)
         }
-        // Conv_1 1×1 → (images·h·w, last); bias, ReLU6 and pooling in one pass per image.
+        // Conv_1 1×1 + bias, ReLU6 → (images·h·w, last); then global average pooling per image.
         let last = m.head.outputChannels
-        matrixProduct(x, rows: images * m.headPixels, m.head, into: scratch.groupExpanded)
-        for image in 0..<images {
-            ffk_bias_relu6_mean(scratch.groupExpanded + image * m.headPixels * last, m.headPixels, Int32(last),
-                                m.head.bias.base, output + image * featureCount)
+        scratch.timed(.head) {
+            convolve(x, rows: images * m.headPixels, m.head, relu6: true, into: scratch.groupExpanded)
+            for image in 0..<images {
+                ffk_mean_rows(scratch.groupExpanded + image * m.headPixels * last, m.headPixels, Int32(last),
+                              output + image * featureCount)
+            }
         }
     }
 
@@ -237,6 +294,10 @@ public final class MobileNetV2Extractor: Sendable {
         let outChannels = block.project.outputChannels
         let expandedRow = width * channels
         let inputRow = width * inChannels
+        // Expanded rows are kept channel-blocked (planes of (rows, w, 8), `planeStride` floats apart) for the
+        // depthwise kernel when the channel count allows; else NHWC.
+        let blocked = block.expandsToBlocks
+        let planeStride = block.inputRowsPerBand * width * 8
         // Input rows [bandFirst, bandLast] currently held in scratch.expanded (empty when bandLast < bandFirst).
         var bandFirst = 0
         var bandLast = -1
@@ -249,74 +310,144 @@ public final class MobileNetV2Extractor: Sendable {
             let last = min((outFirst + outCount - 1) * block.stride - block.padTop + 2, block.inputHeight - 1)
             let depthwiseInput: UnsafePointer<Float>
             if let expand = block.expand {
+                let started = scratch.clockStart()
                 // Keep the rows shared with the previous band: move them to the front.
                 var computedUpTo = first - 1
                 if bandLast >= first {
                     let kept = bandLast - first + 1
                     if first != bandFirst {
                         // Source and destination may overlap.
-                        memmove(scratch.expanded, scratch.expanded + (first - bandFirst) * expandedRow,
-                                kept * expandedRow * MemoryLayout<Float>.stride)
+                        if blocked {
+                            for plane in 0..<(channels / 8) {
+                                let base = scratch.expanded + plane * planeStride
+                                memmove(base, base + (first - bandFirst) * width * 8,
+                                        kept * width * 8 * MemoryLayout<Float>.stride)
+                            }
+                        } else {
+                            memmove(scratch.expanded, scratch.expanded + (first - bandFirst) * expandedRow,
+                                    kept * expandedRow * MemoryLayout<Float>.stride)
+                        }
                     }
                     computedUpTo = bandLast
                 }
                 let newRows = last - computedUpTo
                 if newRows > 0 {
-                    // (newRows·w, in) · (in, expanded) → rows after the kept ones.
-                    let destination = scratch.expanded + (computedUpTo + 1 - first) * expandedRow
-                    ffk_fill_bias(destination, newRows * width, Int32(channels), expand.bias.base, nil)
-                    matrixProduct(x + (computedUpTo + 1) * inputRow, rows: newRows * width, expand, onto: destination)
-                    ffk_relu6(destination, newRows * expandedRow)
+                    // (newRows·w, in) · (in, expanded) + bias, ReLU6 → rows after the kept ones.
+                    let source = x + (computedUpTo + 1) * inputRow
+                    if blocked {
+                        ffk_pointwise_blocked(source, newRows * width, Int32(inChannels), expand.weights.base,
+                                              Int32(channels), 1,
+                                              scratch.expanded + (computedUpTo + 1 - first) * width * 8, planeStride)
+                    } else {
+                        convolve(source, rows: newRows * width, expand, relu6: true,
+                                 into: scratch.expanded + (computedUpTo + 1 - first) * expandedRow)
+                    }
                 }
                 bandFirst = first
                 bandLast = last
                 depthwiseInput = UnsafePointer(scratch.expanded)
+                scratch.clockStop(.expand, started)
             } else {
                 depthwiseInput = UnsafePointer(x + first * inputRow)
             }
             // Depthwise over the band: rows [first, last] seen as an image whose top is `first`.
-            ffk_depthwise3x3_bias_relu6(depthwiseInput, Int32(last - first + 1), Int32(width), Int32(channels),
-                                        block.depthwise.weights.base, block.depthwise.bias.base, scratch.depthwise,
-                                        Int32(outCount), Int32(block.outputWidth), Int32(block.stride),
-                                        Int32(first - wantedFirst), Int32(block.padLeft))
+            scratch.timed(.depthwise) {
+                if blocked {
+                    ffk_depthwise3x3_blocked_bias_relu6(
+                        depthwiseInput, planeStride, Int32(last - first + 1), Int32(width), Int32(channels),
+                        block.depthwise.weights.base, block.depthwise.bias.base, scratch.depthwise, Int32(outCount),
+                        Int32(block.outputWidth), Int32(block.stride), Int32(first - wantedFirst), Int32(block.padLeft))
+                } else {
+                    ffk_depthwise3x3_bias_relu6(
+                        depthwiseInput, Int32(last - first + 1), Int32(width), Int32(channels),
+                        block.depthwise.weights.base, block.depthwise.bias.base, scratch.depthwise, Int32(outCount),
+                        Int32(block.outputWidth), Int32(block.stride), Int32(first - wantedFirst), Int32(block.padLeft))
+                }
+            }
             // Project (rows·w', expanded) · (expanded, out) → y's band, plus bias and the block input.
             let pixels = outCount * block.outputWidth
             let offset = outFirst * block.outputWidth
-            ffk_fill_bias(y + offset * outChannels, pixels, Int32(outChannels), block.project.bias.base,
-                          block.hasResidual ? UnsafePointer(x + offset * inChannels) : nil)
-            matrixProduct(scratch.depthwise, rows: pixels, block.project, onto: y + offset * outChannels)
+            scratch.timed(.project) {
+                convolve(scratch.depthwise, rows: pixels, block.project,
+                         residual: block.hasResidual ? UnsafePointer(x + offset * inChannels) : nil,
+                         into: y + offset * outChannels)
+            }
             outFirst += outCount
         }
     }
 
-    /// c (rows, out) = a (rows, in) · weights (in, out), single precision, row-major.
-    private func matrixProduct(
-        _ a: UnsafePointer<Float>, rows: Int, _ layer: FoldedConvolution, into c: UnsafeMutablePointer<Float>
+    /// A 1×1 convolution (or Conv1 on its patches) with its epilogue, one `ffk_pointwise` call:
+    ///   a: (rows, in) → c (rows, out) = f(a · weights + bias (+ residual)), f = ReLU6 or identity.
+    private func convolve(
+        _ a: UnsafePointer<Float>, rows: Int, _ layer: FoldedConvolution, residual: UnsafePointer<Float>? = nil,
+        relu6: Bool = false, into c: UnsafeMutablePointer<Float>
     ) {
-        sgemm(a, rows: rows, layer, c, beta: 0)
+        ffk_pointwise(a, rows, Int32(layer.inputChannels), layer.weights.base, Int32(layer.outputChannels),
+                      residual, relu6 ? 1 : 0, c)
     }
+}
 
-    /// c (rows, out) += a (rows, in) · weights (in, out). Accumulating onto c (prefilled with the bias)
-    /// skips OpenBLAS's separate pass that zeroes c when beta is 0.
-    private func matrixProduct(
-        _ a: UnsafePointer<Float>, rows: Int, _ layer: FoldedConvolution, onto c: UnsafeMutablePointer<Float>
-    ) {
-        sgemm(a, rows: rows, layer, c, beta: 1)
-    }
+/// Time spent in each kind of layer by `MobileNetV2Extractor.profile(batch:count:into:)`.
+public struct LayerProfile: Sendable, Equatable {
+    /// Images the times cover.
+    public var images = 0
+    /// Conv1 (patches and the convolution).
+    public var stem = Duration.zero
+    /// The expanding 1×1 convolutions (with ReLU6).
+    public var expand = Duration.zero
+    /// The depthwise 3×3 convolutions (with ReLU6).
+    public var depthwise = Duration.zero
+    /// The projecting 1×1 convolutions (with the residual additions).
+    public var project = Duration.zero
+    /// Conv_1 and the global average pooling.
+    public var head = Duration.zero
 
-    private func sgemm(
-        _ a: UnsafePointer<Float>, rows: Int, _ layer: FoldedConvolution, _ c: UnsafeMutablePointer<Float>, beta: Float
-    ) {
-        let k = layer.inputChannels
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                    Int32(rows), Int32(layer.outputChannels), Int32(k),
-                    1, a, Int32(k), layer.weights.base, Int32(layer.outputChannels),
-                    beta, c, Int32(layer.outputChannels))
+    /// An empty profile.
+    public init() {}
+
+    /// Sum of all layers.
+    public var total: Duration { stem + expand + depthwise + project + head }
+
+    /// Adds the times and images of `other`.
+    public static func += (profile: inout LayerProfile, other: LayerProfile) {
+        profile.images += other.images
+        profile.stem += other.stem
+        profile.expand += other.expand
+        profile.depthwise += other.depthwise
+        profile.project += other.project
+        profile.head += other.head
     }
+}
+
+/// Kinds of layer the profile tells apart.
+enum LayerKind: Int, CaseIterable { case stem, expand, depthwise, project, head }
+
+/// Nanoseconds per kind of layer, accumulated by a profiling call.
+struct LayerClock {
+    var nanoseconds = [UInt64](repeating: 0, count: LayerKind.allCases.count)
+    func duration(_ kind: LayerKind) -> Duration { .nanoseconds(Int64(nanoseconds[kind.rawValue])) }
 }
 
 /// Per-call working memory: first-stage buffers for one image, grouped-stage buffers for a group.
 final class Scratch: @unchecked Sendable {
+    /// Set only for profiling calls; nil otherwise, so the forward pass reads no clock.
+    var clock: LayerClock?
+
+    /// Runs `body`, adding its duration to `kind` when profiling.
+    @inline(__always) func timed(_ kind: LayerKind, _ body: () -> Void) {
+        let started = clockStart()
+        body()
+        clockStop(kind, started)
+    }
+
+    @inline(__always) func clockStart() -> UInt64 {
+        clock == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+    }
+
+    @inline(__always) func clockStop(_ kind: LayerKind, _ started: UInt64) {
+        if clock != nil { clock?.nanoseconds[kind.rawValue] += DispatchTime.now().uptimeNanoseconds - started }
+    }
+
     // Unchecked: a Scratch is used by one call at a time; the pool hands it over under its lock.
     let patches: UnsafeMutablePointer<Float>
     let activationA: UnsafeMutablePointer<Float>

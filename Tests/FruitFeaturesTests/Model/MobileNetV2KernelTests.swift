@@ -41,6 +41,8 @@ import Testing
         // A band of rows whose top lies further inside the image (pad_top as the extractor passes it).
         .init(height: 6, width: 9, channels: 17, stride: 1, padTop: 0, padLeft: 1),
         .init(height: 6, width: 9, channels: 17, stride: 2, padTop: -1, padLeft: 1),
+        .init(height: 6, width: 9, channels: 16, stride: 2, padTop: -1, padLeft: 1),
+        .init(height: 5, width: 20, channels: 32, stride: 1, padTop: 0, padLeft: 1),
     ]
 
     @Test(arguments: depthwiseCases)
@@ -64,39 +66,130 @@ import Testing
         }
     }
 
-    @Test func elementwiseKernelsMatchReference() throws {
-        var random = TestRandom(seed: 7)
-        for (rows, cols) in [(1, 1), (3, 7), (5, 8), (4, 13), (33, 96), (2, 1280)] {
-            let x = random.floats(rows * cols, -4, 9)
-            let bias = random.floats(cols, -2, 2)
-            let residual = random.floats(rows * cols, -3, 3)
+    struct PointwiseCase: CustomStringConvertible {
+        let rows, inChannels, outChannels: Int
+        var description: String { "(\(rows), \(inChannels)) → \(outChannels)" }
+    }
+
+    static let pointwiseCases: [PointwiseCase] = [
+        // MobileNetV2 shapes: whole 16-channel panels, an 8-wide last panel (24), Conv1's 27 inputs.
+        .init(rows: 49, inChannels: 960, outChannels: 320), .init(rows: 37, inChannels: 96, outChannels: 24),
+        .init(rows: 12, inChannels: 27, outChannels: 32), .init(rows: 6, inChannels: 16, outChannels: 96),
+        // Row counts around the 6-row tile, channel counts that are not multiples of 8 or 16.
+        .init(rows: 1, inChannels: 1, outChannels: 1), .init(rows: 5, inChannels: 3, outChannels: 7),
+        .init(rows: 7, inChannels: 13, outChannels: 17), .init(rows: 11, inChannels: 40, outChannels: 31),
+        .init(rows: 13, inChannels: 8, outChannels: 40), .init(rows: 0, inChannels: 4, outChannels: 8),
+    ]
+
+    /// float32 sums of up to 960 products against a double reference: |a − b| ≤ 1e-5·(1 + Σ|terms|)
+    /// scaled to the inputs used here (|a| ≤ 1, |w| ≤ 0.2).
+    @Test(arguments: pointwiseCases)
+    func pointwiseMatchesReference(_ shape: PointwiseCase) throws {
+        var random = TestRandom(seed: UInt64(shape.rows * 10_000 + shape.inChannels * 100 + shape.outChannels))
+        let a = random.floats(shape.rows * shape.inChannels, -1, 1)
+        let weights = random.floats(shape.inChannels * shape.outChannels, -0.2, 0.2)
+        let bias = random.floats(shape.outChannels, -3, 8)  // reaches both ReLU6 clamps
+        let residual = random.floats(shape.rows * shape.outChannels, -2, 2)
+        var packed = [Float](repeating: .nan,
+                             count: ffk_pointwise_packed_count(Int32(shape.inChannels), Int32(shape.outChannels)))
+        ffk_pointwise_pack(weights, bias, Int32(shape.inChannels), Int32(shape.outChannels), &packed)
+        let tolerance = 1e-5 * Float(1 + shape.inChannels) * 0.2
+        for (withResidual, clamps) in [(false, true), (true, false), (false, false), (true, true)] {
+            let expected = ReferenceKernels.pointwise(
+                a, rows: shape.rows, inChannels: shape.inChannels, weights: weights, bias: bias,
+                outChannels: shape.outChannels, residual: withResidual ? residual : nil, relu6: clamps)
+            if clamps && shape.rows * shape.outChannels > 64 { #expect(expected.contains(0) && expected.contains(6)) }
             try forEachBuild { build in
-                var a = x
-                ffk_bias_relu6(&a, rows, Int32(cols), bias)
-                #expect(a == ReferenceKernels.biasRelu6(x, cols: cols, bias: bias), "\(build) \(rows)×\(cols)")
+                // A guard row past the end: the kernel must not write beyond rows × out.
+                var output = [Float](repeating: .nan, count: expected.count + shape.outChannels)
+                ffk_pointwise(a, shape.rows, Int32(shape.inChannels), packed, Int32(shape.outChannels),
+                              withResidual ? residual : nil, clamps ? 1 : 0, &output)
+                #expect(output[expected.count...].allSatisfy { $0.isNaN }, "\(build) \(shape) wrote past the end")
+                let worst = zip(output, expected).map { abs($0 - $1) }.max() ?? 0
+                #expect(worst <= tolerance, "\(build) \(shape) residual \(withResidual) relu6 \(clamps): \(worst)")
+            }
+        }
+    }
 
-                var b = x
-                ffk_bias_residual(&b, rows, Int32(cols), bias, residual)
-                #expect(b == ReferenceKernels.biasResidual(x, cols: cols, bias: bias, residual: residual), "\(build)")
-                var c = x
-                ffk_bias_residual(&c, rows, Int32(cols), bias, nil)
-                #expect(c == ReferenceKernels.biasResidual(x, cols: cols, bias: bias, residual: nil), "\(build)")
+    /// The residual may be the output itself (in place), and a row's result does not depend on how many rows
+    /// share the call (so features never depend on batching).
+    @Test func pointwiseRowsAreIndependentOfTheirNeighbours() throws {
+        var random = TestRandom(seed: 3)
+        let (rows, inChannels, outChannels) = (17, 57, 40)
+        let a = random.floats(rows * inChannels, -1, 1)
+        var packed = [Float](repeating: 0, count: ffk_pointwise_packed_count(Int32(inChannels), Int32(outChannels)))
+        ffk_pointwise_pack(random.floats(inChannels * outChannels, -0.2, 0.2), random.floats(outChannels, -1, 1),
+                           Int32(inChannels), Int32(outChannels), &packed)
+        let residual = random.floats(rows * outChannels, -2, 2)
+        try forEachBuild { build in
+            var whole = [Float](repeating: 0, count: rows * outChannels)
+            ffk_pointwise(a, rows, Int32(inChannels), packed, Int32(outChannels), residual, 0, &whole)
+            var inPlace = residual
+            inPlace.withUnsafeMutableBufferPointer { buffer in
+                ffk_pointwise(a, rows, Int32(inChannels), packed, Int32(outChannels), buffer.baseAddress, 0,
+                              buffer.baseAddress)
+            }
+            #expect(inPlace == whole, "\(build)")
+            for row in 0..<rows {
+                var one = [Float](repeating: 0, count: outChannels)
+                Array(a[(row * inChannels)..<((row + 1) * inChannels)]).withUnsafeBufferPointer { input in
+                    Array(residual[(row * outChannels)..<((row + 1) * outChannels)]).withUnsafeBufferPointer { add in
+                        ffk_pointwise(input.baseAddress, 1, Int32(inChannels), packed, Int32(outChannels),
+                                      add.baseAddress, 0, &one)
+                    }
+                }
+                #expect(one == Array(whole[(row * outChannels)..<((row + 1) * outChannels)]), "\(build) row \(row)")
+            }
+        }
+    }
 
-                // Prefilling with bias (+ residual) then adding x is what sgemm with beta = 1 does.
-                var filled = [Float](repeating: .nan, count: rows * cols)
-                ffk_fill_bias(&filled, rows, Int32(cols), bias, residual)
-                #expect(filled == ReferenceKernels.biasResidual([Float](repeating: 0, count: rows * cols), cols: cols,
-                                                                 bias: bias, residual: residual), "\(build)")
-                ffk_fill_bias(&filled, rows, Int32(cols), bias, nil)
-                #expect(filled == (0..<(rows * cols)).map { bias[$0 % cols] }, "\(build)")
+    /// Channel-blocked expansion then the blocked depthwise kernel give exactly what the NHWC kernels give
+    /// (same arithmetic, other memory order), with planes further apart than they need to be.
+    @Test(arguments: depthwiseCases.filter { $0.channels % 8 == 0 })
+    func blockedKernelsMatchTheNHWCOnes(_ shape: DepthwiseCase) throws {
+        var random = TestRandom(seed: UInt64(shape.height * 7 + shape.channels))
+        let (pixels, channels, inChannels) = (shape.height * shape.width, shape.channels, 12)
+        let a = random.floats(pixels * inChannels, -1, 1)
+        var packed = [Float](repeating: 0, count: ffk_pointwise_packed_count(Int32(inChannels), Int32(channels)))
+        ffk_pointwise_pack(random.floats(inChannels * channels, -0.5, 0.5), random.floats(channels, -1, 4),
+                           Int32(inChannels), Int32(channels), &packed)
+        let weights = random.floats(9 * channels, -1, 1)
+        let bias = random.floats(channels, -1, 2)
+        let outHeight = max(shape.outHeight, 1), outWidth = max(shape.outWidth, 1)
+        let planeStride = pixels * 8 + 24
+        try forEachBuild { build in
+            var nhwc = [Float](repeating: .nan, count: pixels * channels)
+            ffk_pointwise(a, pixels, Int32(inChannels), packed, Int32(channels), nil, 1, &nhwc)
+            var planes = [Float](repeating: .nan, count: channels / 8 * planeStride)
+            ffk_pointwise_blocked(a, pixels, Int32(inChannels), packed, Int32(channels), 1, &planes, planeStride)
+            for pixel in 0..<pixels {
+                for channel in 0..<channels where planes[channel / 8 * planeStride + pixel * 8 + channel % 8]
+                    != nhwc[pixel * channels + channel] {
+                    Issue.record("\(build) \(shape): blocked expansion differs at pixel \(pixel), channel \(channel)")
+                    return
+                }
+            }
+            var expected = [Float](repeating: .nan, count: outHeight * outWidth * channels)
+            ffk_depthwise3x3_bias_relu6(nhwc, Int32(shape.height), Int32(shape.width), Int32(channels), weights, bias,
+                                        &expected, Int32(outHeight), Int32(outWidth), Int32(shape.stride),
+                                        Int32(shape.padTop), Int32(shape.padLeft))
+            var output = [Float](repeating: .nan, count: expected.count)
+            ffk_depthwise3x3_blocked_bias_relu6(planes, planeStride, Int32(shape.height), Int32(shape.width),
+                                                Int32(channels), weights, bias, &output, Int32(outHeight),
+                                                Int32(outWidth), Int32(shape.stride), Int32(shape.padTop),
+                                                Int32(shape.padLeft))
+            #expect(output == expected, "\(build) \(shape)")
+        }
+    }
 
-                var clamped = x
-                ffk_relu6(&clamped, rows * cols)
-                #expect(clamped == x.map { ReferenceKernels.relu6($0) }, "\(build)")
-
+    @Test func meanRowsMatchesReference() throws {
+        var random = TestRandom(seed: 7)
+        for (rows, cols) in [(1, 1), (3, 7), (5, 8), (4, 13), (33, 96), (49, 1280)] {
+            let x = random.floats(rows * cols, 0, 6)
+            try forEachBuild { build in
                 var mean = [Float](repeating: .nan, count: cols)
-                ffk_bias_relu6_mean(x, rows, Int32(cols), bias, &mean)
-                #expect(close(mean, ReferenceKernels.biasRelu6Mean(x, rows: rows, cols: cols, bias: bias)), "\(build)")
+                ffk_mean_rows(x, rows, Int32(cols), &mean)
+                #expect(close(mean, ReferenceKernels.meanRows(x, rows: rows, cols: cols)), "\(build) \(rows)×\(cols)")
             }
         }
     }

@@ -57,23 +57,27 @@ enum ReferenceKernels {
     static func relu6(_ x: Double) -> Double { min(max(x, 0), 6) }
     static func relu6(_ x: Float) -> Float { min(max(x, 0), 6) }
 
-    /// x + bias per column, then ReLU6: (rows, cols).
-    static func biasRelu6(_ x: [Float], cols: Int, bias: [Float]) -> [Float] {
-        x.enumerated().map { index, value in relu6(value + bias[index % cols]) }
-    }
-
-    /// x + bias per column (+ residual).
-    static func biasResidual(_ x: [Float], cols: Int, bias: [Float], residual: [Float]?) -> [Float] {
-        x.enumerated().map { index, value in
-            (value + bias[index % cols]) + (residual?[index] ?? 0)
+    /// 1×1 convolution with its epilogue: a (rows, in) · weights (in, out) + bias (+ residual), then ReLU6 when
+    /// asked: (rows, in) → (rows, out).
+    static func pointwise(_ a: [Float], rows: Int, inChannels: Int, weights: [Float], bias: [Float], outChannels: Int,
+                          residual: [Float]?, relu6 clamps: Bool) -> [Float] {
+        var output = [Float](repeating: 0, count: rows * outChannels)
+        for r in 0..<rows {
+            for o in 0..<outChannels {
+                var sum = Double(bias[o])
+                for k in 0..<inChannels { sum += Double(a[r * inChannels + k]) * Double(weights[k * outChannels + o]) }
+                if let residual { sum += Double(residual[r * outChannels + o]) }
+                output[r * outChannels + o] = Float(clamps ? relu6(sum) : sum)
+            }
         }
+        return output
     }
 
-    /// Column means of ReLU6(x + bias): (rows, cols) → (cols).
-    static func biasRelu6Mean(_ x: [Float], rows: Int, cols: Int, bias: [Float]) -> [Float] {
+    /// Column means: (rows, cols) → (cols).
+    static func meanRows(_ x: [Float], rows: Int, cols: Int) -> [Float] {
         (0..<cols).map { c in
             var sum = 0.0
-            for r in 0..<rows { sum += Double(relu6(x[r * cols + c] + bias[c])) }
+            for r in 0..<rows { sum += Double(x[r * cols + c]) }
             return Float(sum / Double(rows))
         }
     }

@@ -1,0 +1,156 @@
+#include "CKernels.h"
+#include "Dispatch.h"
+#include <string.h>
+
+// 1×1 convolution as a matrix product with the layer's epilogue fused in:
+//   out (rows, out_ch) = epilogue(a (rows, in_ch) · w (in_ch, out_ch) + bias)
+// The weights are packed once at load time into panels of 16 output channels, each panel starting with its
+// 16 biases, so the inner loop reads one contiguous stream of weights and the activations are read in place
+// (one broadcast per row and input channel): no packing pass per call, unlike a general sgemm.
+// Each output element is bias, then one multiply-add per input channel in order, then the epilogue — the same
+// sequence whatever tile or batch it falls in, so an image's features never depend on its neighbours.
+#pragma clang diagnostic ignored "-Wpsabi"
+typedef float v8f __attribute__((vector_size(32), aligned(4)));
+#define INLINE static inline __attribute__((always_inline))
+#define AVX2 __attribute__((target("avx2,fma")))
+
+enum { PANEL = 16, TILE_ROWS = 6 };
+
+INLINE v8f splat(float value) { return (v8f){value, value, value, value, value, value, value, value}; }
+INLINE v8f load8(const float *p) { return *(const v8f *)p; }
+INLINE void store8(float *p, v8f x) { *(v8f *)p = x; }
+
+size_t ffk_pointwise_packed_count(int in_channels, int out_channels) {
+    size_t panels = (size_t)(out_channels + PANEL - 1) / PANEL;
+    return panels * (size_t)(in_channels + 1) * PANEL;
+}
+
+void ffk_pointwise_pack(const float *weights, const float *bias, int in_channels, int out_channels, float *packed) {
+    int panels = (out_channels + PANEL - 1) / PANEL;
+    for (int p = 0; p < panels; p++) {
+        float *panel = packed + (size_t)p * (size_t)(in_channels + 1) * PANEL;
+        for (int j = 0; j < PANEL; j++) {
+            int c = p * PANEL + j;
+            panel[j] = c < out_channels ? bias[c] : 0.0f;
+        }
+        for (int k = 0; k < in_channels; k++) {
+            for (int j = 0; j < PANEL; j++) {
+                int c = p * PANEL + j;
+                panel[(size_t)(k + 1) * PANEL + j] = c < out_channels ? weights[(size_t)k * out_channels + c] : 0.0f;
+            }
+        }
+    }
+}
+
+// One tile: `rows` (≤ TILE_ROWS) rows × `vectors` (1 or 2) × 8 channels, of which `width` are stored
+// (width < 8 · vectors only in a layer's last panel when its channel count is not a multiple of 8).
+// rows and vectors are compile-time constants at every call site, so the loops unroll and the
+// accumulators live in registers (12 ymm for 6 × 16).
+// Output element (r, 8v + j) goes to out[r · row_step + v · vector_step + j]: NHWC rows (row_step = channels,
+// vector_step = 8) or channel-blocked planes (row_step = 8, vector_step = the plane stride). The residual, when
+// given, is NHWC with rows of `ldc` floats.
+INLINE void tile(const float *a, size_t lda, int k_count, const float *panel, int rows, int vectors,
+                 const float *residual, size_t ldc, int relu6, float *out, size_t row_step, size_t vector_step,
+                 int width) {
+    v8f acc[TILE_ROWS][2];
+    for (int r = 0; r < rows; r++) {
+        for (int v = 0; v < vectors; v++) acc[r][v] = load8(panel + 8 * v);
+    }
+    const float *w = panel + PANEL;
+    for (int k = 0; k < k_count; k++) {
+        v8f b0 = load8(w + (size_t)k * PANEL);
+        v8f b1 = vectors > 1 ? load8(w + (size_t)k * PANEL + 8) : b0;
+        for (int r = 0; r < rows; r++) {
+            v8f x = splat(a[(size_t)r * lda + k]);
+            acc[r][0] += x * b0;
+            if (vectors > 1) acc[r][1] += x * b1;
+        }
+    }
+    if (width == 8 * vectors) {
+        for (int r = 0; r < rows; r++) {
+            for (int v = 0; v < vectors; v++) {
+                v8f y = acc[r][v];
+                if (residual) y += load8(residual + (size_t)r * ldc + 8 * v);
+                if (relu6) y = __builtin_elementwise_min(__builtin_elementwise_max(y, splat(0.0f)), splat(6.0f));
+                store8(out + (size_t)r * row_step + (size_t)v * vector_step, y);
+            }
+        }
+    } else {
+        // Partial panel (NHWC output only): through a buffer, element by element.
+        float lanes[TILE_ROWS][16];
+        for (int r = 0; r < rows; r++) {
+            for (int v = 0; v < vectors; v++) store8(lanes[r] + 8 * v, acc[r][v]);
+        }
+        for (int r = 0; r < rows; r++) {
+            for (int j = 0; j < width; j++) {
+                float y = lanes[r][j];
+                if (residual) y += residual[(size_t)r * ldc + j];
+                if (relu6) y = y < 0.0f ? 0.0f : (y > 6.0f ? 6.0f : y);
+                out[(size_t)r * row_step + j] = y;
+            }
+        }
+    }
+}
+
+#define TILE_CASES(VECTORS)                                                                                  \
+    do {                                                                                                     \
+        size_t r = 0;                                                                                        \
+        for (; r + TILE_ROWS <= rows; r += TILE_ROWS)                                                        \
+            tile(a + r * lda, lda, in_channels, panel, TILE_ROWS, VECTORS, res ? res + r * ldc : 0, ldc,     \
+                 relu6, o + r * row_step, row_step, vector_step, width);                                     \
+        const float *ar = a + r * lda;                                                                       \
+        const float *rr = res ? res + r * ldc : 0;                                                           \
+        float *orow = o + r * row_step;                                                                      \
+        switch (rows - r) {                                                                                  \
+        case 1: tile(ar, lda, in_channels, panel, 1, VECTORS, rr, ldc, relu6, orow, row_step, vector_step, width); break; \
+        case 2: tile(ar, lda, in_channels, panel, 2, VECTORS, rr, ldc, relu6, orow, row_step, vector_step, width); break; \
+        case 3: tile(ar, lda, in_channels, panel, 3, VECTORS, rr, ldc, relu6, orow, row_step, vector_step, width); break; \
+        case 4: tile(ar, lda, in_channels, panel, 4, VECTORS, rr, ldc, relu6, orow, row_step, vector_step, width); break; \
+        case 5: tile(ar, lda, in_channels, panel, 5, VECTORS, rr, ldc, relu6, orow, row_step, vector_step, width); break; \
+        default: break;                                                                                      \
+        }                                                                                                    \
+    } while (0)
+
+// block_stride 0: NHWC output (rows, out_channels); else channel-blocked planes block_stride floats apart.
+INLINE void pointwise_body(const float *a, size_t rows, int in_channels, const float *packed, int out_channels,
+                           const float *residual, int relu6, float *out, size_t block_stride) {
+    size_t lda = (size_t)in_channels, ldc = (size_t)out_channels;
+    size_t row_step = block_stride ? 8 : ldc;
+    size_t vector_step = block_stride ? block_stride : 8;
+    int panels = (out_channels + PANEL - 1) / PANEL;
+    for (int p = 0; p < panels; p++) {
+        const float *panel = packed + (size_t)p * (size_t)(in_channels + 1) * PANEL;
+        int width = out_channels - p * PANEL;
+        if (width > PANEL) width = PANEL;
+        float *o = out + (size_t)p * 2 * vector_step;
+        const float *res = residual ? residual + (size_t)p * PANEL : 0;
+        if (width > 8) {
+            TILE_CASES(2);
+        } else {
+            TILE_CASES(1);
+        }
+    }
+}
+
+AVX2 static void pointwise_avx2(const float *a, size_t rows, int in_channels, const float *packed, int out_channels,
+                                const float *residual, int relu6, float *out, size_t block_stride) {
+    pointwise_body(a, rows, in_channels, packed, out_channels, residual, relu6, out, block_stride);
+}
+
+static void pointwise_portable(const float *a, size_t rows, int in_channels, const float *packed, int out_channels,
+                               const float *residual, int relu6, float *out, size_t block_stride) {
+    pointwise_body(a, rows, in_channels, packed, out_channels, residual, relu6, out, block_stride);
+}
+
+void ffk_pointwise(const float *a, size_t rows, int in_channels, const float *packed, int out_channels,
+                   const float *residual, int relu6, float *out) {
+    if (ffk_simd_active()) pointwise_avx2(a, rows, in_channels, packed, out_channels, residual, relu6, out, 0);
+    else pointwise_portable(a, rows, in_channels, packed, out_channels, residual, relu6, out, 0);
+}
+
+void ffk_pointwise_blocked(const float *a, size_t rows, int in_channels, const float *packed, int out_channels,
+                           int relu6, float *out, size_t block_stride) {
+    if (block_stride == 0) block_stride = rows * 8;
+    if (ffk_simd_active()) pointwise_avx2(a, rows, in_channels, packed, out_channels, 0, relu6, out, block_stride);
+    else pointwise_portable(a, rows, in_channels, packed, out_channels, 0, relu6, out, block_stride);
+}
