@@ -13,7 +13,7 @@ struct Benchmark: ParsableCommand {
     )
 }
 
-/// Images per second of `MobileNetV2Extractor` alone, on random preprocessed images.
+/// Images per second of `MobileNetV2Extractor` alone, on random preprocessed images or on `--inputs`.
 struct ExtractorBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "extractor",
@@ -44,6 +44,19 @@ struct ExtractorBenchmark: ParsableCommand {
     @Option(help: "Repeat the whole table this many times (figures vary with other load on the machine).")
     var rounds: Int = 1
 
+    @Option(help: ArgumentHelp(
+        "Time these preprocessed images instead of random ones: raw little-endian float32, N×224×224×3.",
+        discussion: "Each configuration then times all N images once (workers take whole batches in turn; "
+            + "--images is ignored). The file is memory-mapped, so its pages count in the peak RSS column."))
+    var inputs: String?
+
+    @Option(help: "With --inputs: first write the features of every input image here (raw float32, N×features).")
+    var featuresOutput: String?
+
+    func validate() throws {
+        if featuresOutput != nil, inputs == nil { throw ValidationError("--features-output needs --inputs") }
+    }
+
     func run() throws {
         let url = URL(fileURLWithPath: weights)
         let loadStart = Date()
@@ -58,6 +71,11 @@ struct ExtractorBenchmark: ParsableCommand {
               + "\(extractor.featureCount) features), loaded in \(String(format: "%.2f", loadSeconds)) s")
         print("plan: \(bandFloats) floats per band, groups of \(groupSize); peak RSS after loading: \(peakResidentMegabytes()) MB")
         print("")
+        let file = try inputs.map { try InputFile(path: $0, imageFloats: extractor.inputCount) }
+        if let file {
+            print("inputs: \(file.count) images from \(file.path)")
+            if let featuresOutput { try writeFeatures(extractor, of: file, to: featuresOutput) }
+        }
         print("load average before: \(loadAverage())")
         print("workers  batch  blas       images/s   ms/image/worker   CPU ms/image   peak RSS MB")
 
@@ -71,7 +89,11 @@ struct ExtractorBenchmark: ParsableCommand {
             for (mode, workerCount, batch) in configurations {
                 BLASThreading.setThreadCount(mode == "single" ? 1 : max(defaultBLASThreads, cores))
                 resetPeakResident()
-                let (rate, cpu) = measure(extractor, batch: batch, workers: workerCount)
+                let (rate, cpu) = if let file {
+                    measure(extractor, file: file, batch: batch, workers: workerCount)
+                } else {
+                    measure(extractor, batch: batch, workers: workerCount)
+                }
                 print(String(format: "%7d  %5d  %-9@  %9.1f   %15.2f   %12.2f   %11d", workerCount, batch,
                              mode as NSString, rate, 1000.0 * Double(workerCount) / rate, cpu,
                              peakResidentMegabytes()))
@@ -101,6 +123,62 @@ struct ExtractorBenchmark: ParsableCommand {
         return (count / seconds, 1000 * (processCPUSeconds() - cpuStart) / count)
     }
 
+    /// Like `measure(_:batch:workers:)` on the images of `file`: worker `w` computes batches `w`, `w + workers`, …
+    /// (the last one may be short), after each worker warmed up on one batch.
+    private func measure(_ extractor: MobileNetV2Extractor, file: InputFile, batch: Int, workers: Int) -> (Double, Double) {
+        let batches = (file.count + batch - 1) / batch
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            run(extractor, file: file, batches: [worker % batches][...], batch: batch)
+        }
+        let cpuStart = processCPUSeconds()
+        let start = DispatchTime.now().uptimeNanoseconds
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            run(extractor, file: file, batches: Array(stride(from: worker, to: batches, by: workers))[...], batch: batch)
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let count = Double(file.count)
+        return (count / seconds, 1000 * (processCPUSeconds() - cpuStart) / count)
+    }
+
+    private func run(_ extractor: MobileNetV2Extractor, file: InputFile, batches: ArraySlice<Int>, batch: Int) {
+        var output = [Float](repeating: 0, count: batch * extractor.featureCount)
+        file.withImages { images in
+            output.withUnsafeMutableBufferPointer { destination in
+                for index in batches {
+                    let first = index * batch, count = min(batch, file.count - first)
+                    let source = UnsafeBufferPointer(
+                        rebasing: images[(first * extractor.inputCount)..<((first + count) * extractor.inputCount)])
+                    do {
+                        try extractor.features(batch: source, count: count, into: destination)
+                    } catch {
+                        print("extraction failed: \(error)")
+                        return
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the features of every image of `file` to `path` (raw float32), one worker, batches of 32.
+    private func writeFeatures(_ extractor: MobileNetV2Extractor, of file: InputFile, to path: String) throws {
+        var features = [Float](repeating: 0, count: file.count * extractor.featureCount)
+        try file.withImages { images throws in
+            try features.withUnsafeMutableBufferPointer { destination in
+                for first in stride(from: 0, to: file.count, by: 32) {
+                    let count = min(32, file.count - first)
+                    try extractor.features(
+                        batch: UnsafeBufferPointer(
+                            rebasing: images[(first * extractor.inputCount)..<((first + count) * extractor.inputCount)]),
+                        count: count,
+                        into: UnsafeMutableBufferPointer(
+                            rebasing: destination[(first * extractor.featureCount)...]))
+                }
+            }
+        }
+        try features.withUnsafeBytes { Data($0) }.write(to: URL(fileURLWithPath: path))
+        print("features of the \(file.count) inputs written to \(path)")
+    }
+
     private func run(_ extractor: MobileNetV2Extractor, input: [Float], batch: Int, times: Int) {
         var output = [Float](repeating: 0, count: batch * extractor.featureCount)
         input.withUnsafeBufferPointer { source in
@@ -115,6 +193,37 @@ struct ExtractorBenchmark: ParsableCommand {
                 }
             }
         }
+    }
+}
+
+/// Preprocessed images from a raw little-endian float32 file (N × `imageFloats`), memory-mapped.
+struct InputFile: Sendable {
+    let path: String
+    let count: Int
+    private let data: Data
+
+    /// Why `--inputs` cannot be used.
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    init(path: String, imageFloats: Int) throws(Failure) {
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        } catch {
+            throw Failure(description: "\(path): cannot be read (\(error.localizedDescription))")
+        }
+        let imageBytes = imageFloats * MemoryLayout<Float>.size
+        guard !data.isEmpty, data.count % imageBytes == 0 else {
+            throw Failure(description: "\(path): \(data.count) bytes is not a whole number of \(imageBytes)-byte images")
+        }
+        self.path = path
+        count = data.count / imageBytes
+    }
+
+    /// Calls `body` with all images' floats (this benchmark runs on little-endian machines only).
+    func withImages<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        try data.withUnsafeBytes { try body($0.bindMemory(to: Float.self)) }
     }
 }
 

@@ -1,0 +1,409 @@
+#!/usr/bin/env python3
+"""Compares FruitFeatures with ONNX Runtime on MobileNetV2 features, on the same machine, in one run.
+
+Run through Scripts/compare_onnx.sh (it makes the virtualenv and builds the Swift binaries), or directly:
+
+    python Scripts/compare_onnx.py --bin-dir "$(swift build -c release --show-bin-path)" [--images 2000]
+
+Steps (all figures go to stdout, with the load average around each timed stage):
+  1. Generates --images varied 100×100 JPEGs (seeded, with Pillow) in 3 label folders.
+  2. Preprocesses them exactly as the notebook: PIL Image.open(bytes).resize((224, 224)) (bicubic by default)
+     → float32 → x / 127.5 − 1; writes them as raw little-endian float32 (N×224×224×3).
+  3. Converts the fixture weights to ONNX with tf2onnx (in a child process, so TensorFlow's threads are gone
+     before anything is timed): tf.keras MobileNetV2(alpha 1.0, 224, include_top) + load_weights(h5), cut at
+     layers[-2] (the global-average-pooled 1280-d features). Checks ORT against Keras on a few inputs.
+  4. --passes timed passes over all inputs, alternating every --segment images (so other load on the machine
+     hits both alike) between ONNX Runtime (CPU provider, intra_op_num_threads 2, batch 32, warmed up) and
+     fruitfeatures-benchmark extractor --inputs on the same images (2 workers, batch 32, BLAS single-threaded).
+     Images/s (wall clock) and CPU ms/image of each pass; the median ratio of paired segments.
+  5. fruitfeatures extract on the JPEG tree (default --jobs), --extract-runs times: wall clock including
+     start-up, and peak RSS; each run right after an ORT pass over the same images (paired ratio).
+  6. Checks FruitFeatures' features against ORT's on the same few inputs, and prints the ratios.
+Exits non-zero if any feature check is over 1e-4.
+"""
+
+import argparse
+import io
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+import numpy as np  # noqa: E402
+from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+DEFAULT_WEIGHTS = os.path.join(ROOT, "Fixtures", "weights", "mobilenet_v2_1.0_224_random.h5")
+SIZE = 224
+FEATURES = 1280
+LABELS = ["apple", "banana", "cherry"]
+CHECK_IMAGES = 8
+TOLERANCE = 1e-4
+
+
+def say(*args):
+    print(*args, flush=True)
+
+
+def load_average():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def cpu_model():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+# --- inputs -----------------------------------------------------------------------------------------
+
+
+def synthetic_photo(rng):
+    """A 100×100 'fruit on a table' picture: gradient background, a few shaded blobs, texture noise."""
+    size = 100
+    top, bottom = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+    t = np.linspace(0.0, 1.0, size)[:, None, None]
+    pixels = (top * (1 - t) + bottom * t) * np.ones((1, size, 1))
+    image = Image.fromarray(pixels.astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(image)
+    for _ in range(int(rng.integers(1, 5))):
+        cx, cy = rng.integers(10, 90, 2)
+        rx, ry = rng.integers(8, 40, 2)
+        color = rng.integers(0, 256, 3)
+        # Concentric ellipses, lighter towards a highlight: a round, shaded object.
+        for step in range(6):
+            shrink = 1.0 - step / 7.0
+            shade = np.clip(color + step * 18, 0, 255)
+            draw.ellipse([cx - rx * shrink, cy - ry * shrink, cx + rx * shrink, cy + ry * shrink],
+                         fill=tuple(int(c) for c in shade))
+    image = image.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.0, 1.5))))
+    noisy = np.asarray(image, dtype=np.float32) + rng.normal(0.0, rng.uniform(2.0, 12.0), (size, size, 3))
+    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "RGB")
+
+
+def make_tree(tree, count, seed):
+    """Writes `count` JPEGs into tree/<label>/NNNNNN.jpg; returns their paths in a fixed order."""
+    rng = np.random.default_rng(seed)
+    paths = []
+    for index in range(count):
+        folder = os.path.join(tree, LABELS[index % len(LABELS)])
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, f"{index:06d}.jpg")
+        synthetic_photo(rng).save(path, "JPEG", quality=int(rng.integers(75, 96)))
+        paths.append(path)
+    return paths
+
+
+def preprocess(path):
+    """The notebook's preprocessing: PIL resize to 224×224 (default filter), then x / 127.5 − 1."""
+    with open(path, "rb") as f:
+        image = Image.open(io.BytesIO(f.read())).resize((SIZE, SIZE))
+    return np.asarray(image, dtype=np.float32) / 127.5 - 1.0
+
+
+def write_inputs(paths, destination):
+    """Writes every preprocessed image to `destination` (raw little-endian float32), one at a time."""
+    with open(destination, "wb") as f:
+        for path in paths:
+            f.write(preprocess(path).astype("<f4").tobytes())
+
+
+def read_inputs(path):
+    return np.fromfile(path, dtype="<f4").reshape(-1, SIZE, SIZE, 3)
+
+
+# --- conversion (child process: TensorFlow stays out of the timed process) -----------------------------
+
+
+def convert(weights, onnx_path, check_inputs, keras_features):
+    import keras
+    import tensorflow as tf
+    import tf2onnx
+    from tensorflow.keras.applications.mobilenet_v2 import MobileNetV2
+
+    model = MobileNetV2(alpha=1.0, input_shape=(SIZE, SIZE, 3), include_top=True, weights=None)
+    model.load_weights(weights)
+    features = keras.Model(inputs=model.input, outputs=model.layers[-2].output)
+    spec = (tf.TensorSpec((None, SIZE, SIZE, 3), tf.float32, name="input"),)
+    tf2onnx.convert.from_keras(features, input_signature=spec, opset=17, output_path=onnx_path)
+    x = read_inputs(check_inputs)
+    np.asarray(features(x, training=False), dtype="<f4").tofile(keras_features)
+    print(json.dumps({"tensorflow": tf.__version__, "keras": keras.__version__, "tf2onnx": tf2onnx.__version__,
+                      "opset": 17}))
+
+
+# --- timing -----------------------------------------------------------------------------------------
+
+
+def ort_session(onnx_path, threads):
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+
+
+def ort_features(session, x, batch):
+    name = session.get_inputs()[0].name
+    return np.concatenate([session.run(None, {name: x[i:i + batch]})[0] for i in range(0, len(x), batch)])
+
+
+def process_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def warm_up_ort(session, x, batch):
+    name = session.get_inputs()[0].name
+    for i in range(0, min(len(x), 2 * batch), batch):
+        session.run(None, {name: x[i:i + batch]})
+
+
+def time_ort(session, x, batch):
+    """Images/s of one pass over all of `x`, and process CPU milliseconds per image (ORT's idle
+    intra-op threads spin for a while by default, which counts as CPU time)."""
+    name = session.get_inputs()[0].name
+    cpu = process_cpu_seconds()
+    start = time.perf_counter()
+    for i in range(0, len(x), batch):
+        session.run(None, {name: x[i:i + batch]})
+    seconds = time.perf_counter() - start
+    return len(x) / seconds, 1000 * (process_cpu_seconds() - cpu) / len(x)
+
+
+def run(command, **kwargs):
+    result = subprocess.run(command, text=True, capture_output=True, **kwargs)
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout + result.stderr)
+        raise SystemExit(f"failed ({result.returncode}): {' '.join(command)}")
+    return result.stdout
+
+
+BENCH_ROW = re.compile(r"^\s*(\d+)\s+(\d+)\s+(single|threaded)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)\s*$")
+
+
+def benchmark_rows(output):
+    return [(int(m[1]), int(m[2]), m[3], float(m[4]), float(m[6]), int(m[7]))
+            for m in map(BENCH_ROW.match, output.splitlines()) if m]
+
+
+def header_value(output, prefix):
+    for line in output.splitlines():
+        if line.startswith(prefix):
+            return line[len(prefix):].strip()
+    return "unknown"
+
+
+def summarize(rates):
+    return f"best {max(rates):7.1f}  median {statistics.median(rates):7.1f}  (passes: " + \
+        ", ".join(f"{r:.1f}" for r in rates) + ")"
+
+
+def check(what, expected, actual):
+    diff = float(np.abs(expected - actual).max())
+    scale = float(np.abs(expected).max())
+    verdict = "ok" if diff <= TOLERANCE else "FAIL"
+    say(f"  {what:<34} max |diff| {diff:.2e}  (features up to {scale:.2f})  {verdict}")
+    return diff <= TOLERANCE
+
+
+# --- main -------------------------------------------------------------------------------------------
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bin-dir", required=True, help="folder of the release fruitfeatures binaries")
+    parser.add_argument("--images", type=int, default=2000, help="JPEGs to generate (default 2000)")
+    parser.add_argument("--passes", type=int, default=5, help="timed passes of ORT and of the extractor (default 5)")
+    parser.add_argument("--segment", type=int, default=250,
+                        help="images timed on one side before switching to the other (default 250; 0: whole pass)")
+    parser.add_argument("--extract-runs", type=int, default=2, help="runs of fruitfeatures extract (default 2)")
+    parser.add_argument("--batch", type=int, default=32, help="batch size of ORT and of the extractor")
+    parser.add_argument("--threads", type=int, default=2, help="ORT intra_op_num_threads")
+    parser.add_argument("--workers", type=int, default=2, help="extractor workers (BLAS single-threaded each)")
+    parser.add_argument("--weights", default=DEFAULT_WEIGHTS)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--work", help="working folder (default: a temporary one, removed at the end)")
+    parser.add_argument("--convert-only", nargs=4, metavar=("WEIGHTS", "ONNX", "CHECK_INPUTS", "KERAS_OUT"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.convert_only:
+        convert(*args.convert_only)
+        return
+
+    import onnxruntime as ort
+
+    work = args.work or tempfile.mkdtemp(prefix="compare-onnx-")
+    os.makedirs(work, exist_ok=True)
+    try:
+        ok = compare(args, work, ort.__version__)
+    finally:
+        if not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+    if not ok:
+        raise SystemExit("feature check over 1e-4: the models differ")
+
+
+def compare(args, work, ort_version):
+    benchmark = os.path.join(args.bin_dir, "fruitfeatures-benchmark")
+    cli = os.path.join(args.bin_dir, "fruitfeatures")
+    weights = os.path.abspath(args.weights)
+    say(f"machine: {cpu_model()}, {os.cpu_count()} cores; load average at start {load_average()}")
+
+    say(f"\n[1] generating {args.images} JPEGs (100×100, seed {args.seed}) and preprocessing them")
+    tree = os.path.join(work, "photos")
+    paths = make_tree(tree, args.images, args.seed)
+    inputs = os.path.join(work, "inputs.f32")
+    write_inputs(paths, inputs)
+    x = read_inputs(inputs)
+    check_inputs = os.path.join(work, "check.f32")
+    x[:CHECK_IMAGES].astype("<f4").tofile(check_inputs)
+    say(f"  {len(x)} inputs, {os.path.getsize(inputs) / 2**20:.0f} MiB, values in [{x.min():.3f}, {x.max():.3f}]")
+    # The extractor reads each segment from its own file; ORT slices the same images from `x`.
+    segment = args.segment if args.segment > 0 else len(x)
+    segments = []
+    for first in range(0, len(x), segment):
+        path = os.path.join(work, f"segment-{first // segment:03d}.f32")
+        x[first:first + segment].astype("<f4").tofile(path)
+        segments.append((first, min(first + segment, len(x)), path))
+    os.remove(inputs)
+
+    say("\n[2] converting the weights to ONNX with tf2onnx (child process)")
+    onnx_path = os.path.join(work, "mobilenet_v2_features.onnx")
+    keras_out = os.path.join(work, "keras.f32")
+    versions = json.loads(run([sys.executable, os.path.abspath(__file__), "--bin-dir", args.bin_dir,
+                               "--convert-only", weights, onnx_path, check_inputs, keras_out]).strip().splitlines()[-1])
+    say(f"  {os.path.basename(weights)} → {os.path.getsize(onnx_path) / 2**20:.1f} MiB ONNX (opset {versions['opset']}); "
+        f"tensorflow {versions['tensorflow']}, keras {versions['keras']}, tf2onnx {versions['tf2onnx']}")
+
+    session = ort_session(onnx_path, args.threads)
+    check_x = x[:CHECK_IMAGES]
+    keras_features = np.fromfile(keras_out, dtype="<f4").reshape(len(check_x), -1)
+    ort_check = ort_features(session, check_x, args.batch)
+    assert ort_check.shape == (len(check_x), FEATURES), ort_check.shape
+
+    swift_out = os.path.join(work, "swift.f32")
+    run([benchmark, "extractor", "--weights", weights, "--inputs", check_inputs, "--features-output", swift_out,
+         "--batch-sizes", str(CHECK_IMAGES), "--workers", "1", "--blas", "single"])
+
+    # Each pass alternates between the two segment by segment, so that other load on the machine, which
+    # changes from second to second, hits both alike.
+    say(f"\n[3] {args.passes} passes over the same {len(x)} inputs, batch {args.batch}, alternating every "
+        f"{segment} images (ORT, then the extractor, on each segment):\n"
+        f"  ONNX Runtime {ort_version}: CPU provider, intra_op_num_threads={args.threads}, inter_op 1, "
+        f"sequential, all graph optimizations; warmed up once on 2 batches\n"
+        f"  extractor: fruitfeatures-benchmark extractor --inputs SEGMENT, {args.workers} workers, "
+        f"BLAS single-threaded per worker; warmed up on one batch per worker for each segment")
+    warm_up_ort(session, x, args.batch)
+    ort_rates, extractor_rates, ort_cpus, extractor_cpus, paired = [], [], [], [], []
+    openblas, machine, rss = "unknown", "unknown", 0
+    for index in range(args.passes):
+        before = load_average()
+        seconds = {"ort": 0.0, "extractor": 0.0}
+        cpu = {"ort": 0.0, "extractor": 0.0}
+        pass_ratios = []
+        for first, end, path in segments:
+            count = end - first
+            ort_rate, ort_cpu = time_ort(session, x[first:end], args.batch)
+            output = run([benchmark, "extractor", "--weights", weights, "--inputs", path,
+                          "--batch-sizes", str(args.batch), "--workers", str(args.workers), "--blas", "single"])
+            rows = benchmark_rows(output)
+            if len(rows) != 1:
+                sys.stderr.write(output)
+                raise SystemExit("could not read the benchmark's table")
+            _, _, _, rate, extractor_cpu, segment_rss = rows[0]
+            seconds["ort"] += count / ort_rate
+            seconds["extractor"] += count / rate
+            cpu["ort"] += ort_cpu * count
+            cpu["extractor"] += extractor_cpu * count
+            pass_ratios.append(rate / ort_rate)
+            rss = max(rss, segment_rss)
+            openblas = "OpenBLAS " + header_value(output, "OpenBLAS:").removeprefix("OpenBLAS ")
+            machine = header_value(output, "machine:")
+        ort_rates.append(len(x) / seconds["ort"])
+        extractor_rates.append(len(x) / seconds["extractor"])
+        ort_cpus.append(cpu["ort"] / len(x))
+        extractor_cpus.append(cpu["extractor"] / len(x))
+        paired.extend(pass_ratios)
+        say(f"  pass {index + 1}: ORT {ort_rates[-1]:6.1f} images/s ({ort_cpus[-1]:5.1f} CPU ms/image)   "
+            f"extractor {extractor_rates[-1]:6.1f} images/s ({extractor_cpus[-1]:5.1f} CPU ms/image)   "
+            f"segment ratios {min(pass_ratios):.2f}–{max(pass_ratios):.2f}   load {before} → {load_average()}")
+    say(f"  ONNX Runtime images/s: {summarize(ort_rates)}")
+    say(f"  extractor images/s:    {summarize(extractor_rates)}")
+    say(f"  extractor / ORT on the same segment, median of {len(paired)}: {statistics.median(paired):.2f}")
+    say(f"  benchmark: {machine}; {openblas}; peak RSS {rss} MB (includes the memory-mapped segment)")
+
+    say(f"\n[4] fruitfeatures extract on the {len(paths)} JPEGs (default --jobs, start-up included), "
+        f"{args.extract_runs} run(s), each right after an ORT pass over the same images for a paired ratio")
+    end_to_end_rates, peaks, end_to_end_paired = [], [], []
+    for index in range(args.extract_runs):
+        ort_rate, _ = time_ort(session, x, args.batch)
+        out_dir = os.path.join(work, "extract")
+        shutil.rmtree(out_dir, ignore_errors=True)
+        rss_file = os.path.join(work, "rss")
+        before = load_average()
+        start = time.perf_counter()
+        run(["/usr/bin/time", "-f", "%M", "-o", rss_file, cli, "extract", tree, "--output", out_dir,
+             "--weights", weights, "--no-progress"])
+        wall = time.perf_counter() - start
+        with open(rss_file) as f:
+            peaks.append(int(f.read().split()[-1]) / 1024)
+        end_to_end_rates.append(len(paths) / wall)
+        end_to_end_paired.append(end_to_end_rates[-1] / ort_rate)
+        seconds = {}
+        summary_path = os.path.join(out_dir, "summary.json")
+        if os.path.exists(summary_path):
+            with open(summary_path) as f:
+                seconds = json.load(f).get("seconds", {})
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in seconds.items() if isinstance(v, (int, float)))
+        say(f"  run {index + 1}: {end_to_end_rates[-1]:6.1f} images/s ({wall:.2f} s wall), peak RSS {peaks[-1]:.0f} MB, "
+            f"load {before} → {load_average()}; ORT just before: {ort_rate:.1f} images/s, "
+            f"ratio {end_to_end_paired[-1]:.2f}")
+        if stages:
+            say(f"    stages (s, summed over workers where parallel): {stages}")
+    end_to_end, peak_mb = max(end_to_end_rates), max(peaks)
+    del session
+
+    say(f"\n[5] same model? features of the first {len(check_x)} inputs")
+    swift_features = np.fromfile(swift_out, dtype="<f4").reshape(len(check_x), -1)
+    ok = check("ONNX Runtime vs Keras", keras_features, ort_check)
+    ok &= check("FruitFeatures vs ONNX Runtime", ort_check, swift_features)
+    ok &= check("FruitFeatures vs Keras", keras_features, swift_features)
+
+    ort_best, extractor_best = max(ort_rates), max(extractor_rates)
+    say("\n[6] summary (best pass or run of each: the least disturbed by other load; medians in brackets)")
+    say(f"  machine             {cpu_model()}, {os.cpu_count()} cores; load average now {load_average()}")
+    say(f"  versions            onnxruntime {ort_version}, tf2onnx {versions['tf2onnx']}, "
+        f"tensorflow {versions['tensorflow']}; {openblas}")
+    say(f"  ONNX Runtime        {ort_best:7.1f} images/s [{statistics.median(ort_rates):.1f}]")
+    say(f"  extractor           {extractor_best:7.1f} images/s [{statistics.median(extractor_rates):.1f}]")
+    say(f"  end to end          {end_to_end:7.1f} images/s (best of {len(end_to_end_rates)} run(s))")
+    say(f"  extractor / ORT     {extractor_best / ort_best:5.2f} "
+        f"[{statistics.median(extractor_rates) / statistics.median(ort_rates):.2f}]   target ≥ 1.0, aim 1.3; "
+        f"median over segments {statistics.median(paired):.2f}")
+    say(f"  end to end / ORT    {end_to_end / ort_best:5.2f} "
+        f"[{end_to_end / statistics.median(ort_rates):.2f}]   target ≥ 0.9; "
+        f"paired with the ORT pass just before {statistics.median(end_to_end_paired):.2f}")
+    say(f"  CPU ms/image        ORT {min(ort_cpus):.1f}, extractor {min(extractor_cpus):.1f} (least of the passes): "
+        f"ratio {min(ort_cpus) / min(extractor_cpus):.2f} (less load-sensitive; ORT's includes its threads' spinning)")
+    say(f"  peak RSS (extract)  {peak_mb:5.0f} MB   target < 400 MB")
+    return ok
+
+
+if __name__ == "__main__":
+    main()
