@@ -45,9 +45,8 @@ public final class MobileNetV2Extractor: Sendable {
     public let architecture: MobileNetV2Architecture
     /// Height and width of the square input images.
     public let inputSize: Int
-    /// How the forward pass is scheduled. An image's features depend on its position in its group
-    /// (OpenBLAS rounds edge tiles differently), so callers wanting results independent of batching
-    /// feed whole groups in a fixed order (see `ExtractionPipeline`).
+    /// How the forward pass is scheduled. It changes speed and memory, never the features: an image's
+    /// features are the same bits whatever the plan, the batch or the images sharing its call.
     public let plan: ExecutionPlan
     private let model: FoldedMobileNetV2
     private let scratchPool: ScratchPool
@@ -81,7 +80,7 @@ public final class MobileNetV2Extractor: Sendable {
         scratchPool = ScratchPool(model: model)
     }
 
-    /// How the forward pass is scheduled; any plan gives the same features up to float rounding.
+    /// How the forward pass is scheduled; every plan gives exactly the same features.
     public struct ExecutionPlan: Sendable, Equatable {
         /// Floats of expanded rows per band in the first stage (default 65 536, ≈ 256 KB: a fraction of L2).
         public var bandFloats: Int

@@ -19,9 +19,6 @@ struct CheckpointManifest: Codable, Equatable, Sendable {
     var featureCount: Int
     /// Network input size.
     var inputSize: Int
-    /// The extractor's execution plan: it decides the float rounding of the features.
-    var bandFloats: Int
-    var groupSize: Int
 
     /// Why a run with `other` cannot continue this checkpoint, or `nil` when it can.
     func mismatch(with other: CheckpointManifest) -> String? {
@@ -34,10 +31,6 @@ struct CheckpointManifest: Codable, Equatable, Sendable {
         }
         if featureCount != other.featureCount || inputSize != other.inputSize {
             return "it holds \(featureCount) features per image at input size \(inputSize), not \(other.featureCount) at \(other.inputSize)"
-        }
-        if bandFloats != other.bandFloats || groupSize != other.groupSize {
-            return "it was made with the execution plan (bands of \(bandFloats) floats, groups of \(groupSize) images), "
-                + "not (\(other.bandFloats), \(other.groupSize)): the features would differ in rounding"
         }
         return nil
     }

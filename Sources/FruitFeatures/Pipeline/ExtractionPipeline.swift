@@ -91,8 +91,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
 
         let manifest = CheckpointManifest(
             version: fruitFeaturesVersion, input: input, glob: pattern, weightsSHA256: sha256,
-            featureCount: extractor.featureCount, inputSize: extractor.inputSize,
-            bandFloats: extractor.plan.bandFloats, groupSize: extractor.plan.groupSize)
+            featureCount: extractor.featureCount, inputSize: extractor.inputSize)
         let checkpoint = try ExtractionCheckpoint.open(in: outputDirectory, manifest: manifest, resume: settings.resume)
         var pass = NetworkPass(
             pipeline: self, outputDirectory: outputDirectory, checkpoint: checkpoint, total: total, progress: progress)

@@ -75,9 +75,9 @@ struct NetworkPass<Source: ImageSource> {
         let preprocessor = pipeline.preprocessor
         let source = pipeline.source
         let window = settings.jobs + 1
-        // Batches hold whole network groups, so that groups (and results) do not depend on the batch size.
-        let group = max(1, extractor.plan.groupSize)
-        let batchSize = (settings.batchSize + group - 1) / group * group
+        // Any batch size works: results never depend on how images are grouped (a multiple of the plan's
+        // group size, 8 by default, runs fastest).
+        let batchSize = max(1, settings.batchSize)
         var iterator = source.makeIterator()
 
         // The finished prefix: listed again (the order is deterministic) and checked, not processed.
