@@ -27,8 +27,9 @@ struct InspectCommand: ParsableCommand {
 
     /// The printed summary (kept apart from `run` so that its format reads in one place).
     static func summary(of file: KerasWeightsFile, weights: MobileNetV2Weights, path: String) -> String {
-        let names = file.layers.flatMap(\.weightNames)
-        let layout = names.contains { $0.hasSuffix(":0") } ? "Keras 2 HDF5 (weight names with ':0')" : "Keras 3 legacy HDF5"
+        var layout = file.hasKeras2WeightNames ? "Keras 2 HDF5 (weight names with ':0')" : "Keras 3 legacy HDF5"
+        layout += file.container == .wholeModel ? ", whole model (model_weights)" : ", weights only"
+        if let nested = file.nestedBackbone { layout += ", MobileNetV2 nested in layer '\(nested)'" }
         let architecture = weights.architecture
         let alpha = architecture.alpha.map { String($0) } ?? "custom widths"
         var lines = [

@@ -22,9 +22,9 @@ K = 5  # components asked for explicitly
 K_DEFAULT = len(glob.glob(os.path.join(FIXTURES, "images", "*", "*.jpg"))) - 1
 
 
-# Spark's Python workers run OpenBLAS single-threaded (PySpark sets OMP_NUM_THREADS to spark.task.cpus); the
-# CLI below does too, so both sum the convolutions in the same order. With another thread count the features
-# move by a few float32 ulps (≈7e-6 at magnitude 3.5 on the fixture weights).
+# The raw features never depend on threads or batching. The PCA fit (LAPACKE over OpenBLAS) can round
+# differently with another BLAS thread count, so the CLI runs single-threaded like Spark's Python workers
+# (PySpark sets OMP_NUM_THREADS to spark.task.cpus).
 BLAS_THREADS = {"OPENBLAS_NUM_THREADS": "1"}
 
 

@@ -44,10 +44,27 @@ public struct KerasWeightsFile: Sendable {
         public let weightNames: [String]
     }
 
+    /// How the weights were saved.
+    public enum Container: Sendable, Equatable {
+        /// `save_weights` (Keras 2) or the legacy `.h5` weights of Keras 3: layers at the file's root.
+        case weights
+        /// `model.save('x.h5')`: the whole model, weights under the group `model_weights`.
+        case wholeModel
+    }
+
     /// Where the file is.
     public let url: URL
     /// The top-level layers with weights, in the order of the file's `layer_names`.
     public let layers: [Layer]
+    /// How the weights were saved.
+    public let container: Container
+    /// Weight names carry TensorFlow's `:0` suffix (Keras 2) rather than none (Keras 3).
+    public var hasKeras2WeightNames: Bool { layers.contains { $0.weightNames.contains { $0.hasSuffix(":0") } } }
+    /// The top-level layer holding the MobileNetV2 backbone as a nested model (a fine-tuned classifier),
+    /// or nil when the backbone's layers are the file's own top-level layers.
+    public var nestedBackbone: String? {
+        layers.first { $0.weightNames.count >= MobileNetV2Architecture.layerNames().count }?.name
+    }
     private let file: HDF5File
     private let weightsRoot: HDF5Group
 
@@ -63,7 +80,8 @@ public struct KerasWeightsFile: Sendable {
         // model.save('x.h5') puts the weights under /model_weights; save_weights at the root.
         let root = file.root
         var weightsRoot = root
-        if root.kindOfMember("model_weights") == .group {
+        container = root.kindOfMember("model_weights") == .group ? .wholeModel : .weights
+        if container == .wholeModel {
             weightsRoot = try wrap { () throws(HDF5Error) in try root.group("model_weights") }
         }
         self.weightsRoot = weightsRoot
@@ -106,7 +124,7 @@ public struct KerasWeightsFile: Sendable {
     public func mobileNetV2Weights() throws(WeightsError) -> MobileNetV2Weights {
         let expectedNames = MobileNetV2Architecture.layerNames()
         let slots: [Slot]
-        if let nested = layers.first(where: { $0.weightNames.count >= expectedNames.count }) {
+        if let nestedName = nestedBackbone, let nested = layers.first(where: { $0.name == nestedName }) {
             slots = try nestedSlots(nested, expectedNames: expectedNames)
         } else {
             slots = layers.prefix(expectedNames.count).map { layer in

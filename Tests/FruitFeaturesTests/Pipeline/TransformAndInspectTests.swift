@@ -62,7 +62,7 @@ import Testing
         #expect(result.status == 0, "\(result.standardError)")
         let lines = result.standardOutput.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         #expect(lines[0] == "File:      \(path)")
-        #expect(lines[1].hasPrefix("Layout:    Keras 2 HDF5 (weight names with ':0')"))
+        #expect(lines[1].hasPrefix("Layout:    Keras 2 HDF5 (weight names with ':0'), weights only, "))
         #expect(lines[2] == "Model:     MobileNetV2, alpha 1.0, 17 inverted-residual blocks, 1280 features")
         #expect(lines[6].hasPrefix("Conv1                       3×3×3×32            864           128"))
         #expect(lines.filter { $0.hasPrefix("block_") }.count == 16 * 3)
@@ -70,6 +70,23 @@ import Testing
         let printed = try #require(lines.first { $0.hasPrefix("Backbone parameters: ") })
         let digits = printed.dropFirst("Backbone parameters: ".count).prefix { $0 != " " }.filter(\.isNumber)
         #expect(Int(digits) == total)
+    }
+
+    /// The layout line tells each saved form apart (the fixtures from Scripts/make_keras_fixtures.py).
+    @Test(arguments: [
+        ("keras3_legacy_weights.h5", "Keras 3 legacy HDF5, weights only"),
+        ("keras3_whole_model.h5", "Keras 3 legacy HDF5, whole model (model_weights)"),
+        ("classifier_nested_trainable.h5", "Keras 3 legacy HDF5, whole model (model_weights), MobileNetV2 nested in layer "),
+        ("classifier_flat.h5", "Keras 3 legacy HDF5, whole model (model_weights), "),
+        ("keras2_chunked_attributes.h5", "Keras 2 HDF5 (weight names with ':0'), weights only"),
+    ])
+    func inspectNamesTheLayout(_ file: String, _ layout: String) throws {
+        let path = FixturePaths.root.appendingPathComponent("weights/variants/\(file)").path
+        let result = try CommandRunner.run(["inspect", path])
+        #expect(result.status == 0, "\(result.standardError)")
+        let line = result.standardOutput.split(separator: "\n").dropFirst().first.map(String.init) ?? ""
+        #expect(line.hasPrefix("Layout:    " + layout), "\(line)")
+        if file == "classifier_flat.h5" { #expect(!line.contains("nested"), "\(line)") }
     }
 
     @Test func inspectNamesTheFileOfABrokenWeightsFile() throws {
