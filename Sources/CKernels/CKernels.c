@@ -48,16 +48,18 @@ INLINE float clamp6f(float x) { return x < 0.0f ? 0.0f : (x > 6.0f ? 6.0f : x); 
 // ---------------------------------------------------------------------------------------------
 // Depthwise 3×3
 
-// One output pixel, channels [c, c+8): taps outside the input are skipped (they read 0).
-INLINE v8f depthwise_pixel_checked(const float *in, int height, int width, int channels, const float *weights,
-                                   v8f acc, int iy0, int ix0, int c) {
+// One output pixel, 8 channels: taps outside the input are skipped (they read 0). Pixel (y, x)'s 8 channels
+// start at in + (y·width + x)·pixel_stride: NHWC input offset to channel c (pixel_stride = channels) or one
+// channel-blocked plane (pixel_stride = 8); the weights of channel c are at weights + tap·channels + c.
+INLINE v8f depthwise_pixel_checked(const float *in, size_t pixel_stride, int height, int width, int channels,
+                                   const float *weights, v8f acc, int iy0, int ix0, int c) {
     for (int ky = 0; ky < 3; ky++) {
         int iy = iy0 + ky;
         if (iy < 0 || iy >= height) continue;
         for (int kx = 0; kx < 3; kx++) {
             int ix = ix0 + kx;
             if (ix < 0 || ix >= width) continue;
-            acc += *(const v8f *)(in + ((size_t)iy * width + ix) * channels + c)
+            acc += *(const v8f *)(in + ((size_t)iy * width + ix) * pixel_stride)
                  * *(const v8f *)(weights + (ky * 3 + kx) * channels + c);
         }
     }
@@ -119,14 +121,15 @@ INLINE void depthwise_body(const float *in, int height, int width, int channels,
                         acc += *(const v8f *)(r2 + o + step) * w7;
                         acc += *(const v8f *)(r2 + o + 2 * step) * w8;
                     } else {
-                        acc = depthwise_pixel_checked(in, height, width, channels, weights, b, iy0, ix0, c);
+                        acc = depthwise_pixel_checked(in + c, (size_t)channels, height, width, channels, weights, b,
+                                                      iy0, ix0, c);
                     }
                     *(v8f *)(out_row + (size_t)x * channels + c) = clamp6(acc);
                 }
             } else {
                 for (int x = 0; x < out_width; x++) {
-                    v8f acc = depthwise_pixel_checked(in, height, width, channels, weights, b, iy0,
-                                                      x * stride - pad_left, c);
+                    v8f acc = depthwise_pixel_checked(in + c, (size_t)channels, height, width, channels, weights, b,
+                                                      iy0, x * stride - pad_left, c);
                     *(v8f *)(out_row + (size_t)x * channels + c) = clamp6(acc);
                 }
             }
@@ -171,20 +174,6 @@ void ffk_depthwise3x3_bias_relu6(const float *in, int height, int width, int cha
 // The input is stored as channels/8 planes of (height, width, 8): sweeping a row of one plane reads consecutive
 // memory, each cache line serves two pixels, and the three rows a plane's output row needs fit in L1. On NHWC
 // input the same sweep strides by the whole channel count and fetches each line from L2 twice.
-INLINE v8f depthwise_blocked_pixel_checked(const float *plane, int height, int width, const float *weights,
-                                           int channels, v8f acc, int iy0, int ix0, int c) {
-    for (int ky = 0; ky < 3; ky++) {
-        int iy = iy0 + ky;
-        if (iy < 0 || iy >= height) continue;
-        for (int kx = 0; kx < 3; kx++) {
-            int ix = ix0 + kx;
-            if (ix < 0 || ix >= width) continue;
-            acc += *(const v8f *)(plane + ((size_t)iy * width + ix) * 8)
-                 * *(const v8f *)(weights + (ky * 3 + kx) * channels + c);
-        }
-    }
-    return acc;
-}
 
 // Rows above or below the input read from here instead: no row of a plane is ever checked per tap.
 enum { ZERO_ROW_PIXELS = 1024 };
@@ -251,7 +240,7 @@ INLINE void depthwise_blocked_body(const float *in, size_t block_stride, int hei
                     acc += *(const v8f *)(r2 + o) * w6;
                     acc += *(const v8f *)(r2 + o + 8) * w7;
                 } else {
-                    acc = depthwise_blocked_pixel_checked(plane, height, width, weights, channels, b, iy0, ix0, c);
+                    acc = depthwise_pixel_checked(plane, 8, height, width, channels, weights, b, iy0, ix0, c);
                 }
                 *(v8f *)(out_row + (size_t)x * channels) = clamp6(acc);
             }

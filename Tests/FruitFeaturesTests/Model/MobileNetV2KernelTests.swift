@@ -57,7 +57,7 @@ import Testing
             outHeight: outHeight, outWidth: outWidth, stride: shape.stride, padTop: shape.padTop, padLeft: shape.padLeft)
         // Values must reach both clamps for ReLU6 to be tested.
         #expect(expected.contains(0) && expected.contains(6) || expected.count < 8)
-        try forEachBuild { build in
+        forEachBuild { build in
             var output = [Float](repeating: .nan, count: expected.count)
             ffk_depthwise3x3_bias_relu6(input, Int32(shape.height), Int32(shape.width), Int32(shape.channels), weights,
                                         bias, &output, Int32(outHeight), Int32(outWidth), Int32(shape.stride),
@@ -99,7 +99,7 @@ import Testing
                 a, rows: shape.rows, inChannels: shape.inChannels, weights: weights, bias: bias,
                 outChannels: shape.outChannels, residual: withResidual ? residual : nil, relu6: clamps)
             if clamps && shape.rows * shape.outChannels > 64 { #expect(expected.contains(0) && expected.contains(6)) }
-            try forEachBuild { build in
+            forEachBuild { build in
                 // A guard row past the end: the kernel must not write beyond rows × out.
                 var output = [Float](repeating: .nan, count: expected.count + shape.outChannels)
                 ffk_pointwise(a, shape.rows, Int32(shape.inChannels), packed, Int32(shape.outChannels),
@@ -121,7 +121,7 @@ import Testing
         ffk_pointwise_pack(random.floats(inChannels * outChannels, -0.2, 0.2), random.floats(outChannels, -1, 1),
                            Int32(inChannels), Int32(outChannels), &packed)
         let residual = random.floats(rows * outChannels, -2, 2)
-        try forEachBuild { build in
+        forEachBuild { build in
             var whole = [Float](repeating: 0, count: rows * outChannels)
             ffk_pointwise(a, rows, Int32(inChannels), packed, Int32(outChannels), residual, 0, &whole)
             var inPlace = residual
@@ -157,7 +157,7 @@ import Testing
         let bias = random.floats(channels, -1, 2)
         let outHeight = max(shape.outHeight, 1), outWidth = max(shape.outWidth, 1)
         let planeStride = pixels * 8 + 24
-        try forEachBuild { build in
+        forEachBuild { build in
             var nhwc = [Float](repeating: .nan, count: pixels * channels)
             ffk_pointwise(a, pixels, Int32(inChannels), packed, Int32(channels), nil, 1, &nhwc)
             var planes = [Float](repeating: .nan, count: channels / 8 * planeStride)
@@ -186,7 +186,7 @@ import Testing
         var random = TestRandom(seed: 7)
         for (rows, cols) in [(1, 1), (3, 7), (5, 8), (4, 13), (33, 96), (49, 1280)] {
             let x = random.floats(rows * cols, 0, 6)
-            try forEachBuild { build in
+            forEachBuild { build in
                 var mean = [Float](repeating: .nan, count: cols)
                 ffk_mean_rows(x, rows, Int32(cols), &mean)
                 #expect(close(mean, ReferenceKernels.meanRows(x, rows: rows, cols: cols)), "\(build) \(rows)×\(cols)")

@@ -57,7 +57,7 @@ final class ScratchTmpfs {
     @Test func anOutputFolderThatCannotBeCreatedIsAClearError() throws {
         let input = try Reliability.photoTree(count: 3)
         let scratch = try makeScratchFolder()
-        FileManager.default.createFile(atPath: scratch + "/file", contents: Data("x".utf8))
+        #expect(FileManager.default.createFile(atPath: scratch + "/file", contents: Data("x".utf8)))
         let run = try Reliability.extract(input, scratch + "/file/out")
         #expect(run.status == 1)
         #expect(run.standardError == "fruitfeatures: error: cannot write to output folder \(scratch)/file/out: Not a directory\n")
@@ -92,7 +92,7 @@ final class ScratchTmpfs {
     /// complete files, and the checkpoint lets `--resume` finish once there is room.
     @Test(.enabled(if: ScratchTmpfs.isAvailable)) func aFullDiskFailsCleanlyAndResumeFinishes() throws {
         let scenario = try ResumeScenario.small.get()
-        let total = try Reliability.listing(scenario.reference).reduce(0) { $0 + Reliability.size(scenario.reference + "/" + $1) }
+        let total = Reliability.listing(scenario.reference).reduce(0) { $0 + Reliability.size(scenario.reference + "/" + $1) }
         // The journal holds ~5 KiB per image besides.
         let journal = scenario.found * 1280 * 4
         var stages: Set<String> = []
