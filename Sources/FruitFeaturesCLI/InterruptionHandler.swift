@@ -45,8 +45,11 @@ final class InterruptionHandler {
     /// The first signal received, if any.
     var firstSignal: Int32? { received.state.withLock { $0.first } }
 
-    /// Stops listening and restores the default dispositions.
+    /// Stops listening and restores the default dispositions — unless a signal has already arrived: the
+    /// command is then on its way out, and a further signal must still get the handler (a clean exit
+    /// status), not the default immediate death.
     func stop() {
+        guard firstSignal == nil else { return }
         for source in sources { source.cancel() }
         for number in signals { signal(number, SIG_DFL) }
     }

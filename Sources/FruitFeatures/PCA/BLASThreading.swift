@@ -1,10 +1,11 @@
 import COpenBLAS
 
-/// OpenBLAS's own thread pool, used inside each matrix product.
+/// OpenBLAS's own thread pool, used inside each matrix product of the PCA.
 ///
-/// When several workers each run the extractor, one BLAS thread per call is fastest (the workers
-/// already fill the cores); a single worker gains from letting BLAS use every core. The setting is
-/// process-wide.
+/// The extractor calls no BLAS (its kernels are FruitFeatures' own); only the PCA (covariance
+/// accumulation, eigendecomposition, projection) goes through OpenBLAS. The thread count can change
+/// the PCA's last float bits, so runs that must agree bit for bit (the CLI and a Spark job) use the
+/// same count. The setting is process-wide.
 public enum BLASThreading {
     /// The number of threads OpenBLAS uses per call.
     public static var threadCount: Int { Int(openblas_get_num_threads()) }
