@@ -150,7 +150,6 @@ void ffk_pointwise(const float *a, size_t rows, int in_channels, const float *pa
 
 void ffk_pointwise_blocked(const float *a, size_t rows, int in_channels, const float *packed, int out_channels,
                            int relu6, float *out, size_t block_stride) {
-    if (block_stride == 0) block_stride = rows * 8;
     if (ffk_simd_active()) pointwise_avx2(a, rows, in_channels, packed, out_channels, 0, relu6, out, block_stride);
     else pointwise_portable(a, rows, in_channels, packed, out_channels, 0, relu6, out, block_stride);
 }

@@ -56,6 +56,6 @@ void ffk_pointwise(const float *a, size_t rows, int in_channels, const float *pa
 
 /// ffk_pointwise writing channel-blocked output (out_channels a multiple of 8), the input layout of
 /// ffk_depthwise3x3_blocked_bias_relu6: out holds out_channels/8 planes of (rows, 8), plane p starting at
-/// out + p·block_stride (block_stride ≥ rows·8; 0 means rows·8) and holding channels [8p, 8p + 8). No residual.
+/// out + p·block_stride (block_stride ≥ rows·8) and holding channels [8p, 8p + 8). No residual.
 void ffk_pointwise_blocked(const float *a, size_t rows, int in_channels, const float *packed, int out_channels,
                            int relu6, float *out, size_t block_stride);

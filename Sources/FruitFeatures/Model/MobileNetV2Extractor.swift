@@ -109,14 +109,7 @@ public final class MobileNetV2Extractor: Sendable {
     public func features(
         batch input: UnsafeBufferPointer<Float>, count: Int, into output: UnsafeMutableBufferPointer<Float>
     ) throws(FeatureExtractionError) {
-        let (needIn, overflowIn) = count.multipliedReportingOverflow(by: inputCount)
-        guard count >= 0, !overflowIn, input.count == needIn else {
-            throw FeatureExtractionError(buffer: .input, expected: overflowIn ? Int.max : needIn, actual: input.count)
-        }
-        let needOut = count * featureCount
-        guard output.count >= needOut else {
-            throw FeatureExtractionError(buffer: .output, expected: needOut, actual: output.count)
-        }
+        try checkBuffers(input, count: count, output)
         guard count > 0, let source = input.baseAddress, let destination = output.baseAddress else { return }
         let scratch = scratchPool.take()
         defer { scratchPool.give(scratch) }
@@ -128,27 +121,30 @@ public final class MobileNetV2Extractor: Sendable {
     public func profile(
         batch input: UnsafeBufferPointer<Float>, count: Int, into output: UnsafeMutableBufferPointer<Float>
     ) throws(FeatureExtractionError) -> LayerProfile {
+        try checkBuffers(input, count: count, output)
+        guard count > 0, let source = input.baseAddress, let destination = output.baseAddress else {
+            return LayerProfile()
+        }
+        let scratch = Scratch(model: model)
+        scratch.profile = LayerProfile()
+        run(source, count: count, into: destination, scratch: scratch)
+        var profile = scratch.profile ?? LayerProfile()
+        profile.images = count
+        return profile
+    }
+
+    /// Throws unless `input` holds exactly `count` images and `output` room for their features.
+    private func checkBuffers(
+        _ input: UnsafeBufferPointer<Float>, count: Int, _ output: UnsafeMutableBufferPointer<Float>
+    ) throws(FeatureExtractionError) {
         let (needIn, overflowIn) = count.multipliedReportingOverflow(by: inputCount)
         guard count >= 0, !overflowIn, input.count == needIn else {
             throw FeatureExtractionError(buffer: .input, expected: overflowIn ? Int.max : needIn, actual: input.count)
         }
-        guard output.count >= count * featureCount else {
-            throw FeatureExtractionError(buffer: .output, expected: count * featureCount, actual: output.count)
+        let needOut = count * featureCount
+        guard output.count >= needOut else {
+            throw FeatureExtractionError(buffer: .output, expected: needOut, actual: output.count)
         }
-        var profile = LayerProfile()
-        guard count > 0, let source = input.baseAddress, let destination = output.baseAddress else { return profile }
-        let scratch = Scratch(model: model)
-        scratch.clock = LayerClock()
-        run(source, count: count, into: destination, scratch: scratch)
-        profile.images = count
-        if let clock = scratch.clock {
-            profile.stem = clock.duration(.stem)
-            profile.expand = clock.duration(.expand)
-            profile.depthwise = clock.duration(.depthwise)
-            profile.project = clock.duration(.project)
-            profile.head = clock.duration(.head)
-        }
-        return profile
     }
 
     /// The forward pass over `count` images, group by group.
@@ -205,7 +201,7 @@ public final class MobileNetV2Extractor: Sendable {
         // Conv1, one output row at a time so its patches stay in L1:
         //   patches (s, 27) · kernel (27, first) + bias, ReLU6 → row r of x (s, s, first).
         let s = m.stemOutputSize
-        scratch.timed(.stem) {
+        scratch.timed(\.stem) {
             for row in 0..<s {
                 // Row `row` of the output is row 0 of an image whose top padding is shifted by 2·row.
                 ffk_im2col3x3(input, Int32(m.inputSize), Int32(m.inputSize), 3, 2, Int32(m.stemPadTop - 2 * row),
@@ -230,42 +226,25 @@ public final class MobileNetV2Extractor: Sendable {
         var x = scratch.groupA
         var y = scratch.groupB
         for block in m.blocks[m.groupedFrom...] {
-            let channels = block.expandedChannels
-            var depthwiseInput = UnsafePointer(x)
-            // Channel-blocked expansion: planes of (images, h, w, 8).
-            let blocked = block.expandsToBlocks
+            // Expansion of all images: planes of (images, h, w, 8) when blocked, else (images, h, w, c).
             let planeStride = images * block.inputPixels * 8
-            if let expand = block.expand {
-                scratch.timed(.expand) {
-                    if blocked {
-                        ffk_pointwise_blocked(x, images * block.inputPixels, Int32(expand.inputChannels),
-                                              expand.weights.base, Int32(channels), 1, scratch.groupExpanded,
-                                              planeStride)
-                    } else {
-                        convolve(x, rows: images * block.inputPixels, expand, relu6: true, into: scratch.groupExpanded)
-                    }
+            let imageStride = block.inputPixels * (block.expandsToBlocks ? 8 : block.expandedChannels)
+            var depthwiseInput = UnsafePointer(x)
+            if block.expand != nil {
+                scratch.timed(\.expand) {
+                    expand(block, x, rows: images * block.inputPixels, into: scratch.groupExpanded,
+                           planeStride: planeStride)
                 }
                 depthwiseInput = UnsafePointer(scratch.groupExpanded)
             }
-            scratch.timed(.depthwise) {
+            scratch.timed(\.depthwise) {
                 for image in 0..<images {
-                    let output = scratch.groupDepthwise + image * block.outputPixels * channels
-                    if blocked {
-                        ffk_depthwise3x3_blocked_bias_relu6(
-                            depthwiseInput + image * block.inputPixels * 8, planeStride, Int32(block.inputHeight),
-                            Int32(block.inputWidth), Int32(channels), block.depthwise.weights.base,
-                            block.depthwise.bias.base, output, Int32(block.outputHeight), Int32(block.outputWidth),
-                            Int32(block.stride), Int32(block.padTop), Int32(block.padLeft))
-                    } else {
-                        ffk_depthwise3x3_bias_relu6(
-                            depthwiseInput + image * block.inputPixels * channels, Int32(block.inputHeight),
-                            Int32(block.inputWidth), Int32(channels), block.depthwise.weights.base,
-                            block.depthwise.bias.base, output, Int32(block.outputHeight), Int32(block.outputWidth),
-                            Int32(block.stride), Int32(block.padTop), Int32(block.padLeft))
-                    }
+                    depthwise(block, depthwiseInput + image * imageStride, planeStride: planeStride,
+                              height: block.inputHeight, padTop: block.padTop, outputRows: block.outputHeight,
+                              into: scratch.groupDepthwise + image * block.outputPixels * block.expandedChannels)
                 }
             }
-            scratch.timed(.project) {
+            scratch.timed(\.project) {
                 convolve(scratch.groupDepthwise, rows: images * block.outputPixels, block.project,
                          residual: block.hasResidual ? UnsafePointer(x) : nil, into: y)
             }
@@ -273,7 +252,7 @@ public final class MobileNetV2Extractor: Sendable {
         }
         // Conv_1 1×1 + bias, ReLU6 → (images·h·w, last); then global average pooling per image.
         let last = m.head.outputChannels
-        scratch.timed(.head) {
+        scratch.timed(\.head) {
             convolve(x, rows: images * m.headPixels, m.head, relu6: true, into: scratch.groupExpanded)
             for image in 0..<images {
                 ffk_mean_rows(scratch.groupExpanded + image * m.headPixels * last, m.headPixels, Int32(last),
@@ -288,15 +267,13 @@ public final class MobileNetV2Extractor: Sendable {
     private func runBlock(_ block: FoldedMobileNetV2.Block, input x: UnsafeMutablePointer<Float>,
                           output y: UnsafeMutablePointer<Float>, scratch: Scratch) {
         let width = block.inputWidth
-        let channels = block.depthwise.outputChannels
-        let inChannels = block.expand?.inputChannels ?? channels
-        let outChannels = block.project.outputChannels
-        let expandedRow = width * channels
+        let inChannels = block.inputChannels
+        let outChannels = block.outputChannels
         let inputRow = width * inChannels
-        // Expanded rows are kept channel-blocked (planes of (rows, w, 8), `planeStride` floats apart) for the
-        // depthwise kernel when the channel count allows; else NHWC.
-        let blocked = block.expandsToBlocks
+        // Expanded rows: planes of (band rows, w, 8), `planeStride` floats apart, when blocked; else NHWC.
         let planeStride = block.inputRowsPerBand * width * 8
+        let planes = block.expandsToBlocks ? block.expandedChannels / 8 : 1
+        let rowFloats = block.expandsToBlocks ? width * 8 : width * block.expandedChannels
         // Input rows [bandFirst, bandLast] currently held in scratch.expanded (empty when bandLast < bandFirst).
         var bandFirst = 0
         var bandLast = -1
@@ -307,71 +284,77 @@ public final class MobileNetV2Extractor: Sendable {
             let wantedFirst = outFirst * block.stride - block.padTop
             let first = max(wantedFirst, 0)
             let last = min((outFirst + outCount - 1) * block.stride - block.padTop + 2, block.inputHeight - 1)
-            let depthwiseInput: UnsafePointer<Float>
-            if let expand = block.expand {
-                let started = scratch.clockStart()
-                // Keep the rows shared with the previous band: move them to the front.
-                var computedUpTo = first - 1
-                if bandLast >= first {
-                    let kept = bandLast - first + 1
-                    if first != bandFirst {
-                        // Source and destination may overlap.
-                        if blocked {
-                            for plane in 0..<(channels / 8) {
+            if block.expand != nil {
+                scratch.timed(\.expand) {
+                    // Keep the rows shared with the previous band: move them to the front (of each plane).
+                    var computedUpTo = first - 1
+                    if bandLast >= first {
+                        if first != bandFirst {
+                            for plane in 0..<planes {
                                 let base = scratch.expanded + plane * planeStride
-                                memmove(base, base + (first - bandFirst) * width * 8,
-                                        kept * width * 8 * MemoryLayout<Float>.stride)
+                                // Source and destination may overlap.
+                                memmove(base, base + (first - bandFirst) * rowFloats,
+                                        (bandLast - first + 1) * rowFloats * MemoryLayout<Float>.stride)
                             }
-                        } else {
-                            memmove(scratch.expanded, scratch.expanded + (first - bandFirst) * expandedRow,
-                                    kept * expandedRow * MemoryLayout<Float>.stride)
                         }
+                        computedUpTo = bandLast
                     }
-                    computedUpTo = bandLast
-                }
-                let newRows = last - computedUpTo
-                if newRows > 0 {
                     // (newRows·w, in) · (in, expanded) + bias, ReLU6 → rows after the kept ones.
-                    let source = x + (computedUpTo + 1) * inputRow
-                    if blocked {
-                        ffk_pointwise_blocked(source, newRows * width, Int32(inChannels), expand.weights.base,
-                                              Int32(channels), 1,
-                                              scratch.expanded + (computedUpTo + 1 - first) * width * 8, planeStride)
-                    } else {
-                        convolve(source, rows: newRows * width, expand, relu6: true,
-                                 into: scratch.expanded + (computedUpTo + 1 - first) * expandedRow)
+                    let newRows = last - computedUpTo
+                    if newRows > 0 {
+                        expand(block, x + (computedUpTo + 1) * inputRow, rows: newRows * width,
+                               into: scratch.expanded + (computedUpTo + 1 - first) * rowFloats, planeStride: planeStride)
                     }
+                    bandFirst = first
+                    bandLast = last
                 }
-                bandFirst = first
-                bandLast = last
-                depthwiseInput = UnsafePointer(scratch.expanded)
-                scratch.clockStop(.expand, started)
-            } else {
-                depthwiseInput = UnsafePointer(x + first * inputRow)
             }
             // Depthwise over the band: rows [first, last] seen as an image whose top is `first`.
-            scratch.timed(.depthwise) {
-                if blocked {
-                    ffk_depthwise3x3_blocked_bias_relu6(
-                        depthwiseInput, planeStride, Int32(last - first + 1), Int32(width), Int32(channels),
-                        block.depthwise.weights.base, block.depthwise.bias.base, scratch.depthwise, Int32(outCount),
-                        Int32(block.outputWidth), Int32(block.stride), Int32(first - wantedFirst), Int32(block.padLeft))
-                } else {
-                    ffk_depthwise3x3_bias_relu6(
-                        depthwiseInput, Int32(last - first + 1), Int32(width), Int32(channels),
-                        block.depthwise.weights.base, block.depthwise.bias.base, scratch.depthwise, Int32(outCount),
-                        Int32(block.outputWidth), Int32(block.stride), Int32(first - wantedFirst), Int32(block.padLeft))
-                }
+            let depthwiseInput = block.expand != nil ? UnsafePointer(scratch.expanded) : UnsafePointer(x + first * inputRow)
+            scratch.timed(\.depthwise) {
+                depthwise(block, depthwiseInput, planeStride: planeStride, height: last - first + 1,
+                          padTop: first - wantedFirst, outputRows: outCount, into: scratch.depthwise)
             }
             // Project (rows·w', expanded) · (expanded, out) → y's band, plus bias and the block input.
             let pixels = outCount * block.outputWidth
             let offset = outFirst * block.outputWidth
-            scratch.timed(.project) {
+            scratch.timed(\.project) {
                 convolve(scratch.depthwise, rows: pixels, block.project,
                          residual: block.hasResidual ? UnsafePointer(x + offset * inChannels) : nil,
                          into: y + offset * outChannels)
             }
             outFirst += outCount
+        }
+    }
+
+    /// The block's expanding 1×1 convolution with ReLU6: a (rows, in) → `rows` pixels of the expansion,
+    /// channel-blocked (planes `planeStride` floats apart) when the block says so, else NHWC.
+    private func expand(_ block: FoldedMobileNetV2.Block, _ a: UnsafePointer<Float>, rows: Int,
+                        into c: UnsafeMutablePointer<Float>, planeStride: Int) {
+        guard let layer = block.expand else { return }
+        if block.expandsToBlocks {
+            ffk_pointwise_blocked(a, rows, Int32(layer.inputChannels), layer.weights.base, Int32(layer.outputChannels),
+                                  1, c, planeStride)
+        } else {
+            convolve(a, rows: rows, layer, relu6: true, into: c)
+        }
+    }
+
+    /// The block's depthwise convolution (bias, ReLU6) over `height` input rows read from `input` — the
+    /// expansion's layout (see `expand`) for an expanding block, NHWC otherwise — into `outputRows` NHWC rows.
+    private func depthwise(_ block: FoldedMobileNetV2.Block, _ input: UnsafePointer<Float>, planeStride: Int,
+                           height: Int, padTop: Int, outputRows: Int, into output: UnsafeMutablePointer<Float>) {
+        let layer = block.depthwise
+        if block.expandsToBlocks {
+            ffk_depthwise3x3_blocked_bias_relu6(
+                input, planeStride, Int32(height), Int32(block.inputWidth), Int32(layer.outputChannels),
+                layer.weights.base, layer.bias.base, output, Int32(outputRows), Int32(block.outputWidth),
+                Int32(block.stride), Int32(padTop), Int32(block.padLeft))
+        } else {
+            ffk_depthwise3x3_bias_relu6(
+                input, Int32(height), Int32(block.inputWidth), Int32(layer.outputChannels), layer.weights.base,
+                layer.bias.base, output, Int32(outputRows), Int32(block.outputWidth), Int32(block.stride),
+                Int32(padTop), Int32(block.padLeft))
         }
     }
 
@@ -418,36 +401,19 @@ public struct LayerProfile: Sendable, Equatable {
     }
 }
 
-/// Kinds of layer the profile tells apart.
-enum LayerKind: Int, CaseIterable { case stem, expand, depthwise, project, head }
-
-/// Nanoseconds per kind of layer, accumulated by a profiling call.
-struct LayerClock {
-    var nanoseconds = [UInt64](repeating: 0, count: LayerKind.allCases.count)
-    func duration(_ kind: LayerKind) -> Duration { .nanoseconds(Int64(nanoseconds[kind.rawValue])) }
-}
-
 /// Per-call working memory: first-stage buffers for one image, grouped-stage buffers for a group.
 final class Scratch: @unchecked Sendable {
     /// Set only for profiling calls; nil otherwise, so the forward pass reads no clock.
-    var clock: LayerClock?
+    var profile: LayerProfile?
 
-    /// Runs `body`, adding its duration to `kind` when profiling.
-    @inline(__always) func timed(_ kind: LayerKind, _ body: () -> Void) {
-        let started = clockStart()
+    /// Runs `body`, adding its duration to `layer` when profiling.
+    @inline(__always) func timed(_ layer: WritableKeyPath<LayerProfile, Duration>, _ body: () -> Void) {
+        guard profile != nil else { return body() }
+        let started = ContinuousClock.now
         body()
-        clockStop(kind, started)
+        profile?[keyPath: layer] += ContinuousClock.now - started
     }
 
-    @inline(__always) func clockStart() -> UInt64 {
-        clock == nil ? 0 : DispatchTime.now().uptimeNanoseconds
-    }
-
-    @inline(__always) func clockStop(_ kind: LayerKind, _ started: UInt64) {
-        if clock != nil { clock?.nanoseconds[kind.rawValue] += DispatchTime.now().uptimeNanoseconds - started }
-    }
-
-    // Unchecked: a Scratch is used by one call at a time; the pool hands it over under its lock.
     let patches: UnsafeMutablePointer<Float>
     let activationA: UnsafeMutablePointer<Float>
     let activationB: UnsafeMutablePointer<Float>
