@@ -93,7 +93,7 @@ struct ExtractCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        // The workers are the parallelism: OpenBLAS's own pool would oversubscribe the cores (Docs/model.md).
+        // Only the PCA uses OpenBLAS; one thread keeps its results the same bits as a Spark job's (BLASThreading).
         BLASThreading.setThreadCount(1)
         // Past a file-size limit (ulimit -f), writes then fail with EFBIG and are reported with the
         // file's name, instead of the signal killing the process with partial files behind.

@@ -36,7 +36,7 @@ struct TransformCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        // The workers are the parallelism: OpenBLAS's own pool would oversubscribe the cores (Docs/model.md).
+        // Only the PCA uses OpenBLAS; one thread keeps its results the same bits as a Spark job's (BLASThreading).
         BLASThreading.setThreadCount(1)
         let fitted: FittedPipeline
         var images: [ImageFile] = []

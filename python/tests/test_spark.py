@@ -209,6 +209,7 @@ def test_explained_variance_equals_the_command_line_s(spark_pca_run, own_pca_run
     assert cli["components"] == K_DEFAULT and cli["centred"] is True
     for _, summary in (spark_pca_run, own_pca_run):
         ratio = np.array(summary["pca"]["explained_variance_ratio"])
+        assert len(ratio) == summary["pca"]["components"]
         expected = np.array(cli["explained_variance_ratio"][:len(ratio)])
         assert np.abs(ratio - expected).max() <= 1e-6, summary["pca"]["method"]
     variance = np.array(own_pca_run[1]["pca"]["explained_variance"])

@@ -29,13 +29,6 @@ struct JournalRecord: Sendable, Equatable {
     var readSeconds = 0.0
     var preprocessSeconds = 0.0
     var networkSeconds = 0.0
-
-    /// How many entries have features.
-    var featureRowCount: Int {
-        entries.reduce(0) { count, entry in
-            if case .features = entry { count + 1 } else { count }
-        }
-    }
 }
 
 /// Why the journal cannot be read past some offset: a torn or damaged record (or an I/O error).

@@ -75,9 +75,8 @@ struct NetworkPass<Source: ImageSource> {
         let preprocessor = pipeline.preprocessor
         let source = pipeline.source
         let window = settings.jobs + 1
-        // Any batch size works: results never depend on how images are grouped (a multiple of the plan's
-        // group size, 8 by default, runs fastest).
-        let batchSize = max(1, settings.batchSize)
+        // Any batch size gives the same results; a multiple of the plan's group size (8) runs fastest.
+        let batchSize = settings.batchSize
         var iterator = source.makeIterator()
 
         // The finished prefix: listed again (the order is deterministic) and checked, not processed.
@@ -181,26 +180,23 @@ struct NetworkPass<Source: ImageSource> {
             case .image(let image):
                 let readStart = clock.now
                 let bytes: [UInt8]
-                // Every image keeps its slot, failed ones as zeros: an image's position in its network
-                // group then depends only on its place in the path order, so its features do too.
-                let slot = UnsafeMutableBufferPointer(rebasing: buffer.tensors[(slots * inputCount)..<((slots + 1) * inputCount)])
-                slots += 1
                 do {
                     bytes = try source.contents(of: image)
                 } catch {
                     readTime += clock.now - readStart
                     outcomes.append(.failure(path: image.path, reason: error.reasonText))
-                    slot.update(repeating: 0)
                     continue
                 }
                 let preprocessStart = clock.now
                 readTime += preprocessStart - readStart
+                // Only images that preprocess take a slot: features never depend on their neighbours.
+                let slot = UnsafeMutableBufferPointer(rebasing: buffer.tensors[(slots * inputCount)..<((slots + 1) * inputCount)])
                 do {
                     try preprocessor.preprocess(bytes, path: image.path, into: slot)
-                    outcomes.append(.features(image, offset: slots - 1))
+                    outcomes.append(.features(image, offset: slots))
+                    slots += 1
                 } catch {
                     outcomes.append(.failure(path: image.path, reason: error.reasonText))
-                    slot.update(repeating: 0)
                 }
                 preprocessTime += clock.now - preprocessStart
             }
