@@ -48,8 +48,6 @@ struct EvaluateCommand: ParsableCommand {
                 print(evaluation.formatted())
                 print("\nwrote \(destination.path)")
             }
-        } catch let error as AnalysisError {
-            throw CLIFailure(error.description, code: .fatal)
         } catch {
             throw CLIFailure("\(error)", code: .fatal)
         }

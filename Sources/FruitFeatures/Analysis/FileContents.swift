@@ -11,10 +11,10 @@ import Darwin
 func readFileContents(atPath path: String, terminatorCount: Int = 0) throws(AnalysisError) -> [UInt8] {
     func failure(_ reason: String) -> AnalysisError { AnalysisError(.unreadable, path: path, reason: reason) }
     let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-    guard descriptor >= 0 else { throw failure(String(cString: strerror(errno))) }
+    guard descriptor >= 0 else { throw failure(errnoText()) }
     defer { close(descriptor) }
     var info = stat()
-    guard fstat(descriptor, &info) == 0 else { throw failure(String(cString: strerror(errno))) }
+    guard fstat(descriptor, &info) == 0 else { throw failure(errnoText()) }
     guard (info.st_mode & S_IFMT) == S_IFREG else {
         throw failure((info.st_mode & S_IFMT) == S_IFDIR ? "is a directory, not a file" : "not a regular file")
     }
@@ -25,7 +25,7 @@ func readFileContents(atPath path: String, terminatorCount: Int = 0) throws(Anal
         let received = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
         if received < 0 {
             if errno == EINTR { continue }
-            throw failure(String(cString: strerror(errno)))
+            throw failure(errnoText())
         }
         if received == 0 { break }
         bytes.append(contentsOf: chunk[0..<received])

@@ -54,6 +54,8 @@ struct NetworkPass<Source: ImageSource> {
     private(set) var done = 0
     /// Of those, entries that failed.
     private(set) var failed = 0
+    /// Where the checkpoint lives (named when the run is interrupted).
+    private let checkpointDirectory: String
 
     init(
         pipeline: ExtractionPipeline<Source>, outputDirectory: String, checkpoint: ExtractionCheckpoint, total: Int,
@@ -64,6 +66,7 @@ struct NetworkPass<Source: ImageSource> {
         self.total = total
         self.progress = progress
         journal = checkpoint.writer
+        checkpointDirectory = checkpoint.directory
         completed = checkpoint.completed
     }
 
@@ -156,7 +159,7 @@ struct NetworkPass<Source: ImageSource> {
         }
         if Task.isCancelled || abandoned {
             throw .interrupted(
-                done: done, total: total, checkpoint: outputDirectory + "/" + ExtractionOutput.checkpoint)
+                done: done, total: total, checkpoint: checkpointDirectory)
         }
     }
 

@@ -103,26 +103,3 @@ enum ReferenceKernels {
         return patches
     }
 }
-
-/// Deterministic pseudo-random numbers for tests (SplitMix64).
-struct TestRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [low, high).
-    mutating func uniform(_ low: Float, _ high: Float) -> Float {
-        low + (high - low) * Float(Double(next() >> 11) / Double(1 << 53))
-    }
-    mutating func floats(_ count: Int, _ low: Float, _ high: Float) -> [Float] {
-        (0..<count).map { _ in uniform(low, high) }
-    }
-    mutating func int(_ range: ClosedRange<Int>) -> Int {
-        range.lowerBound + Int(next() % UInt64(range.count))
-    }
-}

@@ -16,7 +16,7 @@ import Testing
         let directory = ParquetTestFiles.makeDirectory("ff-parquet-benchmark")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let featureCount = 1280
-        var random = ParquetTestRandom(seed: 3)
+        var random = SeededGenerator(seed: 3)
         var features = [Float](repeating: 0, count: featureCount)
         Self.resetPeakResidentMemory()
         print(String(format: "resident memory before writing: %.0f MB", Self.peakResidentMegabytes()))

@@ -131,7 +131,7 @@ import Testing
     }
 
     @Test func randomLevelsRoundTrip() throws {
-        var random = ParquetTestRandom(seed: 7)
+        var random = SeededGenerator(seed: 7)
         for trial in 0..<400 {
             let bitWidth = 1 + trial % 8
             let count = Int(random.next() % 300)
@@ -159,7 +159,7 @@ import Testing
     }
 
     @Test func slicedCRC32MatchesTheBytewiseReference() {
-        var random = ParquetTestRandom(seed: 11)
+        var random = SeededGenerator(seed: 11)
         for length in [0, 1, 7, 8, 9, 15, 16, 17, 100, 1000, 4099] {
             let bytes = (0..<length).map { _ in UInt8(truncatingIfNeeded: random.next()) }
             #expect(bytes.withUnsafeBytes { PageChecksum.crc32($0) } == PageChecksum.referenceCRC32(bytes))
@@ -210,18 +210,5 @@ enum ParquetHybridDecoder {
             }
         }
         return values
-    }
-}
-
-/// A small deterministic generator for test data.
-struct ParquetTestRandom {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -86,7 +86,7 @@ import Testing
 
     /// Deterministic features: mostly ordinary values, some arbitrary bit patterns, and in row 1 the
     /// special values (signed zeros, infinities, NaN, subnormals, extremes).
-    static func features(row: Int, count: Int, random: inout ParquetTestRandom) -> [Float] {
+    static func features(row: Int, count: Int, random: inout SeededGenerator) -> [Float] {
         let specials: [Float] = [-0.0, 0.0, .infinity, -.infinity, .nan, .leastNonzeroMagnitude,
                                  -.leastNormalMagnitude, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
                                  Float(bitPattern: 0x0000_1234)]
@@ -106,7 +106,7 @@ import Testing
         let file = directory + "/\(testCase.name).parquet"
         let writer = try ParquetResultWriter(destination: file, featureCount: testCase.featureCount,
                                              options: testCase.options, metadata: testCase.metadata)
-        var random = ParquetTestRandom(seed: UInt64(testCase.rowCount * 31 + testCase.featureCount))
+        var random = SeededGenerator(seed: UInt64(testCase.rowCount * 31 + testCase.featureCount))
         var paths: [String] = []
         var rowLabels: [String] = []
         var rawFeatures = Data()
