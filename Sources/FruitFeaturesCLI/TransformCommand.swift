@@ -79,6 +79,13 @@ struct TransformCommand: AsyncParsableCommand {
                         return (index, .success(try fitted.features(of: bytes, path: image.path)))
                     } catch let error as ImageError {
                         return (index, .failure(error))
+                    } catch let error as DiscoveryError {
+                        // The reader's reason in the user's terms ("not a regular file (a FIFO)"), without the path again.
+                        let reason = switch error.reason {
+                        case .unreadableFile(let why): why
+                        default: String(error.description.dropFirst(error.path.count + 2))
+                        }
+                        return (index, .failure(ImageError(path: image.path, reason: .unreadable(reason))))
                     } catch {
                         return (index, .failure(ImageError(path: image.path, reason: .unreadable("\(error)"))))
                     }

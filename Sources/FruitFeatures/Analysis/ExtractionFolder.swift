@@ -18,36 +18,16 @@ public struct FailedImage: Sendable, Equatable, Codable {
     /// - Throws: ``AnalysisError`` (``AnalysisError/Kind/unreadable`` or ``AnalysisError/Kind/malformed``).
     public static func records(contentsOfCSV url: URL) throws(AnalysisError) -> [FailedImage] {
         let path = url.path
-        var bytes = try readFileContents(atPath: path, terminatorCount: 1)
-        let byteCount = bytes.count - 1
-        return try bytes.withUnsafeMutableBufferPointer { (buffer) throws(AnalysisError) -> [FailedImage] in
-            guard let base = buffer.baseAddress else { return [] }
-            var scanner = CSVScanner(bytes: base, count: byteCount)
-            var fields: [CSVField] = []
-            var records: [FailedImage] = []
-            do {
-                guard try scanner.nextRecord(into: &fields) else { return [] }
-                let header = fields.map { scanner.string($0) }
-                guard header.count >= 2, header[0] == "path", header[1] == "reason" else {
-                    throw AnalysisError(.malformed, path: path,
-                                        reason: "the header must start with path,reason (found \(header.joined(separator: ",")))")
-                }
-                while try scanner.nextRecord(into: &fields) {
-                    guard fields.count == header.count else {
-                        throw AnalysisError(.malformed, path: path,
-                                            reason: "line \(scanner.recordLine) has \(fields.count) fields, expected \(header.count)")
-                    }
-                    records.append(FailedImage(path: scanner.string(fields[0]), reason: scanner.string(fields[1])))
-                }
-            } catch let error as CSVSyntaxError {
-                throw AnalysisError(.malformed, path: path, reason: "line \(error.line): \(error.reason)")
-            } catch let error as AnalysisError {
-                throw error
-            } catch {
-                throw AnalysisError(.malformed, path: path, reason: "\(error)")
+        var records: [FailedImage] = []
+        try scanCSVFile(atPath: path) { (header) throws(AnalysisError) in
+            guard header.count >= 2, header[0] == "path", header[1] == "reason" else {
+                throw AnalysisError(.malformed, path: path,
+                                    reason: "the header must start with path,reason (found \(header.joined(separator: ",")))")
             }
-            return records
+        } record: { scanner, fields in
+            records.append(FailedImage(path: scanner.string(fields[0]), reason: scanner.string(fields[1])))
         }
+        return records
     }
 }
 
@@ -106,6 +86,9 @@ public struct ExtractionFolder: Sendable {
         do {
             return try PCAModel(contentsOf: pcaModelFile)
         } catch {
+            if case .file(let path, let reason) = error, path == pcaModelFile.path {
+                throw AnalysisError(.malformed, path: path, reason: reason)
+            }
             throw AnalysisError(.malformed, path: pcaModelFile.path, reason: error.description)
         }
     }
@@ -119,7 +102,7 @@ public struct ExtractionFolder: Sendable {
     /// which shows every field, including any a newer version added); nil when the folder has none.
     func readSummaryFields() throws(AnalysisError) -> (summary: ExtractionSummary, fields: [String: SummaryValue])? {
         guard fileExists(atPath: summaryFile.path) else { return nil }
-        let data = Data(try readFileContents(atPath: summaryFile.path))
+        let data = Data(try readFileContents(atPath: summaryFile.path, limit: FileSizeLimit.json))
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         do {

@@ -74,7 +74,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
 
         let sha256: String
         do {
-            sha256 = try SHA256.hexDigest(ofFileAt: weightsPath)
+            sha256 = try sha256HexDigest(ofFileAt: weightsPath)
         } catch {
             sha256 = ""
             warnings.append("cannot hash the weights file: \(error)")
@@ -171,6 +171,9 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         if existed {
             guard isDirectory.boolValue else { throw .outputNotWritable(directory, reason: "it is a file") }
         } else {
+            if let dangling = OutputTarget.danglingLinkProblem(directory) {
+                throw .outputNotWritable(directory, reason: dangling)
+            }
             do {
                 try manager.createDirectory(atPath: directory, withIntermediateDirectories: true)
             } catch {
@@ -208,7 +211,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
 
     private static func reason(_ error: any Error) -> String {
         if let error = error as? CocoaError, let underlying = error.underlying as? POSIXError {
-            return String(cString: strerror(underlying.code.rawValue))
+            return errnoText(underlying.code.rawValue)
         }
         return error.localizedDescription
     }

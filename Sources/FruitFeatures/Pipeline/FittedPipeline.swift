@@ -25,8 +25,18 @@ public final class FittedPipeline: Sendable {
         let summaryPath = outputDirectory + "/" + ExtractionOutput.summary
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let summaryBytes: [UInt8]
         do {
-            summary = try decoder.decode(ExtractionSummary.self, from: Data(contentsOf: URL(fileURLWithPath: summaryPath)))
+            summaryBytes = try readRegularFile(atPath: summaryPath, limit: FileSizeLimit.json)
+        } catch {
+            if case .system(.noSuchFileOrDirectory) = error.reason {
+                throw FittedPipelineError(
+                    path: summaryPath, reason: "not the summary of a finished extraction: no such file (summary.json is written last)")
+            }
+            throw FittedPipelineError(path: summaryPath, reason: error.reasonText)
+        }
+        do {
+            summary = try decoder.decode(ExtractionSummary.self, from: Data(summaryBytes))
         } catch {
             throw FittedPipelineError(
                 path: summaryPath, reason: "not the summary of a finished extraction: \(error.localizedDescription)")
@@ -42,7 +52,7 @@ public final class FittedPipeline: Sendable {
                 path: candidate, reason: "weights file not found (pass the file the extraction used with --weights)")
         }
         do {
-            let digest = try SHA256.hexDigest(ofFileAt: candidate)
+            let digest = try sha256HexDigest(ofFileAt: candidate)
             if !summary.weights.sha256.isEmpty && digest != summary.weights.sha256 {
                 throw FittedPipelineError(
                     path: candidate,
@@ -51,6 +61,8 @@ public final class FittedPipeline: Sendable {
             extractor = try MobileNetV2Extractor(weightsAt: URL(fileURLWithPath: candidate))
         } catch let error as FittedPipelineError {
             throw error
+        } catch let error as FileProblem {
+            throw FittedPipelineError(path: candidate, reason: error.reasonText)
         } catch {
             throw FittedPipelineError(path: candidate, reason: "\(error)")
         }
