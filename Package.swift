@@ -13,6 +13,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // System calls with typed errors (FileDescriptor, Errno, FilePath).
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        // SHA-256 of weights files; either major version, so a host service on 3.x or 4.x resolves.
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
     ],
     targets: [
         // System libraries, found with pkg-config and installed from Debian's -dev packages.
@@ -36,6 +40,8 @@ let package = Package(
             name: "FruitFeatures",
             dependencies: [
                 "CJPEGDecoder", "CHDF5Shim", "CHDF5", "COpenBLAS", "CLAPACKE", "CKernels", "CSnappy", "CZstd",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(name: "FruitFeaturesC", dependencies: ["FruitFeatures"], exclude: ["include"]),

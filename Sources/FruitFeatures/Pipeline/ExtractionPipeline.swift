@@ -182,6 +182,9 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         if existed {
             guard isDirectory.boolValue else { throw .outputNotWritable(directory, reason: "it is a file") }
         } else {
+            if let dangling = OutputTarget.danglingLinkProblem(directory) {
+                throw .outputNotWritable(directory, reason: dangling)
+            }
             do {
                 try manager.createDirectory(atPath: directory, withIntermediateDirectories: true)
             } catch {
@@ -233,7 +236,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
 
     private static func reason(_ error: any Error) -> String {
         if let error = error as? CocoaError, let underlying = error.underlying as? POSIXError {
-            return String(cString: strerror(underlying.code.rawValue))
+            return errnoText(underlying.code.rawValue)
         }
         return error.localizedDescription
     }
