@@ -98,6 +98,11 @@ struct ExtractCommand: AsyncParsableCommand {
         // Past a file-size limit (ulimit -f), writes then fail with EFBIG and are reported with the
         // file's name, instead of the signal killing the process with partial files behind.
         signal(SIGXFSZ, SIG_IGN)
+        if let request = KernelLevel.invalidRequest {
+            writeToStandardError(
+                "fruitfeatures: warning: \(KernelLevel.variable)=\(request) names no kernel level (portable, avx2, "
+                    + "avx512); running at \(KernelLevel.active.name)\n")
+        }
         var settings = ExtractionSettings()
         if let components { settings.components = .count(components) }
         if let variance { settings.components = .varianceShare(variance) }

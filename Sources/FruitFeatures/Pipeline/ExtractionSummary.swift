@@ -19,6 +19,9 @@ public struct ExtractionSummary: Codable, Sendable, Equatable {
     public var settings: Settings
     /// Notes about the run, such as a reduced component count.
     public var warnings: [String]
+    /// The kernel level the forward pass and the resize ran at (`portable`, `avx2`, `avx512`; see
+    /// ``KernelLevel``); absent in summaries written before it was recorded.
+    public var kernelLevel: String? = nil
 
     /// The weights a run used.
     public struct Weights: Codable, Sendable, Equatable {
