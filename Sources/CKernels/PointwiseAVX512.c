@@ -84,33 +84,73 @@ INLINE void tile(const float *a, size_t lda, int k_count, const float *panel0, c
     }
 }
 
+// A last panel of at most 8 channels: 8-float (ymm) accumulators, so no multiply-add is spent on the zero
+// weights of the panel's upper half (layers of 24 channels have one such panel in three).
+INLINE void tile_half(const float *a, size_t lda, int k_count, const float *panel, int rows, const float *residual,
+                      size_t ldc, int relu6, float *out, size_t row_step, int width) {
+    v8f acc[TILE_ROWS];
+    for (int r = 0; r < rows; r++) acc[r] = *(const v8f *)panel;
+    const float *w = panel + PANEL;
+    for (int k = 0; k < k_count; k++) {
+        v8f b = *(const v8f *)(w + (size_t)k * PANEL);
+        for (int r = 0; r < rows; r++) {
+            float x = a[(size_t)r * lda + k];
+            acc[r] += (v8f){x, x, x, x, x, x, x, x} * b;
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        v8f y = acc[r];
+        float lanes[8];
+        if (width == 8) {
+            if (residual) y += *(const v8f *)(residual + (size_t)r * ldc);
+            if (relu6) y = __builtin_elementwise_min(__builtin_elementwise_max(y, (v8f){0, 0, 0, 0, 0, 0, 0, 0}),
+                                                     (v8f){6, 6, 6, 6, 6, 6, 6, 6});
+            *(v8f *)(out + (size_t)r * row_step) = y;
+            continue;
+        }
+        *(v8f *)lanes = y;
+        for (int j = 0; j < width; j++) {
+            float v = lanes[j];
+            if (residual) v += residual[(size_t)r * ldc + j];
+            if (relu6) v = v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
+            out[(size_t)r * row_step + j] = v;
+        }
+    }
+}
+
 #define TILE_AT(ROWS, PANELS)                                                                                 \
     tile(ar, lda, in_channels, panel0, panel1, ROWS, PANELS, rr, ldc, relu6, orow, row_step, vector_step, width)
 
-#define TILE_CASES(PANELS)                                                                                    \
+#define TILE_HALF_AT(ROWS) tile_half(ar, lda, in_channels, panel0, ROWS, rr, ldc, relu6, orow, row_step, width)
+
+#define TILE_CASES(PANELS) TILE_LOOP(TILE_AT, PANELS)
+#define TILE_HALF_CASES() TILE_LOOP(TILE_HALF_ARGS, 0)
+#define TILE_HALF_ARGS(ROWS, UNUSED) TILE_HALF_AT(ROWS)
+
+#define TILE_LOOP(TILE, PANELS)                                                                               \
     do {                                                                                                      \
         size_t r = 0;                                                                                         \
         for (; r + TILE_ROWS <= rows; r += TILE_ROWS) {                                                       \
             const float *ar = a + r * lda;                                                                    \
             const float *rr = res ? res + r * ldc : 0;                                                        \
             float *orow = o + r * row_step;                                                                   \
-            TILE_AT(TILE_ROWS, PANELS);                                                                       \
+            TILE(TILE_ROWS, PANELS);                                                                       \
         }                                                                                                     \
         const float *ar = a + r * lda;                                                                        \
         const float *rr = res ? res + r * ldc : 0;                                                            \
         float *orow = o + r * row_step;                                                                       \
         switch (rows - r) {                                                                                   \
-        case 1: TILE_AT(1, PANELS); break;                                                                    \
-        case 2: TILE_AT(2, PANELS); break;                                                                    \
-        case 3: TILE_AT(3, PANELS); break;                                                                    \
-        case 4: TILE_AT(4, PANELS); break;                                                                    \
-        case 5: TILE_AT(5, PANELS); break;                                                                    \
-        case 6: TILE_AT(6, PANELS); break;                                                                    \
-        case 7: TILE_AT(7, PANELS); break;                                                                    \
-        case 8: TILE_AT(8, PANELS); break;                                                                    \
-        case 9: TILE_AT(9, PANELS); break;                                                                    \
-        case 10: TILE_AT(10, PANELS); break;                                                                  \
-        case 11: TILE_AT(11, PANELS); break;                                                                  \
+        case 1: TILE(1, PANELS); break;                                                                    \
+        case 2: TILE(2, PANELS); break;                                                                    \
+        case 3: TILE(3, PANELS); break;                                                                    \
+        case 4: TILE(4, PANELS); break;                                                                    \
+        case 5: TILE(5, PANELS); break;                                                                    \
+        case 6: TILE(6, PANELS); break;                                                                    \
+        case 7: TILE(7, PANELS); break;                                                                    \
+        case 8: TILE(8, PANELS); break;                                                                    \
+        case 9: TILE(9, PANELS); break;                                                                    \
+        case 10: TILE(10, PANELS); break;                                                                  \
+        case 11: TILE(11, PANELS); break;                                                                  \
         default: break;                                                                                       \
         }                                                                                                     \
     } while (0)
@@ -134,6 +174,9 @@ FFK_TARGET_AVX512 void ffk_pointwise_avx512(const float *a, size_t rows, int in_
             width = PANEL;
             TILE_CASES(2);
             p += 2;
+        } else if (width <= 8) {
+            TILE_HALF_CASES();
+            p += 1;
         } else {
             if (width > PANEL) width = PANEL;
             TILE_CASES(1);
