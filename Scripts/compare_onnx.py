@@ -170,7 +170,7 @@ def sample_photographs():
 
 def make_phone_photos(folder, count, seed):
     """`count` 4032×3024 JPEGs (quality 90, 2–5 MB) from the sample photographs: a random crop of 60–100 %
-    of the photo, mirrored half of the time, enlarged with Pillow's bicubic filter, plus mild noise (σ 1.5–3)
+    of the photo, mirrored half of the time, enlarged with Pillow's bicubic filter, plus mild noise (σ 4–7)
     so the files decode like camera photos, not like flat synthetic ones. Deterministic for a seed."""
     rng = np.random.default_rng(seed)
     sources = sample_photographs()
@@ -186,7 +186,7 @@ def make_phone_photos(folder, count, seed):
             photo = photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         photo = photo.resize(PHONE_SIZE, Image.BICUBIC)
         pixels = np.asarray(photo, dtype=np.float32)
-        pixels += rng.normal(0.0, rng.uniform(1.5, 3.0), pixels.shape).astype(np.float32)
+        pixels += rng.normal(0.0, rng.uniform(4.0, 7.0), pixels.shape).astype(np.float32)
         label = LABELS[index % len(LABELS)]
         os.makedirs(os.path.join(folder, label), exist_ok=True)
         path = os.path.join(folder, label, f"phone_{index:04d}.jpg")

@@ -55,5 +55,6 @@ public enum KernelLevel: Int, Sendable, Comparable, CaseIterable, CustomStringCo
         return try body()
     }
 
+    /// Whether `a` is a lower level than `b` (portable < avx2 < avx512).
     public static func < (a: KernelLevel, b: KernelLevel) -> Bool { a.rawValue < b.rawValue }
 }
