@@ -283,6 +283,16 @@ INLINE void depthwise_blocked_body(const float *in, size_t block_stride, int hei
             w4 = *(const v8f *)(weights + 4 * channels + c), w5 = *(const v8f *)(weights + 5 * channels + c),
             w6 = *(const v8f *)(weights + 6 * channels + c), w7 = *(const v8f *)(weights + 7 * channels + c),
             w8 = *(const v8f *)(weights + 8 * channels + c);
+        // The plane's weights twice (two pixels per vector), for the pixel pairs; loaded once per plane.
+        v16f b2, u0, u1, u2, u3, u4, u5, u6, u7, u8;
+        if (pairs) {
+            b2 = twice8(bias + c);
+            u0 = twice8(weights + 0 * channels + c), u1 = twice8(weights + 1 * channels + c);
+            u2 = twice8(weights + 2 * channels + c), u3 = twice8(weights + 3 * channels + c);
+            u4 = twice8(weights + 4 * channels + c), u5 = twice8(weights + 5 * channels + c);
+            u6 = twice8(weights + 6 * channels + c), u7 = twice8(weights + 7 * channels + c);
+            u8 = twice8(weights + 8 * channels + c);
+        }
         for (int y = 0; y < out_height; y++) {
             int iy0 = y * stride - pad_top;
             int rows_inside = iy0 >= 0 && iy0 + 2 < height;
@@ -298,12 +308,6 @@ INLINE void depthwise_blocked_body(const float *in, size_t block_stride, int hei
             }
             int x = 0;
             if (pairs && stride == 1 && r0) {
-                v16f b2 = twice8(bias + c);
-                v16f u0 = twice8(weights + 0 * channels + c), u1 = twice8(weights + 1 * channels + c),
-                     u2 = twice8(weights + 2 * channels + c), u3 = twice8(weights + 3 * channels + c),
-                     u4 = twice8(weights + 4 * channels + c), u5 = twice8(weights + 5 * channels + c),
-                     u6 = twice8(weights + 6 * channels + c), u7 = twice8(weights + 7 * channels + c),
-                     u8 = twice8(weights + 8 * channels + c);
                 // Pixels before the first interior one take the per-pixel paths below, one at a time.
                 for (; x < x_first && x < out_width; x++) {
                     v8f acc = depthwise_blocked_pixel(plane, r0, r1, r2, b, w0, w1, w2, w3, w4, w5, w6, w7, w8, height,

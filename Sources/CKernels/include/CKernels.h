@@ -116,3 +116,11 @@ int ffk_resample_horizontal_rgb(const uint8_t *in, size_t in_stride, int rows, i
 /// arithmetic as the horizontal pass, along columns.
 void ffk_resample_vertical_rgb(const uint8_t *in, size_t row_bytes, uint8_t *out, int out_height,
                                const int32_t *bounds, const int32_t *weights, int ksize);
+
+// ---------------------------------------------------------------------------------------------
+// Allocator (HeapThresholds.c)
+
+/// glibc only: blocks up to `bytes` (at most 1 GiB) come from the heap instead of their own mmap, and freed
+/// memory stays in the heap for reuse (mmap threshold `bytes`, trim threshold 4 × `bytes`), for the whole
+/// process. Returns 1 when both settings were taken, 0 otherwise (other C libraries: nothing changes).
+int ffk_keep_freed_blocks_up_to(size_t bytes);
