@@ -137,7 +137,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         let resumedImages = checkpoint.completed.reduce(0) { count, entry in
             if case .features = entry { count + 1 } else { count }
         }
-        let summary = ExtractionSummary(
+        var summary = ExtractionSummary(
             version: fruitFeaturesVersion, input: input,
             weights: .init(path: weightsPath, sha256: sha256, alpha: identity.alpha),
             featureModel: identity,
@@ -156,6 +156,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
                 formats: FeatureFileFormat.allCases.filter(settings.formats.contains).map(\.rawValue),
                 compression: settings.parquet.compression.rawValue),
             warnings: warnings)
+        summary.kernelLevel = KernelLevel.active.name
         if Task.isCancelled { throw interruption }
         try writeSummary(summary, to: output(ExtractionOutput.summary))
         do {
