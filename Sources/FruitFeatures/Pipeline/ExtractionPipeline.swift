@@ -58,6 +58,11 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         guard settings.jobs >= 1, settings.batchSize >= 1 else {
             throw .invalidSettings("jobs and batch size must be at least 1")
         }
+        // Settings the output folder and the network pass depend on are checked before either is touched.
+        try BatchMemory(settings: settings, inputCount: extractor.inputCount, featureCount: extractor.featureCount).check()
+        if case .count(let k) = settings.components, !settings.reducesComponentsToFit, k > extractor.featureCount {
+            throw .pca(.componentsExceedDimension(requested: k, dimension: extractor.featureCount))
+        }
         guard !(settings.resume && settings.overwrite) else {
             throw .invalidSettings("resume or overwrite, not both")
         }
@@ -84,6 +89,10 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         var total = 0
         var images = 0
         for entry in source {
+            // A listing of a huge or slow tree takes long: a stop asked for meanwhile is honoured at once.
+            if Task.isCancelled {
+                throw .interrupted(done: 0, total: total, checkpoint: output(ExtractionOutput.checkpoint))
+            }
             total += 1
             if case .image = entry { images += 1 }
         }
@@ -179,11 +188,18 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         }
         guard access(directory, W_OK) == 0 else { throw .outputNotWritable(directory, reason: errnoText()) }
         let lock = try OutputFolderLock(directory)
-        let contents: [String]
+        var contents: [String]
         do {
             contents = try manager.contentsOfDirectory(atPath: directory)
         } catch {
             throw .outputNotWritable(directory, reason: Self.reason(error))
+        }
+        if contents.contains(ExtractionOutput.summary), contents.contains(ExtractionOutput.checkpoint) {
+            // summary.json is written last: this run completed and was killed before its checkpoint was
+            // removed. The run is complete; finish the removal (a re-run must not call it interrupted,
+            // and --resume must not recompute it).
+            try? manager.removeItem(atPath: directory + "/" + ExtractionOutput.checkpoint)
+            contents.removeAll { $0 == ExtractionOutput.checkpoint }
         }
         guard !contents.isEmpty else { return lock }
         let hasCheckpoint = contents.contains(ExtractionOutput.checkpoint)
