@@ -32,7 +32,7 @@ struct ReportCommand: ParsableCommand {
             let page = try ReportPage(folder: folder, maximumScatterPoints: maxPoints)
             let destination = output.map { URL(fileURLWithPath: $0) } ?? folder.reportFile
             try page.write(to: destination)
-            print(destination.path)
+            print(DisplayText.escaped(destination.path))
         } catch {
             throw CLIFailure(error.description, code: .fatal)
         }

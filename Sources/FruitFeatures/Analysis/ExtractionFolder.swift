@@ -106,7 +106,7 @@ public struct ExtractionFolder: Sendable {
         do {
             return try PCAModel(contentsOf: pcaModelFile)
         } catch {
-            throw AnalysisError(.malformed, path: pcaModelFile.path, reason: error.description)
+            throw AnalysisError(.malformed, path: pcaModelFile.path, reason: error.description(omitting: pcaModelFile.path))
         }
     }
 

@@ -34,7 +34,8 @@ public final class FittedPipeline: Sendable {
         do {
             pca = try PCAModel(contentsOf: URL(fileURLWithPath: outputDirectory + "/" + ExtractionOutput.pcaModel))
         } catch {
-            throw FittedPipelineError(path: outputDirectory + "/" + ExtractionOutput.pcaModel, reason: error.description)
+            let path = outputDirectory + "/" + ExtractionOutput.pcaModel
+            throw FittedPipelineError(path: path, reason: error.description(omitting: path))
         }
         let candidate = weights ?? summary.weights.path
         guard FileManager.default.isReadableFile(atPath: candidate) else {
