@@ -43,7 +43,9 @@ import Glibc
             folder += "/" + String(repeating: "d", count: 250)
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         }
-        try FileManager.default.copyItem(atPath: photo, toPath: folder + "/photo.jpg")
+        // (FileManager.copyItem silently copies nothing at this depth on Linux: the bytes are written instead.)
+        try Data(contentsOf: URL(fileURLWithPath: photo)).write(to: URL(fileURLWithPath: folder + "/photo.jpg"))
+        #expect(Reliability.size(folder + "/photo.jpg") > 0)
         let photos = [String](repeating: folder + "/photo.jpg", count: 40)
         for arguments in [["predict"] + photos + ["--model", run.directory.path],
                           ["predict"] + photos + ["--model", run.directory.path, "--json"],

@@ -131,7 +131,7 @@ import Testing
     }
 
     @Test func aBatchBeyondMemoryIsAUsageErrorBeforeAnythingIsTouched() throws {
-        let input = try Reliability.photoTree(count: 3)
+        let input = try Reliability.photoTree(count: 9)
         let scratch = try makeScratchFolder("ff-batch")
         for (option, value) in [("--batch-size", "1000000"), ("--batch-size", "9223372036854775807"),
                                 ("--jobs", "9223372036854775807")] {
