@@ -73,10 +73,25 @@ import Glibc
         #expect(try Reliability.extract(input, complete).status == 0)
         let outputs = try Reliability.outputs(complete)
         let summary = try Data(contentsOf: URL(fileURLWithPath: complete + "/summary.json"))
-        func leaveCheckpoint() throws {
-            try? FileManager.default.removeItem(atPath: complete + "/" + ExtractionOutput.checkpoint)
-            try FileManager.default.copyItem(atPath: checkpoint, toPath: complete + "/" + ExtractionOutput.checkpoint)
+        // What the run leaves just before its checkpoint goes: the checkpoint, naming the generation that completes
+        // it (written before that generation was published).
+        let current = (RunGenerations(directory: complete).currentGeneration as NSString).lastPathComponent
+        func leaveCheckpoint(completed: Bool = true) throws {
+            let target = complete + "/" + ExtractionOutput.checkpoint
+            try? FileManager.default.removeItem(atPath: target)
+            try FileManager.default.copyItem(atPath: checkpoint, toPath: target)
+            if completed {
+                try Data(current.utf8).write(to: URL(fileURLWithPath: target + "/" + ExtractionCheckpoint.completionName))
+            }
         }
+
+        // Without that mark the checkpoint is a newer, interrupted run beside the complete one (an interrupted
+        // --overwrite): it is kept and named as such.
+        try leaveCheckpoint(completed: false)
+        let interrupted = try Reliability.extract(input, complete)
+        #expect(interrupted.status == 1)
+        #expect(interrupted.standardError.contains("holds an interrupted run"), "\(interrupted.standardError)")
+        #expect(Reliability.listing(complete).contains(ExtractionOutput.checkpoint))
 
         // A plain re-run sees a complete run, not an interrupted one.
         try leaveCheckpoint()
