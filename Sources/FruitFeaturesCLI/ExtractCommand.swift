@@ -155,6 +155,10 @@ struct ExtractCommand: AsyncParsableCommand {
         } catch let error as ExtractionError {
             interruption.stop()
             reporter.finish()
+            if case .invalidSettings = error {
+                // Found before anything was touched: a usage error, like the option checks above.
+                throw CLIFailure(error.description, code: .usage)
+            }
             if case .interrupted = error {
                 throw CLIFailure(
                     error.description, code: interruption.firstSignal == SIGTERM ? .terminated : .interrupted)
@@ -166,10 +170,10 @@ struct ExtractCommand: AsyncParsableCommand {
             throw CLIFailure("\(error)", code: .fatal)
         }
         reporter.finish()
-        for warning in summary.warnings { writeToStandardError("fruitfeatures: warning: \(warning)\n") }
+        for warning in summary.warnings { writeMessage("fruitfeatures: warning: \(warning)") }
         if !noProgress {
-            writeToStandardError(String(
-                format: "%d images, %d failed, %.1f images/s; %d PCA components explain %.1f%% of the variance; outputs in %@\n",
+            writeMessage(String(
+                format: "%d images, %d failed, %.1f images/s; %d PCA components explain %.1f%% of the variance; outputs in %@",
                 summary.images.processed, summary.images.failed, summary.imagesPerSecond, summary.pca.components,
                 summary.pca.explainedVarianceRatioTotal * 100, output))
         }

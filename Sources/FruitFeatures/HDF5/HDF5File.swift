@@ -37,6 +37,21 @@ public final class HDF5File: Sendable {
                 throw HDF5Error(file: path, object: "/", reason: check > 0 ? .cannotOpen : .notHDF5,
                                 libraryMessage: HDF5Library.takeErrorMessage())
             }
+            // A link into another file would make this file's reader read that one (sized as that one
+            // declares, from wherever it points): no file of ours has one, so such files are refused.
+            var link = [CChar](repeating: 0, count: 512)
+            var target = [CChar](repeating: 0, count: 1024)
+            let outside = ffh5_find_outside_link(id, &link, link.count, &target, target.count)
+            guard outside == 0 else {
+                let message = HDF5Library.takeErrorMessage()
+                _ = H5Fclose(id)
+                let linkPath = "/" + hdf5CString(link)
+                if outside < 0 {
+                    throw HDF5Error(file: path, object: "/", reason: .readFailed, libraryMessage: message)
+                }
+                throw HDF5Error(file: path, object: linkPath, reason: .linkLeavesFile(
+                    outside == 1 ? "an external link to \(hdf5CString(target))" : "a user-defined link"))
+            }
             return id
         }
     }
@@ -117,6 +132,11 @@ public enum HDF5ObjectKind: Sendable, Equatable {
     case dataset
     /// Anything else, such as a named datatype.
     case other
+}
+
+/// The text of a NUL-terminated C buffer (invalid UTF-8 repaired).
+func hdf5CString(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 /// Joins a group path and a member name.

@@ -94,19 +94,36 @@ extension PCAModel {
             guard version >= 1, version <= Self.fileFormatVersion else {
                 throw PCAError.file(path: path, reason: "PCA file format version \(version) is not supported (this build reads 1…\(Self.fileFormatVersion))")
             }
+            let (k, d) = (try root.integerAttribute("k"), try root.integerAttribute("dimension"))
+            // Sizes come from the file: check them against what a PCA can be, and every dataset's shape
+            // against them, before reading anything (each read is also capped in bytes).
+            guard d >= 1, d <= Int64(PCAAccumulator.maximumDimension), k >= 1, k <= d else {
+                throw PCAError.invalidModel(
+                    "\(path): k = \(k) components of dimension \(d) (a PCA has 1 ≤ k ≤ dimension ≤ \(PCAAccumulator.maximumDimension))")
+            }
+            let (kk, dd) = (Int(k), Int(d))
+            let expected: [(String, [Int])] = [
+                ("mean", [dd]), ("components", [kk, dd]), ("explained_variance", [kk]), ("explained_variance_ratio", [kk]),
+            ]
+            for (name, wanted) in expected {
+                let shape = try root.dataset(name).shape()
+                guard shape == wanted else {
+                    throw PCAError.invalidModel("\(path): \(name) has shape \(shape), expected \(wanted) (k = \(k), dimension = \(d))")
+                }
+            }
             parts = (
-                Int(try root.integerAttribute("k")), Int(try root.integerAttribute("dimension")),
-                Int(try root.integerAttribute("n_samples")), try root.integerAttribute("centred"),
+                kk, dd, Int(clamping: try root.integerAttribute("n_samples")), try root.integerAttribute("centred"),
                 try root.dataset("mean").readDoubles(), try root.dataset("components").readDoubles(),
                 try root.dataset("explained_variance").readDoubles(), try root.dataset("explained_variance_ratio").readDoubles())
         } catch let error as PCAError {
             throw error
-        } catch let error as HDF5Error where error.file == path {
-            throw .file(path: path, reason: "cannot read the PCA model: \(error.descriptionWithoutFile)")
+        } catch let error as HDF5Error {
+            throw .file(path: path, reason: "cannot read the PCA model: \(error.detail)")
         } catch {
             throw .file(path: path, reason: "cannot read the PCA model: \(error)")
         }
         let (k, d) = (parts.k, parts.d)
+        // The shapes were checked before reading; a file changed in between is caught here.
         let expected: [(String, [Int], [Int])] = [
             ("mean", parts.mean.shape, [d]), ("components", parts.components.shape, [k, d]),
             ("explained_variance", parts.variance.shape, [k]), ("explained_variance_ratio", parts.ratio.shape, [k]),

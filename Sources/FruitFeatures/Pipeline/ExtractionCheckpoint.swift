@@ -135,6 +135,23 @@ struct ExtractionCheckpoint {
         }
     }
 
+    /// The file in a checkpoint folder naming the generation that completes it (see ``markCompleted(by:)``).
+    static let completionName = "completed-by"
+
+    /// Records, before the run is published, which generation completes this checkpoint: a kill between the
+    /// publication and ``remove()`` then leaves a checkpoint that the next run recognises as done.
+    func markCompleted(by generation: String) {
+        let path = directory + "/" + Self.completionName
+        guard FileManager.default.createFile(atPath: path, contents: Data(generation.utf8)) else { return }
+        let descriptor = Foundation.open(path, O_RDONLY | O_CLOEXEC)
+        if descriptor >= 0 { fsync(descriptor); close(descriptor) }
+    }
+
+    /// The generation a checkpoint folder says completes it, if it says so.
+    static func completingGeneration(ofCheckpointAt directory: String) -> String? {
+        try? String(contentsOfFile: directory + "/" + completionName, encoding: .utf8)
+    }
+
     /// Removes the checkpoint once the run is complete.
     func remove() {
         try? FileManager.default.removeItem(atPath: directory)

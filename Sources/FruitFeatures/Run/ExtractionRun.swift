@@ -110,10 +110,7 @@ public struct ExtractionRun: Sendable {
         do {
             return try PCAModel(contentsOf: pcaModelFile)
         } catch {
-            if case .file(let path, let reason) = error, path == pcaModelFile.path {
-                throw AnalysisError(.malformed, path: path, reason: reason)
-            }
-            throw AnalysisError(.malformed, path: pcaModelFile.path, reason: error.description)
+            throw AnalysisError(.malformed, path: pcaModelFile.path, reason: error.description(omitting: pcaModelFile.path))
         }
     }
 
