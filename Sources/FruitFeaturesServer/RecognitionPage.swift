@@ -28,7 +28,7 @@ enum RecognitionPage {
   .bar .fill { background: #2271b1; height: 100%; }
   table { width: 100%; border-collapse: collapse; margin-top: .5rem; font-size: .9rem; }
   th, td { text-align: left; padding: .3rem .25rem; border-bottom: 1px solid #dcdcde; overflow-wrap: anywhere; }
-  td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+  .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
   #key { display: none; margin-top: .75rem; }
   #key input { width: 100%; box-sizing: border-box; padding: .4rem; }
   footer { margin-top: 1.5rem; font-size: .8rem; color: #646970; }
@@ -71,7 +71,7 @@ function show(answer) {
     bar.className = "bar";
     const name = document.createElement("div");
     name.className = "name";
-    name.append(text("span", score.label), text("span", Math.round(score.share * 100) + " % (" + score.votes + " votes)"));
+    name.append(text("span", score.label), text("span", Math.round(score.share * 100) + " % (" + score.votes + (score.votes === 1 ? " vote)" : " votes)")));
     const track = document.createElement("div");
     track.className = "track";
     const fill = document.createElement("div");

@@ -138,12 +138,14 @@ def test_page_recognises_an_uploaded_photo_at_phone_width(page_server, hostile_r
 
 def test_openapi_document_holds_against_the_running_server(page_server):
     # schemathesis generates requests from /openapi.json and checks every answer against it (statuses, content
-    # types, JSON schemas), including that the server never answers 5xx.
+    # types, JSON schemas), including that the server never answers 5xx. Left out: positive_data_acceptance, which
+    # expects every schema-valid body to be accepted; a schema cannot say "a JPEG", so random bytes are refused
+    # (400) as they must be.
     schemathesis = os.path.join(os.path.dirname(sys.executable), "schemathesis")
     if not os.path.exists(schemathesis):
         schemathesis = shutil.which("schemathesis") or "schemathesis"
     done = subprocess.run(
         [schemathesis, "run", f"http://127.0.0.1:{page_server.port}/openapi.json",
-         "--checks", "all", "--max-examples", "25", "--workers", "1", "--seed", "1"],
+         "--checks", "all", "--exclude-checks", "positive_data_acceptance", "--max-examples", "25", "--workers", "1", "--seed", "1"],
         capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
