@@ -49,9 +49,9 @@ def predict(run, photo):
 class Server:
     """A running fruitfeatures-server; `port` is the one it printed."""
 
-    def __init__(self, model, *options):
+    def __init__(self, model, *options, command=(SERVER,)):
         self.stderr_lines = []
-        self.process = subprocess.Popen([SERVER, "--model", model, "--port", "0", "--weights", WEIGHTS, *options],
+        self.process = subprocess.Popen([*command, "--model", model, "--port", "0", "--weights", WEIGHTS, *options],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.port = None
         deadline = time.monotonic() + 120

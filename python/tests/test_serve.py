@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from serve_support import (FIXTURES, Server, extract_run, metric, predict, read_response, require_binaries,
+from serve_support import (CLI, FIXTURES, Server, extract_run, metric, predict, read_response, require_binaries,
                            scratch_folder)
 
 KEY = "test-key-6f1c2a"
@@ -202,4 +202,11 @@ def test_sigterm_answers_in_flight_requests_and_exits_0(runs):
         status, _, body = read_response(sock)
         assert status == 200
         assert json.loads(body)["labels"][0]["label"] == "Apple"
+    assert process.process.wait(timeout=30) == 0
+
+
+def test_fruitfeatures_serve_runs_the_server(runs):
+    process = Server(runs["first"], command=(CLI, "serve"))
+    assert process.request("GET", "/readyz")[0] == 200
+    process.signal(signal.SIGINT)
     assert process.process.wait(timeout=30) == 0
