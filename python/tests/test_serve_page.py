@@ -24,7 +24,9 @@ SCREENSHOT = os.environ.get("FRUITFEATURES_SERVE_SCREENSHOT", os.path.join(tempf
 def hostile_run():
     require_binaries()
     # Apple's folder carries markup: the page must show it as text.
-    return extract_run(scratch_folder(), "run-hostile", {"Apple": HOSTILE_LABEL})
+    scratch = scratch_folder()
+    yield extract_run(scratch, "run-hostile", {"Apple": HOSTILE_LABEL})
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
