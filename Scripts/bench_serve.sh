@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Benchmark of the HTTP service against `fruitfeatures extract` on the same machine in the same run.
 #   bash Scripts/bench_serve.sh [IMAGES]          default 2000 (100×100 JPEGs for extract's end-to-end images/s)
+#   BIN_DIR=.build/release bash Scripts/bench_serve.sh   use binaries already built
 #   SOAK=N bash Scripts/bench_serve.sh            also N more 10-second wrk rounds, RSS after each (memory over
 #                                                 many requests; 0 by default)
 # Prints: extract's images/s; the server's requests/s, p50 and p99 latency and non-2xx answers for
-# `wrk -t1 -c16 -d10s --latency` POSTing one 100×100 JPEG; the same with -c2 for a 4032×3024 photo; the server's
+# `wrk -t1 -c16 -d10s --latency` (--timeout 30s, so slow answers count as answers) POSTing one 100×100 JPEG; the same with -c2 for a 4032×3024 photo; the server's
 # RSS after each round. Needs wrk (apt-get install wrk) and Pillow in .venv (for the 4032×3024 photo).
 # A benchmark, not a test: nothing here passes or fails on the figures.
 set -euo pipefail
@@ -14,9 +15,13 @@ soak=${SOAK:-0}
 weights=${WEIGHTS:-Fixtures/weights/mobilenet_v2_1.0_224_random.h5}
 python=${PYTHON:-.venv/bin/python}
 command -v wrk >/dev/null || { echo "bench_serve: wrk is needed (apt-get install wrk)" >&2; exit 1; }
-swift build -c release --product fruitfeatures >/dev/null
-swift build -c release --product fruitfeatures-server >/dev/null
-bin=$(swift build -c release --show-bin-path)
+if [[ -n "${BIN_DIR:-}" ]]; then
+    bin=$BIN_DIR   # binaries already built (for example by Scripts/test.sh, with -enable-testing)
+else
+    swift build -c release --product fruitfeatures >/dev/null
+    swift build -c release --product fruitfeatures-server >/dev/null
+    bin=$(swift build -c release --show-bin-path)
+fi
 work=$(mktemp -d)
 server_pid=""
 cleanup() { [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
@@ -70,7 +75,7 @@ LUA
 }
 
 round() {  # $1 label, $2 connections; prints requests/s, p50, p99, non-2xx, RSS
-    wrk -t1 -c"$2" -d10s --latency -s "$work/post.lua" "$url/v1/recognize" > "$work/wrk.txt"
+    wrk -t1 -c"$2" -d10s --timeout 30s --latency -s "$work/post.lua" "$url/v1/recognize" > "$work/wrk.txt"
     local rate p50 p99 bad
     rate=$(awk '/^Requests\/sec/{print $2}' "$work/wrk.txt")
     p50=$(awk '$1=="50%"{print $2}' "$work/wrk.txt")
