@@ -30,13 +30,22 @@ public struct LabelScore: Sendable, Equatable, Codable {
     public var nearestDistance: Float
     /// The image path of that nearest row.
     public var nearestPath: String
+    /// ``votes`` as a share of the neighbours that voted (0…1), what a bar chart of the answer shows.
+    public var share: Double
 
-    /// Creates a score.
-    public init(label: String, votes: Int, nearestDistance: Float, nearestPath: String) {
+    /// Creates a score; `share` is `votes / voterCount` (0 when `voterCount` is 0).
+    public init(label: String, votes: Int, nearestDistance: Float, nearestPath: String, voterCount: Int) {
+        self.init(label: label, votes: votes, nearestDistance: nearestDistance, nearestPath: nearestPath,
+                  share: voterCount > 0 ? Double(votes) / Double(voterCount) : 0)
+    }
+
+    /// Creates a score with its share given.
+    public init(label: String, votes: Int, nearestDistance: Float, nearestPath: String, share: Double) {
         self.label = label
         self.votes = votes
         self.nearestDistance = nearestDistance
         self.nearestPath = nearestPath
+        self.share = share
     }
 }
 
@@ -286,7 +295,7 @@ public struct NearestNeighbourClassifier: Sendable {
             let row = result.nearestRowPerLabel[entry.label]
             return LabelScore(label: labels[entry.label], votes: entry.votes,
                               nearestDistance: result.nearestSquaredDistancePerLabel[entry.label].squareRoot(),
-                              nearestPath: row >= 0 ? training.paths[row] : "")
+                              nearestPath: row >= 0 ? training.paths[row] : "", voterCount: result.rows.count)
         }
     }
 }
