@@ -17,6 +17,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // System calls with typed errors (FileDescriptor, Errno, FilePath).
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        // SHA-256 of weights files; either major version, so a host service on 3.x or 4.x resolves.
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
         // The server only. Hummingbird without its default traits (swift-configuration support, full Foundation).
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0", traits: []),
         .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.0"),
@@ -48,6 +52,8 @@ let package = Package(
             name: "FruitFeatures",
             dependencies: [
                 "CJPEGDecoder", "CHDF5Shim", "CHDF5", "COpenBLAS", "CLAPACKE", "CKernels", "CSnappy", "CZstd",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(name: "FruitFeaturesC", dependencies: ["FruitFeatures"], exclude: ["include"]),

@@ -61,7 +61,7 @@ struct ExtractCommand: AsyncParsableCommand {
     @Flag(help: "Exit with status 3 if any image could not be used.")
     var strict = false
 
-    @Flag(help: "Write into an existing, non-empty output folder, starting afresh.")
+    @Flag(help: "Replace the run in the output folder: the new run is built beside it and swapped in when complete.")
     var overwrite = false
 
     @Flag(help: "Continue the interrupted run in the output folder, skipping the images it finished.")
@@ -98,6 +98,13 @@ struct ExtractCommand: AsyncParsableCommand {
         // Past a file-size limit (ulimit -f), writes then fail with EFBIG and are reported with the
         // file's name, instead of the signal killing the process with partial files behind.
         signal(SIGXFSZ, SIG_IGN)
+        // Phone photos decode into 36 MB buffers: keep them in the heap between images (no page faults).
+        LargeBufferReuse.enable()
+        if let request = KernelLevel.invalidRequest {
+            writeToStandardError(
+                "fruitfeatures: warning: \(KernelLevel.variable)=\(request) names no kernel level (portable, avx2, "
+                    + "avx512); running at \(KernelLevel.active.name)\n")
+        }
         var settings = ExtractionSettings()
         if let components { settings.components = .count(components) }
         if let variance { settings.components = .varianceShare(variance) }
@@ -113,19 +120,17 @@ struct ExtractCommand: AsyncParsableCommand {
         let pattern: GlobPattern
         let source: DirectoryImageSource
         let weightsPath: String
-        let extractor: MobileNetV2Extractor
+        let model: any FeatureModel
         do {
             pattern = try GlobPattern(glob)
             source = try DirectoryImageSource(root: input, pattern: pattern)
             weightsPath = try WeightsLocation.resolve(explicit: weights)
-            extractor = try MobileNetV2Extractor(weightsAt: URL(fileURLWithPath: weightsPath))
+            model = try FeatureModelLoader.load(weightsAt: weightsPath)
         } catch {
             throw CLIFailure("\(error)", code: .fatal)
         }
 
-        let pipeline = ExtractionPipeline(
-            source: source, preprocessor: KerasPreprocessor(), extractor: extractor, weightsPath: weightsPath,
-            settings: settings)
+        let pipeline = ExtractionPipeline(source: source, model: model, weightsPath: weightsPath, settings: settings)
         let reporter = ProgressReporter(total: nil, unit: "images", enabled: !noProgress)
         let run = Task { () async throws(ExtractionError) -> ExtractionSummary in
             try await pipeline.run(into: output, input: input, pattern: glob) { progress in
@@ -150,6 +155,10 @@ struct ExtractCommand: AsyncParsableCommand {
         } catch let error as ExtractionError {
             interruption.stop()
             reporter.finish()
+            if case .invalidSettings = error {
+                // Found before anything was touched: a usage error, like the option checks above.
+                throw CLIFailure(error.description, code: .usage)
+            }
             if case .interrupted = error {
                 throw CLIFailure(
                     error.description, code: interruption.firstSignal == SIGTERM ? .terminated : .interrupted)
@@ -161,10 +170,10 @@ struct ExtractCommand: AsyncParsableCommand {
             throw CLIFailure("\(error)", code: .fatal)
         }
         reporter.finish()
-        for warning in summary.warnings { writeToStandardError("fruitfeatures: warning: \(warning)\n") }
+        for warning in summary.warnings { writeMessage("fruitfeatures: warning: \(warning)") }
         if !noProgress {
-            writeToStandardError(String(
-                format: "%d images, %d failed, %.1f images/s; %d PCA components explain %.1f%% of the variance; outputs in %@\n",
+            writeMessage(String(
+                format: "%d images, %d failed, %.1f images/s; %d PCA components explain %.1f%% of the variance; outputs in %@",
                 summary.images.processed, summary.images.failed, summary.imagesPerSecond, summary.pca.components,
                 summary.pca.explainedVarianceRatioTotal * 100, output))
         }

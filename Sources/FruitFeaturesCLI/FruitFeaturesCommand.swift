@@ -1,5 +1,8 @@
 import ArgumentParser
 import FruitFeatures
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct FruitFeaturesCommand: AsyncParsableCommand {
@@ -12,6 +15,9 @@ struct FruitFeaturesCommand: AsyncParsableCommand {
     )
 
     static func main() async {
+        // A closed pipe must not kill a run half-way (`extract … 2>&1 | head`): writes then fail with
+        // EPIPE, progress stops, the work finishes; commands whose product is stdout stop quietly.
+        signal(SIGPIPE, SIG_IGN)
         do {
             var command = try parseAsRoot()
             if var command = command as? AsyncParsableCommand {
