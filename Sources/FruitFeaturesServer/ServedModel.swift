@@ -26,22 +26,26 @@ public struct ServedModel: Sendable {
     ///   - pixelLimit: photos with more pixels are refused before any pixel buffer exists.
     public static func open(directory: String, weights: String?, neighbourCount: Int, pixelLimit: Int) throws(ServedModelError) -> ServedModel {
         do {
-            let url = URL(fileURLWithPath: directory)
-            let loaded = try FruitRecognizer(contentsOf: url, weights: weights.map { URL(fileURLWithPath: $0) },
-                                             neighbourCount: neighbourCount)
-            let recognizer = try FruitRecognizer(
-                extractor: loaded.extractor,
-                preprocessor: KerasPreprocessor(decoder: JPEGDecoder(pixelLimit: pixelLimit)),
-                pca: loaded.pca, classifier: loaded.classifier)
-            let folder = try ExtractionFolder(directory: url)
-            guard let summary = try folder.readSummary() else {
-                throw AnalysisError(.unreadable, path: folder.summaryFile.path, reason: "no summary.json")
+            let run = try ExtractionRun(directory: URL(fileURLWithPath: directory))
+            guard let summary = try run.readSummary() else {
+                throw AnalysisError(.unreadable, path: run.summaryFile.path,
+                                    reason: "no such file: not the output folder of a finished extraction")
             }
-            let alpha = loaded.extractor.architecture.alpha.map { "alpha \($0), " } ?? ""
-            let size = loaded.extractor.inputSize
-            let identity = RecognitionModel(architecture: "MobileNetV2 \(alpha)\(size)×\(size)",
-                                            sha256: summary.weights.sha256)
-            let made = (try? FileManager.default.attributesOfItem(atPath: folder.summaryFile.path))?[.modificationDate] as? Date
+            let loaded = try FruitRecognizer(run: run, weights: weights.map { URL(fileURLWithPath: $0) },
+                                             neighbourCount: neighbourCount)
+            var model = loaded.model
+            if let mobileNet = model as? MobileNetV2FeatureModel {
+                // The same network and preprocessing, with the service's pixel limit.
+                model = try MobileNetV2FeatureModel(
+                    extractor: mobileNet.extractor, preprocessor: KerasPreprocessor(decoder: JPEGDecoder(pixelLimit: pixelLimit)),
+                    weightsSHA256: mobileNet.identity.weightsSHA256)
+            }
+            let recognizer = try FruitRecognizer(model: model, pca: loaded.pca, classifier: loaded.classifier)
+            let feature = model.identity
+            let alpha = feature.alpha.map { " alpha \($0)" } ?? ""
+            let identity = RecognitionModel(architecture: "\(feature.architecture)\(alpha), \(feature.inputSize)×\(feature.inputSize)",
+                                            sha256: feature.weightsSHA256)
+            let made = (try? FileManager.default.attributesOfItem(atPath: run.summaryFile.path))?[.modificationDate] as? Date
             let table = loaded.classifier.training
             let description = ModelDescription(
                 featureModel: identity, weightsFile: URL(fileURLWithPath: summary.weights.path).lastPathComponent,
@@ -62,15 +66,23 @@ public struct ServedModel: Sendable {
     ///
     /// Runs the network: call it off the event loops. Paths in the answer are relative to the run's input folder.
     func recognize(_ photo: UnsafeRawBufferPointer, name: String, labelCount: Int, neighbourCount: Int) throws(RecognitionFailure) -> Recognition {
-        let input: [Float]
+        let model = recognizer.model
+        var input = [Float](repeating: 0, count: model.inputShape.count)
         do {
-            input = try recognizer.preprocessor.preprocess(photo, path: name)
+            try input.withUnsafeMutableBufferPointer { buffer throws(ImageError) in
+                try model.preprocess(photo, path: name, into: buffer)
+            }
         } catch {
             if case .tooLarge = error.reason { throw RecognitionFailure(.tooLarge, reason: error.reasonDescription) }
             throw RecognitionFailure(.unusableImage, reason: error.reasonDescription)
         }
         do {
-            let raw = try recognizer.extractor.features(of: input)
+            var raw = [Float](repeating: 0, count: model.featureCount)
+            try input.withUnsafeBufferPointer { inputBuffer throws(FeatureExtractionError) in
+                try raw.withUnsafeMutableBufferPointer { output throws(FeatureExtractionError) in
+                    try model.features(batch: inputBuffer, count: 1, into: output)
+                }
+            }
             var answer: Recognition
             if neighbourCount == recognizer.classifier.neighbourCount {
                 answer = try recognizer.recognize(rawFeatures: raw, name: name, labelCount: labelCount)
