@@ -23,7 +23,9 @@ final class BatchBuffer: @unchecked Sendable {
 /// One batch's outcome, in the order of its entries.
 struct BatchResult: Sendable {
     enum Outcome: Sendable {
-        case features(ImageFile, offset: Int)
+        case features(ImageFile, offset: Int, identity: ImageIdentity)
+        /// Features taken from the run being updated (its row), not computed.
+        case reused(ImageFile, identity: ImageIdentity, row: Int)
         case failure(path: String, reason: String)
     }
 
@@ -49,6 +51,8 @@ struct NetworkPass<Source: ImageSource> {
 
     private let journal: CheckpointJournalWriter
     private let completed: [JournalRecord.Entry]
+    /// The raw features of the run an update replaces; nil for a plain extraction.
+    private let reuse: ReusableFeatures?
 
     /// Entries whose outcome is in the journal (resumed ones included).
     private(set) var done = 0
@@ -59,8 +63,10 @@ struct NetworkPass<Source: ImageSource> {
 
     init(
         pipeline: ExtractionPipeline<Source>, outputDirectory: String, checkpoint: ExtractionCheckpoint, total: Int,
+        reuse: ReusableFeatures? = nil,
         progress: @escaping @Sendable (ExtractionProgress) -> Void
     ) {
+        self.reuse = reuse
         self.pipeline = pipeline
         self.outputDirectory = outputDirectory
         self.total = total
@@ -77,6 +83,7 @@ struct NetworkPass<Source: ImageSource> {
         let extractor = pipeline.extractor
         let preprocessor = pipeline.preprocessor
         let source = pipeline.source
+        let reuse = self.reuse
         let window = settings.jobs + 1
         // Any batch size gives the same results; a multiple of the plan's group size (8) runs fastest.
         let batchSize = settings.batchSize
@@ -130,7 +137,7 @@ struct NetworkPass<Source: ImageSource> {
                     group.addTask {
                         NetworkPass.process(
                             entries, index: index, buffer: buffer, source: source, preprocessor: preprocessor,
-                            extractor: extractor)
+                            extractor: extractor, reuse: reuse)
                     }
                     return true
                 }
@@ -166,7 +173,7 @@ struct NetworkPass<Source: ImageSource> {
     /// Reads, preprocesses and runs one batch (in a worker task).
     private static func process(
         _ entries: [DiscoveredEntry], index: Int, buffer: BatchBuffer, source: Source, preprocessor: any Preprocessor,
-        extractor: MobileNetV2Extractor
+        extractor: MobileNetV2Extractor, reuse: ReusableFeatures?
     ) -> BatchResult? {
         // Cancelled before it started: nothing to do. (A cancelled batch is not journaled.)
         if Task.isCancelled { return nil }
@@ -182,6 +189,13 @@ struct NetworkPass<Source: ImageSource> {
                 outcomes.append(.failure(path: problem.path, reason: problem.reasonText))
             case .image(let image):
                 let readStart = clock.now
+                // Stamped before reading: should the file change in between, the next update sees a newer stamp.
+                let stamp = source.stamp(of: image)
+                if let reuse, let row = reuse.unchangedRow(path: image.path, stamp: stamp), let identity = reuse.identities[row] {
+                    outcomes.append(.reused(image, identity: identity, row: row))
+                    readTime += clock.now - readStart
+                    continue
+                }
                 let bytes: [UInt8]
                 do {
                     bytes = try source.contents(of: image)
@@ -190,13 +204,22 @@ struct NetworkPass<Source: ImageSource> {
                     outcomes.append(.failure(path: image.path, reason: error.reasonText))
                     continue
                 }
+                // Hashing the bytes read for decoding: the identity costs no second read.
+                let identity = ImageIdentity(
+                    sha256: ContentDigest.sha256Hex(bytes), size: stamp?.size ?? Int64(bytes.count),
+                    modificationTimeNanoseconds: stamp?.modificationTimeNanoseconds ?? 0)
+                if let reuse, let row = reuse.row(forContent: identity.sha256, path: image.path) {
+                    outcomes.append(.reused(image, identity: identity, row: row))
+                    readTime += clock.now - readStart
+                    continue
+                }
                 let preprocessStart = clock.now
                 readTime += preprocessStart - readStart
                 // Only images that preprocess take a slot: features never depend on their neighbours.
                 let slot = UnsafeMutableBufferPointer(rebasing: buffer.tensors[(slots * inputCount)..<((slots + 1) * inputCount)])
                 do {
                     try preprocessor.preprocess(bytes, path: image.path, into: slot)
-                    outcomes.append(.features(image, offset: slots))
+                    outcomes.append(.features(image, offset: slots, identity: identity))
                     slots += 1
                 } catch {
                     outcomes.append(.failure(path: image.path, reason: error.reasonText))
@@ -208,13 +231,14 @@ struct NetworkPass<Source: ImageSource> {
         if Task.isCancelled { return nil }
         let networkStart = clock.now
         do {
-            try extractor.features(
+            // A batch whose images were all reused runs no network.
+            if slots > 0 { try extractor.features(
                 batch: UnsafeBufferPointer(rebasing: buffer.tensors[..<(slots * inputCount)]), count: slots,
-                into: buffer.features)
+                into: buffer.features) }
         } catch {
             // The buffers are sized from the extractor itself, so this cannot happen; fail the images, not the run.
             outcomes = outcomes.map { outcome in
-                if case .features(let image, _) = outcome { .failure(path: image.path, reason: error.description) } else { outcome }
+                if case .features(let image, _, _) = outcome { .failure(path: image.path, reason: error.description) } else { outcome }
             }
         }
         return BatchResult(
@@ -230,10 +254,15 @@ struct NetworkPass<Source: ImageSource> {
             networkSeconds: result.networkSeconds)
         for outcome in result.outcomes {
             switch outcome {
-            case .features(let image, let offset):
+            case .features(let image, let offset, let identity):
                 record.entries.append(.features(path: image.path, label: image.label))
                 record.features.append(
                     contentsOf: result.buffer.features[(offset * featureCount)..<((offset + 1) * featureCount)])
+                record.identities.append(identity)
+            case .reused(let image, let identity, let row):
+                record.entries.append(.features(path: image.path, label: image.label))
+                reuse?.appendFeatures(ofRow: row, to: &record.features)
+                record.identities.append(identity)
             case .failure(let path, let reason):
                 record.entries.append(.failure(path: path, reason: reason))
                 failed += 1

@@ -65,7 +65,7 @@ import Testing
         #expect(summary.weights.alpha == 1.0)
         #expect(summary.version == fruitFeaturesVersion)
         let files = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
-        #expect(files == ["errors.csv", "features.csv", "features.parquet", "pca.h5", "raw_features.parquet", "summary.json"])
+        #expect(files == ["duplicates.csv", "errors.csv", "features.csv", "features.parquet", "pca.h5", "raw_features.parquet", "summary.json"])
     }
 
     @Test(.enabled(if: PythonRunner.isAvailable)) func rawFeaturesParquetHoldsKerasFeatures() throws {
