@@ -52,17 +52,19 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let folder = try ExtractionFolder(directory: URL(fileURLWithPath: outputDirectory))
+            let run = try ExtractionRun(directory: URL(fileURLWithPath: outputDirectory))
             if let test {
-                try evaluateHeldOut(folder, test: test)
+                try evaluateHeldOut(run, test: test)
                 return
             }
-            let features = try folder.readFeatures()
-            let keys = try folder.contentKeys(of: features.paths)
+            let features = try run.readFeatures()
+            let keys = try run.contentKeys(of: features.paths)
             let evaluation = try CrossValidation(neighbourCount: neighbours, foldCount: folds, seed: seed)
                 .evaluate(features, keepingTogether: keys)
-            let destination = output.map { URL(fileURLWithPath: $0) } ?? folder.evaluationFile
+            var destination = output.map { URL(fileURLWithPath: $0) } ?? run.evaluationFile
             try evaluation.write(to: destination)
+            // Written into the run's generation: it goes with the run when the run is replaced.
+            if output == nil { destination = try run.linkDerivedFile(Evaluation.fileName) }
             if json {
                 print(try String(contentsOf: destination, encoding: .utf8), terminator: "")
             } else {
@@ -76,18 +78,20 @@ struct EvaluateCommand: ParsableCommand {
         }
     }
 
-    private func evaluateHeldOut(_ folder: ExtractionFolder, test: String) throws {
+    private func evaluateHeldOut(_ run: ExtractionRun, test: String) throws {
         let recognizer = try FruitRecognizer(
-            contentsOf: folder.directory, weights: weights.map { URL(fileURLWithPath: $0) }, neighbourCount: neighbours)
-        let glob = (try folder.readSummary())?.settings.glob ?? "*.jpg"
+            contentsOf: run.directory, weights: weights.map { URL(fileURLWithPath: $0) }, neighbourCount: neighbours)
+        let glob = (try run.readSummary())?.settings.glob ?? "*.jpg"
         let source = try DirectoryImageSource(root: test, pattern: try GlobPattern(glob))
         let training = recognizer.classifier.training
         let evaluation = try HeldOutEvaluation.evaluate(
             recognizer: recognizer, source: source, testDirectory: test, trainingLabels: training.labels,
             trainingRowCount: training.rowCount)
         for failure in evaluation.failed { writeToStandardError("fruitfeatures: \(failure.path): \(failure.reason)\n") }
-        let destination = output.map { URL(fileURLWithPath: $0) } ?? folder.heldOutEvaluationFile
+        var destination = output.map { URL(fileURLWithPath: $0) } ?? run.heldOutEvaluationFile
         try evaluation.write(to: destination)
+        // Written into the run's generation: it goes with the run when the run is replaced.
+        if output == nil { destination = try run.linkDerivedFile(HeldOutEvaluation.fileName) }
         if json {
             print(try String(contentsOf: destination, encoding: .utf8), terminator: "")
         } else {

@@ -69,7 +69,7 @@ struct ExtractCommand: AsyncParsableCommand {
     @Flag(help: "Exit with status 3 if any image could not be used.")
     var strict = false
 
-    @Flag(help: "Write into an existing, non-empty output folder, starting afresh.")
+    @Flag(help: "Replace the run in the output folder: the new run is built beside it and swapped in when complete.")
     var overwrite = false
 
     @Flag(help: "Continue the interrupted run in the output folder, skipping the images it finished.")
@@ -139,19 +139,17 @@ struct ExtractCommand: AsyncParsableCommand {
         let pattern: GlobPattern
         let source: DirectoryImageSource
         let weightsPath: String
-        let extractor: MobileNetV2Extractor
+        let model: any FeatureModel
         do {
             pattern = try GlobPattern(glob)
             source = try DirectoryImageSource(root: input, pattern: pattern)
             weightsPath = try WeightsLocation.resolve(explicit: weights ?? earlier?.weights)
-            extractor = try MobileNetV2Extractor(weightsAt: URL(fileURLWithPath: weightsPath))
+            model = try FeatureModelLoader.load(weightsAt: weightsPath)
         } catch {
             throw CLIFailure("\(error)", code: .fatal)
         }
 
-        let pipeline = ExtractionPipeline(
-            source: source, preprocessor: KerasPreprocessor(), extractor: extractor, weightsPath: weightsPath,
-            settings: settings)
+        let pipeline = ExtractionPipeline(source: source, model: model, weightsPath: weightsPath, settings: settings)
         let reporter = ProgressReporter(total: nil, unit: "images", enabled: !noProgress)
         let run = Task { () async throws(ExtractionError) -> ExtractionSummary in
             let report: @Sendable (ExtractionProgress) -> Void = { progress in
@@ -227,21 +225,18 @@ struct ExtractCommand: AsyncParsableCommand {
     private func earlierSettings() throws -> EarlierSettings? {
         let manager = FileManager.default
         guard let contents = try? manager.contentsOfDirectory(atPath: output), !contents.isEmpty else { return nil }
-        let summaryPath = output + "/" + ExtractionOutput.summary
-        let stagedPath = output + "/" + ExtractionOutput.update + "/" + ExtractionOutput.summary
-        // A new run not yet moved into place (see ExtractionPipeline.update) holds the newest settings.
-        guard let data = manager.contents(atPath: manager.fileExists(atPath: stagedPath) ? stagedPath : summaryPath) else {
-            throw CLIFailure(
-                "cannot update \(output): it holds no finished run (no summary.json); use --overwrite to start over",
-                code: .fatal)
-        }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
         let summary: ExtractionSummary
         do {
-            summary = try decoder.decode(ExtractionSummary.self, from: data)
+            guard let recorded = try ExtractionRun(directory: URL(fileURLWithPath: output)).readSummary() else {
+                throw CLIFailure(
+                    "cannot update the run in \(output): it holds no finished run (no summary.json); use --overwrite to start over",
+                    code: .fatal)
+            }
+            summary = recorded
+        } catch let failure as CLIFailure {
+            throw failure
         } catch {
-            throw CLIFailure("cannot update \(output): summary.json is not the summary of a finished run: \(error)", code: .fatal)
+            throw CLIFailure("cannot update the run in \(output): \(error)", code: .fatal)
         }
         let recorded = summary.settings
         var conflicts: [String] = []

@@ -16,126 +16,89 @@ extension ExtractionPipeline {
     /// Updates the finished run in `outputDirectory` to the images now under `input`, computing only what
     /// changed, and replaces it as a whole.
     ///
-    /// Images whose path, size and modification time are the recorded ones keep their raw features without
-    /// being read (unless ``ExtractionSettings/checksum``); other images are read and hashed, and keep the
-    /// features of identical bytes seen before under any path (a moved or copied file costs no network pass);
-    /// only new bytes go through the network. Earlier failures are tried again; files no longer there are
-    /// dropped. The PCA is refit on the whole set, or the earlier one kept (``ExtractionSettings/keepsPCA``).
-    /// Without `keepsPCA`, the outputs are those a fresh ``run(into:input:pattern:progress:)`` writes: the same
-    /// rows in the same order, raw features bit for bit (the journal is fed in path order, so even the PCA
-    /// accumulates in the same order).
+    /// Images whose path, size and modification time are the recorded ones keep their raw features without being
+    /// read (unless ``ExtractionSettings/checksum``); other images are read and hashed, and keep the features of
+    /// identical bytes seen before under any path (a moved or copied file costs no network pass); only new bytes go
+    /// through the network. Earlier failures are tried again; files no longer there are dropped. The PCA is refit
+    /// on the whole set, or the earlier one kept (``ExtractionSettings/keepsPCA``). Without `keepsPCA`, the outputs
+    /// are those a fresh ``run(into:input:pattern:progress:)`` writes: the same rows in the same order, raw
+    /// features bit for bit (the journal is fed in path order, so the PCA even accumulates in the same order).
     ///
-    /// The new run is built in `OUT/.fruitfeatures-update` (with its own checkpoint: an interrupted update
-    /// continues where it stopped when run again) and then replaces the old one file by file, summary.json
-    /// last (``replaceRun(in:with:)``). A missing or empty `outputDirectory` gets a plain extraction.
+    /// The update is an ordinary run of the folder with the earlier features at hand: it is checkpointed in the
+    /// folder (an interrupted update continues when run again) and written into a new generation that replaces
+    /// the earlier run only when complete (``RunGenerations``), so a reader sees the old run or the new one. A
+    /// missing or empty `outputDirectory` gets a plain extraction.
     ///
     /// - Throws: ``ExtractionError/cannotUpdate(_:reason:)`` when the folder holds no finished run, or one made
-    ///   with other weights or another feature count; the folder is then left untouched.
+    ///   with another feature model or other weights; the folder is then left untouched.
     public func update(
         _ outputDirectory: String, input: String, pattern: String,
         progress: @escaping @Sendable (ExtractionProgress) -> Void = { _ in }
     ) async throws(ExtractionError) -> ExtractionSummary {
         let manager = FileManager.default
-        let staging = outputDirectory + "/" + ExtractionOutput.update
         let contents = (try? manager.contentsOfDirectory(atPath: outputDirectory)) ?? []
+        var runSettings = settings
         if contents.isEmpty {
-            var plainSettings = settings
-            plainSettings.overwrite = false
-            plainSettings.resume = false
-            return try await with(plainSettings).run(into: outputDirectory, input: input, pattern: pattern, update: nil, progress: progress)
+            runSettings.overwrite = false
+            runSettings.resume = false
+            return try await with(runSettings).run(
+                into: outputDirectory, input: input, pattern: pattern, update: nil, progress: progress)
         }
-        let lock = try OutputFolderLock(outputDirectory)
-        defer { withExtendedLifetime(lock) {} }
-        // A new run built completely but not yet in place (killed during the replacement): put it in place first.
-        if manager.fileExists(atPath: staging + "/" + ExtractionOutput.summary) {
-            try Self.replaceRun(in: outputDirectory, with: staging)
-        }
-        let summaryPath = outputDirectory + "/" + ExtractionOutput.summary
-        guard let data = manager.contents(atPath: summaryPath) else {
-            throw .cannotUpdate(outputDirectory, reason: "it holds no finished run (no summary.json); use --overwrite to start over")
-        }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let earlierRun: ExtractionRun
         let earlier: ExtractionSummary
         do {
-            earlier = try decoder.decode(ExtractionSummary.self, from: data)
+            earlierRun = try ExtractionRun(directory: URL(fileURLWithPath: outputDirectory))
+            guard let summary = try earlierRun.readSummary() else {
+                throw ExtractionError.cannotUpdate(
+                    outputDirectory, reason: "it holds no finished run (no summary.json); use --overwrite to start over")
+            }
+            earlier = summary
+        } catch let error as ExtractionError {
+            throw error
         } catch {
-            throw .cannotUpdate(outputDirectory, reason: "summary.json is not the summary of a finished run: \(error)")
+            throw .cannotUpdate(outputDirectory, reason: "\(error)")
         }
-        let sha256: String
-        do {
-            sha256 = try SHA256.hexDigest(ofFileAt: weightsPath)
-        } catch {
-            throw .cannotUpdate(outputDirectory, reason: "cannot hash the weights file \(weightsPath): \(error)")
-        }
-        guard earlier.weights.sha256 == sha256 else {
+        if let mismatch = model.identity.mismatch(with: earlier.featureModelIdentity) {
             throw .cannotUpdate(
                 outputDirectory,
-                reason: "it was made with other weights (\(earlier.weights.path), SHA-256 \(earlier.weights.sha256)), not \(weightsPath) (SHA-256 \(sha256)); use --overwrite to start over")
+                reason: "it was made with another feature model or other weights (\(mismatch); the run's weights: \(earlier.weights.path)); use --overwrite to start over")
+        }
+        if earlier.weights.sha256 != model.identity.weightsSHA256 {
+            throw .cannotUpdate(
+                outputDirectory,
+                reason: "it was made with other weights (\(earlier.weights.path), SHA-256 \(earlier.weights.sha256)), not \(weightsPath); use --overwrite to start over")
         }
         let reuse: ReusableFeatures
         do {
             reuse = try ReusableFeatures(
-                rawFeatures: outputDirectory + "/" + ExtractionOutput.rawFeaturesParquet,
-                featureCount: extractor.featureCount, trustsStamps: !settings.checksum)
+                rawFeatures: earlierRun.rawFeaturesParquet.path, featureCount: model.featureCount,
+                trustsStamps: !settings.checksum)
         } catch {
             throw .cannotUpdate(outputDirectory, reason: "cannot read its raw features: \(error)")
         }
         var kept: PCAModel?
         if settings.keepsPCA {
             do {
-                kept = try PCAModel(contentsOf: URL(fileURLWithPath: outputDirectory + "/" + ExtractionOutput.pcaModel))
+                kept = try earlierRun.readPCAModel()
             } catch {
                 throw .cannotUpdate(outputDirectory, reason: "--keep-pca needs its PCA: \(error)")
             }
-            if kept?.dimension != extractor.featureCount {
-                throw .cannotUpdate(outputDirectory, reason: "its PCA takes \(kept?.dimension ?? 0) features, not \(extractor.featureCount)")
+            if let kept, kept.dimension != model.featureCount {
+                throw .cannotUpdate(outputDirectory, reason: "its PCA takes \(kept.dimension) features, not \(model.featureCount)")
             }
         }
-        var innerSettings = settings
-        let resumes = manager.fileExists(atPath: staging + "/" + ExtractionOutput.checkpoint)
-        innerSettings.resume = resumes
-        innerSettings.overwrite = !resumes
-        let summary = try await with(innerSettings).run(
-            into: staging, input: input, pattern: pattern, update: RunUpdate(reuse: reuse, keptPCA: kept), progress: progress)
-        try Self.replaceRun(in: outputDirectory, with: staging)
-        return summary
+        // An update that was interrupted left its checkpoint: continue it.
+        let resumes = manager.fileExists(atPath: outputDirectory + "/" + ExtractionOutput.checkpoint)
+        runSettings.resume = resumes
+        runSettings.overwrite = !resumes
+        return try await with(runSettings).run(
+            into: outputDirectory, input: input, pattern: pattern, update: RunUpdate(reuse: reuse, keptPCA: kept),
+            progress: progress)
     }
 
     /// The same pipeline with other settings.
     private func with(_ settings: ExtractionSettings) -> ExtractionPipeline {
-        ExtractionPipeline(
-            source: source, preprocessor: preprocessor, extractor: extractor, weightsPath: weightsPath, settings: settings)
-    }
-
-    /// Puts the finished run in `staging` in the place of the run in `directory`.
-    ///
-    /// This is the one place a run replaces another. summary.json goes first (from then on the folder no longer
-    /// claims a finished run), the other outputs are renamed over the old ones, and the new summary.json is
-    /// renamed in last, so `summary.json` is only ever present beside a complete set of one run's files. A kill
-    /// in between leaves the remaining files in `staging`, and the next `--update` finishes the replacement.
-    static func replaceRun(in directory: String, with staging: String) throws(ExtractionError) {
-        let manager = FileManager.default
-        func move(_ name: String) throws(ExtractionError) {
-            let source = staging + "/" + name
-            let target = directory + "/" + name
-            if manager.fileExists(atPath: source) {
-                guard rename(source, target) == 0 else {
-                    throw .outputNotWritable(directory, reason: "cannot move \(source) into place: \(errnoText())")
-                }
-            } else if !manager.fileExists(atPath: staging + "/" + ExtractionOutput.summary) || name == ExtractionOutput.summary {
-                return
-            } else {
-                unlink(target)  // an output the new run does not have (for example, another --format)
-            }
-        }
-        unlink(directory + "/" + ExtractionOutput.summary)
-        syncDirectory(directory)
-        for name in ExtractionOutput.all where name != ExtractionOutput.summary { try move(name) }
-        syncDirectory(directory)
-        try move(ExtractionOutput.summary)
-        syncDirectory(directory)
-        try? manager.removeItem(atPath: staging)
+        ExtractionPipeline(source: source, model: model, weightsPath: weightsPath, settings: settings)
     }
 
     /// Classifies one image with features against the run being updated.
@@ -163,12 +126,5 @@ extension ExtractionPipeline {
         guard let resolved = realpath(path, nil) else { return path }
         defer { free(resolved) }
         return String(cString: resolved)
-    }
-
-    private static func syncDirectory(_ path: String) {
-        let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard descriptor >= 0 else { return }
-        fsync(descriptor)
-        close(descriptor)
     }
 }

@@ -57,8 +57,6 @@ public enum ExtractionOutput {
     public static let summary = "summary.json"
     /// Groups of files with identical bytes: `sha256,path,label`.
     public static let duplicates = "duplicates.csv"
-    /// The hidden folder where `extract --update` builds the new run before it replaces the old one.
-    public static let update = ".fruitfeatures-update"
     /// The hidden folder holding the finished work of an incomplete run (see `extract --resume`);
     /// removed once the run is complete.
     public static let checkpoint = ".fruitfeatures-checkpoint"
@@ -73,6 +71,8 @@ public enum ExtractionError: Error, CustomStringConvertible, Sendable {
     /// The output folder holds the checkpoint of an interrupted run, and neither resuming nor
     /// overwriting was asked for.
     case outputHoldsUnfinishedRun(String)
+    /// The output folder holds files FruitFeatures did not write and no run marker: it is not ours to write into.
+    case outputNotARun(String, foreign: [String])
     /// Another run is writing into the output folder.
     case outputInUse(String)
     /// Resuming was asked for, but the output folder's checkpoint cannot be continued.
@@ -103,6 +103,9 @@ public enum ExtractionError: Error, CustomStringConvertible, Sendable {
             return "output folder \(path) exists and is not empty (use --overwrite to write into it)"
         case .outputHoldsUnfinishedRun(let path):
             return "output folder \(path) holds an interrupted run (use --resume to finish it, or --overwrite to start again)"
+        case .outputNotARun(let path, let foreign):
+            let shown = foreign.prefix(3).joined(separator: ", ") + (foreign.count > 3 ? ", …" : "")
+            return "output folder \(path) holds files that are not a FruitFeatures run (\(shown)); choose an empty or new folder"
         case .outputInUse(let path):
             return "output folder \(path) is in use by another fruitfeatures run"
         case .cannotResume(let path, let reason):

@@ -1,35 +1,23 @@
 import Foundation
 
-/// A batch's worth of network input, owned by one task at a time.
-///
-/// Allocated once per in-flight slot and handed between the collecting task and one worker task,
-/// never shared: hence `@unchecked Sendable`.
-final class BatchBuffer: @unchecked Sendable {
-    // tensors: (batchSize, 224, 224, 3); features: (batchSize, 1280)
-    let tensors: UnsafeMutableBufferPointer<Float>
-    let features: UnsafeMutableBufferPointer<Float>
-
-    init(batchSize: Int, inputCount: Int, featureCount: Int) {
-        tensors = .allocate(capacity: batchSize * inputCount)
-        features = .allocate(capacity: batchSize * featureCount)
-    }
-
-    deinit {
-        tensors.deallocate()
-        features.deallocate()
-    }
+/// What an image of a batch becomes before the network: reused (by stamp without reading, or by the hash of
+/// the bytes read), failed to read, or waiting for the network with its bytes and identity.
+enum ImagePlan {
+    case reused(identity: ImageIdentity, row: Int)
+    case unreadable(any Error)
+    case network(bytes: [UInt8], identity: ImageIdentity)
 }
 
 /// One batch's outcome, in the order of its entries.
 struct BatchResult: Sendable {
     enum Outcome: Sendable {
+        /// The image's features are in the buffer's row `offset`.
         case features(ImageFile, offset: Int, identity: ImageIdentity)
         /// Features taken from the run being updated (its row), not computed.
         case reused(ImageFile, identity: ImageIdentity, row: Int)
         case failure(path: String, reason: String)
     }
 
-    var index: Int
     var outcomes: [Outcome]
     var buffer: BatchBuffer
     var readSeconds: Double
@@ -80,8 +68,7 @@ struct NetworkPass<Source: ImageSource> {
     /// - Throws: ``ExtractionError/interrupted(done:total:checkpoint:)`` when cancelled.
     mutating func run() async throws(ExtractionError) {
         let settings = pipeline.settings
-        let extractor = pipeline.extractor
-        let preprocessor = pipeline.preprocessor
+        let model = pipeline.model
         let source = pipeline.source
         let reuse = self.reuse
         let window = settings.jobs + 1
@@ -106,149 +93,126 @@ struct NetworkPass<Source: ImageSource> {
         if !completed.isEmpty { progress(ExtractionProgress(total: total, done: done, failed: failed)) }
 
         var freeBuffers: [BatchBuffer] = []
-        var waiting: [Int: BatchResult] = [:]
-        var nextToWrite = 0
-        var nextToStart = 0
-        var exhausted = false
-        // Set when a batch was abandoned (cancellation): later batches cannot be journaled in order.
-        var abandoned = false
-
+        let completedAll: Bool
         do {
-            try await withThrowingTaskGroup(of: BatchResult?.self) { group in
-                func startBatch() -> Bool {
-                    guard !exhausted, !abandoned, !Task.isCancelled else { return false }
+            completedAll = try await FeatureBatchRunner.run(
+                window: window,
+                next: { () -> (entries: [DiscoveredEntry], buffer: BatchBuffer)? in
                     var entries: [DiscoveredEntry] = []
                     var images = 0
-                    while images < batchSize {
-                        guard let entry = iterator.next() else {
-                            exhausted = true
-                            break
-                        }
+                    while images < batchSize, let entry = iterator.next() {
                         entries.append(entry)
                         if case .image = entry { images += 1 }
                     }
-                    guard !entries.isEmpty else { return false }
-                    let buffer = freeBuffers.popLast()
-                        ?? BatchBuffer(
-                            batchSize: batchSize, inputCount: extractor.inputCount,
-                            featureCount: extractor.featureCount)
-                    let index = nextToStart
-                    nextToStart += 1
-                    group.addTask {
-                        NetworkPass.process(
-                            entries, index: index, buffer: buffer, source: source, preprocessor: preprocessor,
-                            extractor: extractor, reuse: reuse)
-                    }
-                    return true
-                }
-
-                var inFlight = 0
-                while inFlight < window, startBatch() { inFlight += 1 }
-                while let result = try await group.next() {
-                    inFlight -= 1
-                    guard let result else {
-                        abandoned = true
-                        continue
-                    }
-                    waiting[result.index] = result
-                    while !abandoned, let ready = waiting.removeValue(forKey: nextToWrite) {
-                        try collect(ready)
-                        freeBuffers.append(ready.buffer)
-                        nextToWrite += 1
-                    }
-                    while inFlight < window, startBatch() { inFlight += 1 }
-                }
-            }
+                    guard !entries.isEmpty else { return nil }
+                    return (entries, freeBuffers.popLast() ?? BatchBuffer(capacity: batchSize, model: model))
+                },
+                process: { work in
+                    NetworkPass.process(work.entries, buffer: work.buffer, source: source, model: model, reuse: reuse)
+                },
+                deliver: { result in
+                    try collect(result)
+                    freeBuffers.append(result.buffer)
+                })
         } catch let error as ExtractionError {
             throw error
         } catch {
             throw .invalidSettings("\(error)")
         }
-        if Task.isCancelled || abandoned {
+        if Task.isCancelled || !completedAll {
             throw .interrupted(
                 done: done, total: total, checkpoint: checkpointDirectory)
         }
     }
 
-    /// Reads, preprocesses and runs one batch (in a worker task).
+    /// Reads, preprocesses and runs one batch (in a worker task); nil when cancelled (a cancelled batch is not
+    /// journaled).
     private static func process(
-        _ entries: [DiscoveredEntry], index: Int, buffer: BatchBuffer, source: Source, preprocessor: any Preprocessor,
-        extractor: MobileNetV2Extractor, reuse: ReusableFeatures?
+        _ entries: [DiscoveredEntry], buffer: BatchBuffer, source: Source, model: any FeatureModel,
+        reuse: ReusableFeatures?
     ) -> BatchResult? {
-        // Cancelled before it started: nothing to do. (A cancelled batch is not journaled.)
         if Task.isCancelled { return nil }
         let clock = ContinuousClock()
-        var outcomes: [BatchResult.Outcome] = []
         var readTime = Duration.zero
-        var preprocessTime = Duration.zero
-        let inputCount = extractor.inputCount
-        var slots = 0
+        var plans: [ImagePlan?] = []
+        var networkImages: [ImageFile] = []
+        var networkBytes: [[UInt8]] = []
         for entry in entries {
+            guard case .image(let image) = entry else {
+                plans.append(nil)
+                continue
+            }
+            let readStart = clock.now
+            defer { readTime += clock.now - readStart }
+            // Stamped before reading: should the file change in between, the next update sees a newer stamp.
+            let stamp = source.stamp(of: image)
+            if let reuse, let row = reuse.unchangedRow(path: image.path, stamp: stamp), let identity = reuse.identities[row] {
+                plans.append(.reused(identity: identity, row: row))
+                continue
+            }
+            let bytes: [UInt8]
+            do {
+                bytes = try source.contents(of: image)
+            } catch {
+                plans.append(.unreadable(error))
+                continue
+            }
+            // The hash of the bytes read for decoding: identifying an image costs no second read.
+            let identity = ImageIdentity(
+                sha256: ContentDigest.sha256Hex(bytes), size: stamp?.size ?? Int64(bytes.count),
+                modificationTimeNanoseconds: stamp?.modificationTimeNanoseconds ?? 0)
+            if let reuse, let row = reuse.row(forContent: identity.sha256, path: image.path) {
+                plans.append(.reused(identity: identity, row: row))
+                continue
+            }
+            plans.append(.network(bytes: bytes, identity: identity))
+            networkImages.append(image)
+            networkBytes.append(bytes)
+        }
+        // Only the images that need it go through the network (a batch whose images were all reused runs none).
+        let batch: EncodedBatchOutcome
+        if networkImages.isEmpty {
+            batch = EncodedBatchOutcome(failures: [])
+        } else {
+            guard let outcome = model.extractBatch(
+                count: networkImages.count, into: buffer, name: { networkImages[$0].path },
+                reading: { index, body in networkBytes[index].withUnsafeBytes(body) },
+                isCancelled: { Task.isCancelled })
+            else { return nil }
+            batch = outcome
+        }
+        var outcomes: [BatchResult.Outcome] = []
+        var networkIndex = 0
+        for (entry, plan) in zip(entries, plans) {
             switch entry {
             case .problem(let problem):
                 outcomes.append(.failure(path: problem.path, reason: problem.reasonText))
             case .image(let image):
-                let readStart = clock.now
-                // Stamped before reading: should the file change in between, the next update sees a newer stamp.
-                let stamp = source.stamp(of: image)
-                if let reuse, let row = reuse.unchangedRow(path: image.path, stamp: stamp), let identity = reuse.identities[row] {
+                switch plan {
+                case .reused(let identity, let row):
                     outcomes.append(.reused(image, identity: identity, row: row))
-                    readTime += clock.now - readStart
-                    continue
-                }
-                let bytes: [UInt8]
-                do {
-                    bytes = try source.contents(of: image)
-                } catch {
-                    readTime += clock.now - readStart
+                case .unreadable(let error):
                     outcomes.append(.failure(path: image.path, reason: error.reasonText))
-                    continue
+                case .network(_, let identity):
+                    if let failure = batch.failures[networkIndex] {
+                        outcomes.append(.failure(path: image.path, reason: failure.reasonText))
+                    } else {
+                        outcomes.append(.features(image, offset: networkIndex, identity: identity))
+                    }
+                    networkIndex += 1
+                case nil:
+                    break
                 }
-                // Hashing the bytes read for decoding: the identity costs no second read.
-                let identity = ImageIdentity(
-                    sha256: ContentDigest.sha256Hex(bytes), size: stamp?.size ?? Int64(bytes.count),
-                    modificationTimeNanoseconds: stamp?.modificationTimeNanoseconds ?? 0)
-                if let reuse, let row = reuse.row(forContent: identity.sha256, path: image.path) {
-                    outcomes.append(.reused(image, identity: identity, row: row))
-                    readTime += clock.now - readStart
-                    continue
-                }
-                let preprocessStart = clock.now
-                readTime += preprocessStart - readStart
-                // Only images that preprocess take a slot: features never depend on their neighbours.
-                let slot = UnsafeMutableBufferPointer(rebasing: buffer.tensors[(slots * inputCount)..<((slots + 1) * inputCount)])
-                do {
-                    try preprocessor.preprocess(bytes, path: image.path, into: slot)
-                    outcomes.append(.features(image, offset: slots, identity: identity))
-                    slots += 1
-                } catch {
-                    outcomes.append(.failure(path: image.path, reason: error.reasonText))
-                }
-                preprocessTime += clock.now - preprocessStart
-            }
-        }
-        // The network is the expensive step: skip it once cancelled.
-        if Task.isCancelled { return nil }
-        let networkStart = clock.now
-        do {
-            // A batch whose images were all reused runs no network.
-            if slots > 0 { try extractor.features(
-                batch: UnsafeBufferPointer(rebasing: buffer.tensors[..<(slots * inputCount)]), count: slots,
-                into: buffer.features) }
-        } catch {
-            // The buffers are sized from the extractor itself, so this cannot happen; fail the images, not the run.
-            outcomes = outcomes.map { outcome in
-                if case .features(let image, _, _) = outcome { .failure(path: image.path, reason: error.description) } else { outcome }
             }
         }
         return BatchResult(
-            index: index, outcomes: outcomes, buffer: buffer, readSeconds: readTime.seconds,
-            preprocessSeconds: preprocessTime.seconds, networkSeconds: (clock.now - networkStart).seconds)
+            outcomes: outcomes, buffer: buffer, readSeconds: batch.readSeconds + readTime.seconds,
+            preprocessSeconds: batch.preprocessSeconds, networkSeconds: batch.networkSeconds)
     }
 
     /// Journals one batch's outcomes, in order (on the collecting task).
     private mutating func collect(_ result: BatchResult) throws(ExtractionError) {
-        let featureCount = pipeline.extractor.featureCount
+        let featureCount = pipeline.model.featureCount
         var record = JournalRecord(
             readSeconds: result.readSeconds, preprocessSeconds: result.preprocessSeconds,
             networkSeconds: result.networkSeconds)

@@ -91,7 +91,7 @@ import Glibc
         #expect(try Self.summary(out).duplicates == .init(groups: 2, files: 5, labelConflicts: 1))
 
         // The k-fold keeps identical files in one fold.
-        let folder = try ExtractionFolder(directory: URL(fileURLWithPath: out))
+        let folder = try ExtractionRun(directory: URL(fileURLWithPath: out))
         let table = try folder.readFeatures()
         let keys = try folder.contentKeys(of: table.paths)
         #expect(keys.compactMap { $0 }.count == 12)
@@ -181,7 +181,9 @@ import Glibc
         #expect(summary.update == .init(reused: 6, new: 2, changed: 1, moved: 2, removed: 2, failed: 0, networkPasses: 3, pca: "refit"))
         #expect(summary.pca.components == 3)
         #expect(summary.images == .init(found: 11, processed: 11, failed: 0))
-        #expect(!FileManager.default.fileExists(atPath: out + "/" + ExtractionOutput.update))
+        // One generation: the earlier run was replaced as a whole.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out + "/" + RunGenerations.generationsName).count == 1)
+        #expect(!FileManager.default.fileExists(atPath: out + "/" + ExtractionOutput.checkpoint))
 
         let (fresh, freshOut) = try ExtractCommandTests.extract(input, ["--components", "3"])
         #expect(fresh.status == 0, "\(fresh.standardError)")
@@ -304,8 +306,8 @@ import Glibc
         settings.jobs = 1
         settings.batchSize = 1
         let pipeline = ExtractionPipeline(
-            source: try DirectoryImageSource(root: input), preprocessor: KerasPreprocessor(),
-            extractor: try MobileNetV2Extractor(weightsAt: URL(fileURLWithPath: ExtractCommandTests.weights)),
+            source: try DirectoryImageSource(root: input),
+            model: try FeatureModelLoader.load(weightsAt: ExtractCommandTests.weights),
             weightsPath: ExtractCommandTests.weights, settings: settings)
         let task = Task { () async throws(ExtractionError) -> ExtractionSummary in
             try await pipeline.update(out, input: input, pattern: "*.jpg") { progress in
@@ -323,7 +325,8 @@ import Glibc
             }
         }
         #expect(try Reliability.outputs(out) == before)
-        #expect(FileManager.default.fileExists(atPath: out + "/" + ExtractionOutput.update + "/" + ExtractionOutput.checkpoint))
+        #expect(FileManager.default.fileExists(atPath: out + "/" + ExtractionOutput.checkpoint))
+        #expect(try ExtractionRun(directory: URL(fileURLWithPath: out)).readSummary()?.update == nil)
 
         let resumed = try CommandRunner.run(["extract", input, "--output", out, "--update", "--no-progress"])
         #expect(resumed.status == 0, "\(resumed.standardError)")
@@ -341,9 +344,10 @@ import Glibc
         let (first, out) = try ExtractCommandTests.extract(input, ["--components", "3"])
         #expect(first.status == 0, "\(first.standardError)")
         // Rewrite raw_features.parquet as an earlier version wrote it: the notebook's three columns.
-        let reader = try ParquetFileReader(path: out + "/raw_features.parquet")
+        let rawFile = try ExtractionRun(directory: URL(fileURLWithPath: out)).rawFeaturesParquet.path
+        let reader = try ParquetFileReader(path: rawFile)
         let paths = try reader.strings("path"), labels = try reader.strings("label"), features = try reader.floatLists("features")
-        let writer = try ParquetResultWriter(destination: out + "/raw_features.parquet", featureCount: 1280)
+        let writer = try ParquetResultWriter(destination: rawFile, featureCount: 1280)
         for row in paths.indices { try writer.write(path: paths[row]!, label: labels[row]!, features: features[row]) }
         try writer.finish()
 

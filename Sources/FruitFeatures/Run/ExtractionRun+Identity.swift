@@ -1,12 +1,13 @@
 import Foundation
 
-extension ExtractionFolder {
+extension ExtractionRun {
     /// `raw_features.parquet`: the 1280 MobileNetV2 features of each image, with its SHA-256, size and time.
-    public var rawFeaturesParquet: URL { directory.appendingPathComponent(ExtractionOutput.rawFeaturesParquet) }
+    public var rawFeaturesParquet: URL { generationDirectory.appendingPathComponent(ExtractionOutput.rawFeaturesParquet) }
     /// `duplicates.csv`: groups of files with identical bytes.
-    public var duplicatesCSV: URL { directory.appendingPathComponent(ExtractionOutput.duplicates) }
-    /// `evaluation_heldout.json`: written by `fruitfeatures evaluate --test`.
-    public var heldOutEvaluationFile: URL { directory.appendingPathComponent(HeldOutEvaluation.fileName) }
+    public var duplicatesCSV: URL { generationDirectory.appendingPathComponent(ExtractionOutput.duplicates) }
+    /// `evaluation_heldout.json`: written by `fruitfeatures evaluate --test`, into the run's generation (it goes with
+    /// the run).
+    public var heldOutEvaluationFile: URL { generationDirectory.appendingPathComponent(HeldOutEvaluation.fileName) }
 
     /// Reads `evaluation_heldout.json`; nil when the folder has none.
     public func readHeldOutEvaluation() throws(AnalysisError) -> HeldOutEvaluation? {
