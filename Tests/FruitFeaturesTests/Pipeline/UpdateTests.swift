@@ -236,7 +236,7 @@ import Glibc
         let listing = Reliability.listing(out)
         let otherWeights = FixturePaths.root.appendingPathComponent("weights/variants/keras2_chunked_attributes.h5").path
         let cases: [([String], String)] = [
-            (["--weights", otherWeights], "made with other weights"),
+            (["--weights", otherWeights], "other weights"),
             (["--glob", "*.jpeg"], "--glob *.jpeg (the run has *.jpg)"),
             (["--components", "5"], "--components 5 (the run has 2)"),
             (["--compression", "zstd"], "--compression zstd (the run has snappy)"),
