@@ -17,6 +17,14 @@ struct ExtractCommand: AsyncParsableCommand {
             images it finished; its outputs are the same as those of an uninterrupted run. Ctrl-C (SIGINT) \
             or SIGTERM stops cleanly after the batches in progress; a second one stops at once.
 
+            --update brings the finished run in OUT_DIR up to date with INPUT_DIR: unchanged files (same path, \
+            size and modification time; --checksum compares their bytes instead) keep their features without \
+            being read, moved or copied files keep the features of their bytes, only new bytes go through the \
+            network; the PCA is refit (--keep-pca keeps the earlier one). Settings come from OUT_DIR's \
+            summary.json; an option that differs is an error, except --jobs, --batch-size and --no-progress. \
+            The new run is built beside the old one and replaces it when complete. A missing or empty OUT_DIR \
+            gets a plain extraction.
+
             Exit status: 0 success (bad images are listed in errors.csv); 1 fatal error; 3 with --strict \
             when some images could not be used; 64 usage error; 130 interrupted by SIGINT (143 by SIGTERM).
             """
@@ -37,11 +45,11 @@ struct ExtractCommand: AsyncParsableCommand {
     @Option(help: "Keep the fewest components explaining this share of the variance, e.g. 0.95.")
     var variance: Double?
 
-    @Option(help: "Feature files to write: parquet, csv or both, comma-separated.")
-    var format: String = "parquet,csv"
+    @Option(help: "Feature files to write: parquet, csv or both, comma-separated (default: parquet,csv).")
+    var format: String?
 
-    @Option(help: "File-name pattern of the images.")
-    var glob: String = "*.jpg"
+    @Option(help: "File-name pattern of the images (default: *.jpg).")
+    var glob: String?
 
     @Option(help: "Batches processed at once (default: the number of cores).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -49,8 +57,8 @@ struct ExtractCommand: AsyncParsableCommand {
     @Option(help: "Images per batch.")
     var batchSize: Int = 16
 
-    @Option(help: "Parquet compression: snappy, zstd or uncompressed.")
-    var compression: String = "snappy"
+    @Option(help: "Parquet compression: snappy, zstd or uncompressed (default: snappy).")
+    var compression: String?
 
     @Flag(help: "Project without subtracting the mean, as pyspark.ml's PCAModel.transform.")
     var uncentered = false
@@ -67,6 +75,15 @@ struct ExtractCommand: AsyncParsableCommand {
     @Flag(help: "Continue the interrupted run in the output folder, skipping the images it finished.")
     var resume = false
 
+    @Flag(help: "Bring the finished run in the output folder up to date, computing only what changed.")
+    var update = false
+
+    @Flag(help: "With --update: hash every file instead of trusting an unchanged size and modification time.")
+    var checksum = false
+
+    @Flag(help: "With --update: project with the earlier run's PCA instead of refitting it.")
+    var keepPCA = false
+
     func validate() throws {
         if components != nil && variance != nil { throw ValidationError("give --components or --variance, not both") }
         if let components, components < 1 { throw ValidationError("--components must be at least 1") }
@@ -74,13 +91,15 @@ struct ExtractCommand: AsyncParsableCommand {
         if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if resume && overwrite { throw ValidationError("give --resume or --overwrite, not both") }
-        _ = try formats()
-        guard ParquetCompression(rawValue: compression) != nil else {
+        if update && overwrite { throw ValidationError("give --update or --overwrite, not both") }
+        if (checksum || keepPCA) && !update { throw ValidationError("--checksum and --keep-pca go with --update") }
+        _ = try formats(format ?? "parquet,csv")
+        guard ParquetCompression(rawValue: compression ?? "snappy") != nil else {
             throw ValidationError("--compression must be snappy, zstd or uncompressed")
         }
     }
 
-    private func formats() throws -> Set<FeatureFileFormat> {
+    private func formats(_ format: String) throws -> Set<FeatureFileFormat> {
         var result = Set<FeatureFileFormat>()
         for name in format.split(separator: ",") {
             guard let value = FeatureFileFormat(rawValue: name.trimmingCharacters(in: .whitespaces).lowercased()) else {
@@ -105,17 +124,24 @@ struct ExtractCommand: AsyncParsableCommand {
                 "fruitfeatures: warning: \(KernelLevel.variable)=\(request) names no kernel level (portable, avx2, "
                     + "avx512); running at \(KernelLevel.active.name)\n")
         }
+        // An update takes its settings from the run it updates.
+        let earlier = update ? try earlierSettings() : nil
         var settings = ExtractionSettings()
+        let components = self.components ?? earlier?.components
+        let variance = self.variance ?? earlier?.variance
         if let components { settings.components = .count(components) }
         if let variance { settings.components = .varianceShare(variance) }
         settings.reducesComponentsToFit = components == nil && variance == nil
-        settings.centring = uncentered ? .uncentred : .centred
-        settings.formats = try formats()
+        settings.centring = (earlier.map { !$0.centred } ?? uncentered) ? .uncentred : .centred
+        settings.formats = try formats(format ?? earlier?.formats ?? "parquet,csv")
         settings.jobs = jobs
         settings.batchSize = batchSize
         settings.overwrite = overwrite
-        settings.resume = resume
-        settings.parquet.compression = ParquetCompression(rawValue: compression) ?? .snappy
+        settings.resume = resume && !update
+        settings.checksum = checksum
+        settings.keepsPCA = keepPCA
+        settings.parquet.compression = ParquetCompression(rawValue: compression ?? earlier?.compression ?? "snappy") ?? .snappy
+        let glob = self.glob ?? earlier?.glob ?? "*.jpg"
 
         let pattern: GlobPattern
         let source: DirectoryImageSource
@@ -124,7 +150,7 @@ struct ExtractCommand: AsyncParsableCommand {
         do {
             pattern = try GlobPattern(glob)
             source = try DirectoryImageSource(root: input, pattern: pattern)
-            weightsPath = try WeightsLocation.resolve(explicit: weights)
+            weightsPath = try WeightsLocation.resolve(explicit: weights ?? earlier?.weights)
             model = try FeatureModelLoader.load(weightsAt: weightsPath)
         } catch {
             throw CLIFailure("\(error)", code: .fatal)
@@ -133,9 +159,13 @@ struct ExtractCommand: AsyncParsableCommand {
         let pipeline = ExtractionPipeline(source: source, model: model, weightsPath: weightsPath, settings: settings)
         let reporter = ProgressReporter(total: nil, unit: "images", enabled: !noProgress)
         let run = Task { () async throws(ExtractionError) -> ExtractionSummary in
-            try await pipeline.run(into: output, input: input, pattern: glob) { progress in
+            let report: @Sendable (ExtractionProgress) -> Void = { progress in
                 reporter.update(done: progress.done, total: progress.total)
             }
+            if update {
+                return try await pipeline.update(output, input: input, pattern: glob, progress: report)
+            }
+            return try await pipeline.run(into: output, input: input, pattern: glob, progress: report)
         }
         let interruption = InterruptionHandler(signals: [SIGINT, SIGTERM]) { signal, count in
             if count == 1 {
@@ -176,11 +206,80 @@ struct ExtractCommand: AsyncParsableCommand {
                 format: "%d images, %d failed, %.1f images/s; %d PCA components explain %.1f%% of the variance; outputs in %@",
                 summary.images.processed, summary.images.failed, summary.imagesPerSecond, summary.pca.components,
                 summary.pca.explainedVarianceRatioTotal * 100, output))
+            if let counts = summary.update {
+                writeToStandardError(
+                    "update: \(counts.reused) reused, \(counts.new) new, \(counts.changed) changed, \(counts.moved) moved, "
+                        + "\(counts.removed) removed, \(counts.failed) failed; \(counts.networkPasses) network passes; PCA \(counts.pca)\n")
+            }
         }
         if strict && summary.images.failed > 0 {
             throw CLIFailure(
                 "\(summary.images.failed) files could not be used (see \(output)/\(ExtractionOutput.errors))",
                 code: .badImages)
         }
+    }
+
+    /// The settings an update inherits from the run in the output folder.
+    struct EarlierSettings {
+        var glob: String
+        var components: Int?
+        var variance: Double?
+        var centred: Bool
+        var formats: String
+        var compression: String
+        var weights: String?
+    }
+
+    /// Reads the output folder's summary.json for `--update`, checking that the options given agree with it.
+    ///
+    /// Returns nil when the folder is missing or empty (the update is then a plain extraction).
+    private func earlierSettings() throws -> EarlierSettings? {
+        let manager = FileManager.default
+        guard let contents = try? manager.contentsOfDirectory(atPath: output), !contents.isEmpty else { return nil }
+        let summary: ExtractionSummary
+        do {
+            guard let recorded = try ExtractionRun(directory: URL(fileURLWithPath: output)).readSummary() else {
+                throw CLIFailure(
+                    "cannot update the run in \(output): it holds no finished run (no summary.json); use --overwrite to start over",
+                    code: .fatal)
+            }
+            summary = recorded
+        } catch let failure as CLIFailure {
+            throw failure
+        } catch {
+            throw CLIFailure("cannot update the run in \(output): \(error)", code: .fatal)
+        }
+        let recorded = summary.settings
+        var conflicts: [String] = []
+        func check(_ option: String, given: String?, recorded: String) {
+            if let given, given != recorded { conflicts.append("\(option) \(given) (the run has \(recorded))") }
+        }
+        if let absolute = summary.inputAbsolute {
+            let given = realpath(input, nil).map { resolved in
+                defer { free(resolved) }
+                return String(cString: resolved)
+            } ?? input
+            if given != absolute { conflicts.append("INPUT_DIR \(given) (the run was made from \(absolute))") }
+        }
+        check("--glob", given: glob, recorded: recorded.glob)
+        check("--components", given: components.map(String.init), recorded: recorded.components.map(String.init) ?? "the default")
+        check("--variance", given: variance.map { "\($0)" }, recorded: recorded.variance.map { "\($0)" } ?? "none")
+        if uncentered && summary.pca.centred { conflicts.append("--uncentered (the run is centred)") }
+        if let format {
+            let given = (try? formats(format)) ?? []
+            if given != Set(recorded.formats.compactMap(FeatureFileFormat.init(rawValue:))) {
+                conflicts.append("--format \(format) (the run has \(recorded.formats.joined(separator: ",")))")
+            }
+        }
+        check("--compression", given: compression, recorded: recorded.compression)
+        if !conflicts.isEmpty {
+            throw CLIFailure(
+                "--update keeps the run's settings; these differ: \(conflicts.joined(separator: "; "))", code: .fatal)
+        }
+        return EarlierSettings(
+            glob: recorded.glob, components: recorded.components, variance: recorded.variance,
+            centred: summary.pca.centred, formats: recorded.formats.joined(separator: ","),
+            compression: recorded.compression,
+            weights: manager.fileExists(atPath: summary.weights.path) ? summary.weights.path : nil)
     }
 }

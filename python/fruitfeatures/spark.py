@@ -2,6 +2,7 @@
 
     python -m fruitfeatures.spark INPUT OUTPUT --weights FILE [--components K] [--partitions N]
         [--max-records-per-batch N] [--pca {spark,own,none}] [--pca-model pca.h5] [--centring C] [--csv]
+        [--update [--checksum] [--keep-pca]]
 
 INPUT is any path Spark reads (file:, hdfs://, s3a://...). Steps, as in the notebook:
   1. binaryFile with pathGlobFilter '*.jpg' and recursiveFileLookup; label = parent folder
@@ -13,11 +14,20 @@ INPUT is any path Spark reads (file:, hdfs://, s3a://...). Steps, as in the note
      explainedVariance = ratios), the project's PCA fitted from a distributed mean/scatter aggregation
      (--pca own; also writes OUTPUT/pca.h5), or a saved pca.h5 applied (--pca-model, e.g. from the CLI);
      the projection runs on the executors in a pandas UDF (float64 product, float32 result);
-  4. writes, as Parquet datasets with the notebook's schema (path string, label string, features array<float>):
-       OUTPUT/raw_features   the 1280 MobileNetV2 features of every image that could be read
-       OUTPUT/features       the K principal components of the same images
+  4. writes, as Parquet datasets with the notebook's schema (path string, label string, features array<float>)
+     plus the content identity of each image (sha256 string: SHA-256 of its bytes, computed by Spark from the
+     bytes it read):
+       OUTPUT/raw_features   the 1280 MobileNetV2 features of every image that could be read, with sha256,
+                             size (binaryFile's length) and mtime_ns (its modificationTime, in nanoseconds)
+       OUTPUT/features       the K principal components of the same images, with sha256
+       OUTPUT/duplicates     sha256, path, label of every group of images with identical bytes
      and OUTPUT/errors (path, label, error) for the images that could not be read, OUTPUT/summary.json
      (counts, explained variance, timings) and, with --csv, OUTPUT/features_csv (path,label,feature_0..).
+
+With --update, OUTPUT's raw features are reused: files whose path, length and modificationTime are unchanged
+are not read, other files are read and hashed and reuse the features of identical bytes seen before, and
+only new bytes go through the network; the new datasets are written beside the old ones (OUTPUT/_update) and
+then switched in, summary.json last (see Docs/spark.md for what a reader sees meanwhile).
 """
 
 import argparse
@@ -70,7 +80,17 @@ def parse_arguments(argv=None):
     parser.add_argument("--glob", default="*.jpg", help="pathGlobFilter for the image files ('*.jpg')")
     parser.add_argument("--csv", action="store_true", help="also write OUTPUT/features_csv (path,label,feature_0..)")
     parser.add_argument("--master", default=None, help="Spark master when not set by spark-submit (e.g. local[2])")
+    parser.add_argument("--update", action="store_true",
+                        help="reuse OUTPUT's raw features: extract only new or changed images, then switch OUTPUT")
+    parser.add_argument("--checksum", action="store_true",
+                        help="--update: hash every file instead of trusting an unchanged length and modification time")
+    parser.add_argument("--keep-pca", action="store_true",
+                        help="--update: project with OUTPUT/pca.h5 (from --pca own or --pca-model) instead of refitting")
     options = parser.parse_args(argv)
+    if (options.checksum or options.keep_pca) and not options.update:
+        parser.error("--checksum and --keep-pca go with --update")
+    if options.keep_pca and options.pca_model:
+        parser.error("--keep-pca applies OUTPUT/pca.h5: it cannot go with --pca-model")
     if options.components is not None and options.components < 1:
         parser.error("--components must be at least 1")
     if options.partitions is not None and options.partitions < 1:
@@ -144,7 +164,9 @@ def load_images(spark, options):
               .option("pathGlobFilter", options.glob)
               .option("recursiveFileLookup", "true")
               .load(options.input))
-    images = images.select("path", "content").withColumn("label", element_at(split(col("path"), "/"), -2))
+    # binaryFile reads a file's bytes only when `content` is used: the listing columns cost no read.
+    images = images.select("path", "content", "length", "modificationTime").withColumn(
+        "label", element_at(split(col("path"), "/"), -2))
     if options.partitions:
         images = images.repartition(options.partitions)
     return images
@@ -301,6 +323,134 @@ def publish_text(spark, text, uri):
 # The job
 # ------------------------------------------------------------------------------------------------------------
 
+def _identity_columns():
+    """sha256 (of the bytes read), size and mtime_ns of binaryFile rows."""
+    from pyspark.sql.functions import col, sha2, unix_micros
+    return [sha2(col("content"), 256).alias("sha256"), col("length").alias("size"),
+            (unix_micros(col("modificationTime")) * 1000).alias("mtime_ns")]
+
+
+def extract_all(images, extract):
+    """Every listed image through the network: path, label, features, error, sha256, size, mtime_ns."""
+    from pyspark.sql.functions import col
+    return images.select("path", "label", extract(col("content")).alias("result"), *_identity_columns()).select(
+        "path", "label", col("result.features").alias("features"), col("result.error").alias("error"),
+        "sha256", "size", "mtime_ns")
+
+
+def extract_changed(images, earlier, extract, checksum):
+    """As extract_all, reusing `earlier` raw features: rows whose path, size and mtime_ns are unchanged are not
+    read (unless `checksum`); the others are read and hashed and take the features of identical bytes seen before
+    (or, for a run made before content hashes, of the same path); only the rest go through the network.
+
+    Returns (extracted, network) where `network` are the rows that went through the network."""
+    from pyspark.sql.functions import col, lit, unix_micros
+    columns = ["path", "label", "features", "error", "sha256", "size", "mtime_ns"]
+    listed = images.select("path", "label", col("length").alias("size"),
+                           (unix_micros(col("modificationTime")) * 1000).alias("mtime_ns"))
+    if checksum:
+        unchanged = listed.limit(0).select("path", "label", lit(None).cast("array<float>").alias("features"),
+                                           lit(None).cast("string").alias("error"), lit(None).cast("string").alias("sha256"),
+                                           "size", "mtime_ns")
+    else:
+        stamped = earlier.where(col("sha256").isNotNull()).select(
+            "path", col("features").alias("old_features"), col("sha256").alias("old_sha256"),
+            col("size").alias("old_size"), col("mtime_ns").alias("old_mtime_ns"))
+        unchanged = listed.join(stamped, "path").where(
+            (col("size") == col("old_size")) & (col("mtime_ns") == col("old_mtime_ns"))).select(
+            "path", "label", col("old_features").alias("features"), lit(None).cast("string").alias("error"),
+            col("old_sha256").alias("sha256"), "size", "mtime_ns")
+    rest = images.join(unchanged.select("path"), "path", "left_anti").select(
+        "path", "label", "content", *_identity_columns())
+    seen = earlier.where(col("sha256").isNotNull()).select(
+        col("sha256").alias("seen_sha256"), col("features").alias("seen_features")).dropDuplicates(["seen_sha256"])
+    legacy = earlier.where(col("sha256").isNull()).select(col("path").alias("legacy_path"),
+                                                          col("features").alias("legacy_features"))
+    matched = rest.join(seen, col("sha256") == col("seen_sha256"), "left").join(
+        legacy, col("path") == col("legacy_path"), "left")
+    reused = matched.where(col("seen_features").isNotNull() | col("legacy_features").isNotNull()).selectExpr(
+        "path", "label", "coalesce(seen_features, legacy_features) AS features", "CAST(NULL AS STRING) AS error",
+        "sha256", "size", "mtime_ns")
+    needed = matched.where(col("seen_features").isNull() & col("legacy_features").isNull()).select(
+        "path", "label", "content", "sha256", "size", "mtime_ns")
+    network = needed.select("path", "label", extract(col("content")).alias("result"), "sha256", "size", "mtime_ns").select(
+        "path", "label", col("result.features").alias("features"), col("result.error").alias("error"),
+        "sha256", "size", "mtime_ns")
+    extracted = unchanged.select(*columns).unionByName(reused.select(*columns)).unionByName(network.select(*columns))
+    return extracted, network
+
+
+def duplicate_groups(good):
+    """sha256, path, label of every image whose bytes another image has, and the group counts."""
+    from pyspark.sql.functions import col, count, countDistinct, sum as total, when
+    groups = good.groupBy("sha256").agg(count("*").alias("files"), countDistinct("label").alias("labels")).where(
+        col("files") > 1)
+    rows = good.join(groups.select("sha256"), "sha256").select("sha256", "path", "label").orderBy("sha256", "path")
+    totals = groups.agg(count("*").alias("groups"), total("files").alias("files"),
+                        count(when(col("labels") > 1, 1)).alias("conflicts")).first()
+    return rows, {"groups": totals["groups"], "files": int(totals["files"] or 0), "label_conflicts": totals["conflicts"]}
+
+
+def update_counts(good, earlier, images):
+    """reused / new / changed / moved / removed images of `good` compared with the `earlier` raw features."""
+    from pyspark.sql.functions import col, count, when
+    olds = earlier.select("path", col("sha256").alias("old_sha256"))
+    seen = earlier.where(col("sha256").isNotNull()).select(col("sha256").alias("seen")).distinct()
+    classified = good.select("path", "sha256").join(
+        olds.withColumnRenamed("path", "earlier_path"), col("path") == col("earlier_path"), "left").join(
+        seen, col("sha256") == col("seen"), "left")
+    counts = classified.agg(
+        count(when(col("earlier_path").isNotNull() & (col("old_sha256").isNull() | (col("old_sha256") == col("sha256"))), 1)).alias("reused"),
+        count(when(col("earlier_path").isNotNull() & col("old_sha256").isNotNull() & (col("old_sha256") != col("sha256")), 1)).alias("changed"),
+        count(when(col("earlier_path").isNull() & col("seen").isNotNull(), 1)).alias("moved"),
+        count(when(col("earlier_path").isNull() & col("seen").isNull(), 1)).alias("new")).first()
+    removed = earlier.select("path").join(images.select("path"), "path", "left_anti").count()
+    return {"reused": counts["reused"], "new": counts["new"], "changed": counts["changed"],
+            "moved": counts["moved"], "removed": removed}
+
+
+def _exists(spark, uri):
+    if _is_local(uri):
+        return os.path.exists(uri)
+    path, fs = _hadoop_path(spark, uri)
+    return fs.exists(path)
+
+
+def switch_in(spark, output, staging, names):
+    """Moves each of `names` from `staging` into `output`, the earlier one aside first, summary.json last; then
+    removes the earlier ones and `staging`. The one place an update replaces OUTPUT's datasets.
+
+    On a file system with atomic renames (local, HDFS) a reader of OUTPUT/<name> sees the earlier dataset or the
+    new one, never a mix; between two renames it may see one dataset of each run (summary.json, renamed last,
+    says which run is complete). On S3 a rename is a copy and a delete: see Docs/spark.md."""
+    previous = join_path(output, "_previous")
+    ordered = [name for name in names if name != "summary.json"] + ["summary.json"]
+    if _is_local(output):
+        import shutil
+        os.makedirs(previous, exist_ok=True)
+        for name in ordered:
+            source, target = join_path(staging, name), join_path(output, name)
+            if os.path.exists(target):
+                os.replace(target, join_path(previous, name))
+            if os.path.exists(source):
+                os.replace(source, target)
+        shutil.rmtree(previous, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        return
+    jvm = spark.sparkContext._jvm
+    previous_path, fs = _hadoop_path(spark, previous)
+    fs.mkdirs(previous_path)
+    for name in ordered:
+        source, target = jvm.org.apache.hadoop.fs.Path(join_path(staging, name)), jvm.org.apache.hadoop.fs.Path(
+            join_path(output, name))
+        if fs.exists(target):
+            fs.rename(target, jvm.org.apache.hadoop.fs.Path(join_path(previous, name)))
+        if fs.exists(source):
+            fs.rename(source, target)
+    fs.delete(previous_path, True)
+    fs.delete(jvm.org.apache.hadoop.fs.Path(staging), True)
+
+
 def run(spark, options):
     """Runs the pipeline in an existing SparkSession; returns the summary also written to OUTPUT/summary.json."""
     from pyspark import StorageLevel
@@ -313,53 +463,82 @@ def run(spark, options):
     extract = extraction_udf(weights_name, weights_fallback)
 
     images = load_images(spark, options)
-    extracted = images.select("path", "label", extract(col("content")).alias("result")).select(
-        "path", "label", col("result.features").alias("features"), col("result.error").alias("error"))
+    earlier_raw = join_path(options.output, "raw_features")
+    updating = bool(getattr(options, "update", False)) and _exists(spark, join_path(options.output, "summary.json"))
+    # An update writes beside the earlier datasets (which it reads) and switches them in at the end.
+    target = join_path(options.output, "_update") if updating else options.output
+    earlier = None
+    network = None
+    if updating:
+        earlier = spark.read.parquet(earlier_raw)
+        if "sha256" not in earlier.columns:  # a run made before content hashes: every file is read and hashed once
+            from pyspark.sql.functions import lit
+            earlier = (earlier.withColumn("sha256", lit(None).cast("string")).withColumn("size", lit(None).cast("long"))
+                       .withColumn("mtime_ns", lit(None).cast("long")))
+        earlier = earlier.persist(StorageLevel.MEMORY_AND_DISK)
+        extracted, network = extract_changed(images, earlier, extract, getattr(options, "checksum", False))
+    else:
+        extracted = extract_all(images, extract)
     # Computed once: the raw features are written, aggregated for the PCA and projected from this cache.
     extracted = extracted.persist(StorageLevel.MEMORY_AND_DISK)
-    good = extracted.where(col("error").isNull()).select("path", "label", "features")
+    good = extracted.where(col("error").isNull()).select("path", "label", "features", "sha256", "size", "mtime_ns")
     bad = extracted.where(col("error").isNotNull()).select("path", "label", "error")
 
-    good.write.mode("overwrite").parquet(join_path(options.output, "raw_features"))
-    bad.write.mode("overwrite").parquet(join_path(options.output, "errors"))
+    good.write.mode("overwrite").parquet(join_path(target, "raw_features"))
+    bad.write.mode("overwrite").parquet(join_path(target, "errors"))
     counts = extracted.agg(count(when(col("error").isNull(), 1)).alias("extracted"),
                            count(col("error")).alias("failed")).first()
     extracted_count, failed_count = counts["extracted"], counts["failed"]
+    duplicates, duplicate_counts = duplicate_groups(good)
+    duplicates.write.mode("overwrite").parquet(join_path(target, "duplicates"))
     extraction_seconds = time.perf_counter() - started
 
     pca_started = time.perf_counter()
     warnings = []
+    if duplicate_counts["label_conflicts"]:
+        warnings.append(f"{duplicate_counts['label_conflicts']} groups of identical files carry different labels "
+                        f"(label conflicts); see {join_path(options.output, 'duplicates')}")
     pca_summary = None
     projected = None
     fitted = None
     k = options.components or DEFAULT_COMPONENTS
-    if options.components is None and options.pca in ("spark", "own") and not options.pca_model:
+    keep_pca = updating and getattr(options, "keep_pca", False)
+    if options.components is None and options.pca in ("spark", "own") and not options.pca_model and not keep_pca:
         # As the CLI: the default 200 shrinks to what the images support (n rows span n − 1 directions).
         if extracted_count < 2:
             raise SystemExit(f"fruitfeatures.spark: {extracted_count} images could be read; a PCA needs 2 or more "
-                             f"(raw features are in {join_path(options.output, 'raw_features')}; --pca none skips the PCA)")
+                             f"(raw features are in {join_path(target, 'raw_features')}; --pca none skips the PCA)")
         if extracted_count - 1 < k:
             warnings.append(f"{extracted_count} images support at most {extracted_count - 1} components; "
                             f"keeping {extracted_count - 1} instead of {k}")
             k = extracted_count - 1
-    if options.pca_model:
+    if keep_pca:
+        fitted = apply_saved_pca(spark, join_path(options.output, "pca.h5"))
+    elif options.pca_model:
         fitted = apply_saved_pca(spark, options.pca_model)
     elif options.pca == "spark":
         fitted = fit_spark_pca(good, k)
     elif options.pca == "own":
-        fitted = fit_own_pca(spark, good, k, options.centring == "centred", options.output)
+        fitted = fit_own_pca(spark, good, k, options.centring == "centred", target)
+    projected_good = good.select("path", "label", "features", "sha256")
     if fitted is not None:
         mean, components, centred, pca_summary = fitted
         pca_summary["explained_variance_ratio_total"] = float(sum(pca_summary["explained_variance_ratio"]))
         project = projection_udf(spark, mean, components, centred)
-        projected = good.select("path", "label", project(col("features")).alias("features"))
-        projected.write.mode("overwrite").parquet(join_path(options.output, "features"))
+        projected = projected_good.select("path", "label", project(col("features")).alias("features"), "sha256")
+        projected.write.mode("overwrite").parquet(join_path(target, "features"))
     if options.csv:
         table = projected if projected is not None else good
         width = pca_summary["components"] if pca_summary else len(good.select("features").head()[0])
         columns = [col("features")[i].alias(f"feature_{i}") for i in range(width)]
         (table.select("path", "label", *columns).write.mode("overwrite").option("header", "true")
-         .csv(join_path(options.output, "features_csv")))
+         .csv(join_path(target, "features_csv")))
+    update_summary = None
+    if updating:
+        update_summary = update_counts(good, earlier, images)
+        update_summary["failed"] = failed_count
+        update_summary["network_passes"] = network.count() if network is not None else extracted_count
+        update_summary["pca"] = "kept" if keep_pca else "refit"
     extracted.unpersist()
 
     summary = {
@@ -371,6 +550,7 @@ def run(spark, options):
         "images": {"found": extracted_count + failed_count, "processed": extracted_count, "failed": failed_count},
         "images_per_second": round((extracted_count + failed_count) / extraction_seconds, 3),
         "pca": pca_summary,
+        "duplicates": duplicate_counts,
         "spark": {
             "version": spark.version,
             "master": spark.sparkContext.master,
@@ -385,7 +565,15 @@ def run(spark, options):
         },
         "warnings": warnings,
     }
-    publish_text(spark, json.dumps(summary, indent=2) + "\n", join_path(options.output, "summary.json"))
+    if update_summary is not None:
+        summary["update"] = update_summary
+    publish_text(spark, json.dumps(summary, indent=2) + "\n", join_path(target, "summary.json"))
+    if updating:
+        earlier.unpersist()
+        names = ["raw_features", "errors", "duplicates", "features", "features_csv", "summary.json"]
+        if fitted is not None and options.pca == "own" and not keep_pca and not options.pca_model:
+            names.append("pca.h5")
+        switch_in(spark, options.output, target, names)
     return summary
 
 

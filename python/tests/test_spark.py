@@ -2,6 +2,7 @@
 CLI's (`fruitfeatures extract`), PCA against the project's PCA and the CLI's, outputs read back with pandas."""
 
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -97,15 +98,16 @@ def read_features(directory):
 
 def test_outputs_have_the_notebook_schema_and_pandas_reads_them(spark_pca_run):
     output, _ = spark_pca_run
-    for name, width in (("raw_features", 1280), ("features", K)):
+    for name, width, identity in (("raw_features", 1280, ["sha256", "size", "mtime_ns"]), ("features", K, ["sha256"])):
         schema = pq.read_table(str(output / name)).schema
-        assert schema.names == ["path", "label", "features"]
+        # The notebook's columns, then the content identity.
+        assert schema.names == ["path", "label", "features"] + identity
         assert str(schema.field("path").type) == "string" and str(schema.field("label").type) == "string"
         # The notebook's: features array<float>, the array and its elements nullable.
         field = schema.field("features")
         assert field.nullable and str(field.type) in ("list<element: float>", "list<item: float>")
         frame = pd.read_parquet(output / name)
-        assert frame.shape == (9, 3)
+        assert frame.shape == (9, 3 + len(identity))
         assert {len(features) for features in frame["features"]} == {width}
         assert sorted(frame["label"]) == ["Apple"] * 3 + ["Banana"] * 3 + ["Lemon"] * 3
         assert all(label == path.split("/")[-2] for path, label in zip(frame["path"], frame["label"]))
@@ -227,3 +229,86 @@ def test_the_command_line_s_pca_model_applied_on_spark_gives_its_features(spark,
     scale = max(np.abs(v).max() for v in cli.values())
     for name in cli:
         assert np.abs(ours[name] - cli[name]).max() <= 1e-5 * scale, name
+
+
+def test_every_row_carries_the_sha256_of_its_bytes(spark_pca_run):
+    output, summary = spark_pca_run
+    for name in ("raw_features", "features"):
+        frame = pd.read_parquet(output / name)
+        for path, sha256 in zip(frame["path"], frame["sha256"]):
+            with open(path[len("file:"):] if path.startswith("file:") else path, "rb") as file:
+                assert sha256 == hashlib.sha256(file.read()).hexdigest(), path
+    raw = pd.read_parquet(output / "raw_features")
+    for path, size in zip(raw["path"], raw["size"]):
+        assert size == os.path.getsize(path[len("file:"):])
+    assert summary["duplicates"] == {"groups": 0, "files": 0, "label_conflicts": 0}
+    assert len(pd.read_parquet(output / "duplicates")) == 0
+
+
+def _tree(tmp_path, extra=()):
+    root = tmp_path / "images"
+    shutil.copytree(os.path.join(FIXTURES, "images"), root)
+    for source, target in extra:
+        shutil.copyfile(root / source, root / target)
+    return root
+
+
+def test_duplicates_and_label_conflicts_are_listed(spark, tmp_path):
+    root = _tree(tmp_path, [("Apple/0_100.jpg", "Banana/apple.jpg"), ("Apple/0_100.jpg", "Apple/copy.jpg")])
+    summary = run_job(spark, root, tmp_path / "out", "--pca", "none")
+    assert summary["duplicates"] == {"groups": 1, "files": 3, "label_conflicts": 1}
+    assert any("label conflicts" in warning for warning in summary["warnings"])
+    duplicates = pd.read_parquet(tmp_path / "out" / "duplicates")
+    assert list(duplicates.columns) == ["sha256", "path", "label"]
+    assert sorted(relative(path) for path in duplicates["path"]) == ["Apple/0_100.jpg", "Apple/copy.jpg", "Banana/apple.jpg"]
+    assert len(set(duplicates["sha256"])) == 1
+
+
+def _change(root):
+    near = os.path.join(FIXTURES, "analysis", "near_copies")
+    shutil.copyfile(os.path.join(near, "Apple_0_100_q70.jpg"), root / "Apple" / "new.jpg")          # new bytes
+    os.remove(root / "Banana" / "2_100.jpg")
+    shutil.copyfile(os.path.join(near, "Banana_0_100_q70.jpg"), root / "Banana" / "2_100.jpg")     # changed bytes
+    os.rename(root / "Lemon" / "0_100.jpg", root / "Lemon" / "renamed.jpg")                         # moved
+    shutil.copyfile(root / "Apple" / "1_100.jpg", root / "Banana" / "copy.jpg")                     # copied
+    os.remove(root / "Banana" / "1_100.jpg")                                                        # removed
+
+
+def _by_path(directory):
+    frame = pd.read_parquet(directory)
+    return {relative(path): row for path, row in zip(frame["path"], frame.to_dict("records"))}
+
+
+def test_update_equals_a_fresh_run_and_extracts_only_new_bytes(spark, tmp_path):
+    root = _tree(tmp_path)
+    output = tmp_path / "out"
+    arguments = ("--pca", "own", "--centring", "centred", "--components", "3")
+    run_job(spark, root, output, *arguments)
+    _change(root)
+    summary = run_job(spark, root, output, *arguments, "--update")
+    assert summary["update"] == {"reused": 6, "new": 1, "changed": 1, "moved": 2, "removed": 2, "failed": 0,
+                                 "network_passes": 2, "pca": "refit"}
+    assert not os.path.exists(output / "_update") and not os.path.exists(output / "_previous")
+    with open(output / "summary.json") as file:
+        assert json.load(file) == summary
+    fresh = run_job(spark, root, tmp_path / "fresh", *arguments)
+    assert fresh["images"] == summary["images"] and fresh["duplicates"] == summary["duplicates"]
+    updated, again = _by_path(output / "raw_features"), _by_path(tmp_path / "fresh" / "raw_features")
+    assert sorted(updated) == sorted(again)
+    for name in again:
+        assert updated[name]["sha256"] == again[name]["sha256"], name
+        assert np.array_equal(np.asarray(updated[name]["features"], dtype=np.float32).view(np.uint32),
+                              np.asarray(again[name]["features"], dtype=np.float32).view(np.uint32)), name
+    updated, again = _by_path(output / "features"), _by_path(tmp_path / "fresh" / "features")
+    scale = max(np.abs(row["features"]).max() for row in again.values())
+    for name in again:
+        assert np.abs(np.asarray(updated[name]["features"]) - np.asarray(again[name]["features"])).max() <= 1e-5 * scale
+
+    # --keep-pca projects with the earlier pca.h5, unchanged.
+    with open(output / "pca.h5", "rb") as file:
+        before = file.read()
+    shutil.copyfile(os.path.join(FIXTURES, "analysis", "near_copies", "Lemon_0_100_q70.jpg"), root / "Lemon" / "new.jpg")
+    kept = run_job(spark, root, output, *arguments, "--update", "--keep-pca")
+    assert kept["update"]["pca"] == "kept" and kept["update"]["network_passes"] == 1 and kept["update"]["reused"] == 10
+    with open(output / "pca.h5", "rb") as file:
+        assert file.read() == before

@@ -25,6 +25,22 @@ public struct CrossValidation: Sendable, Equatable {
         return try evaluate(table, folds: folds, seed: seed)
     }
 
+    /// As ``evaluate(_:)``, keeping rows with the same content key (the SHA-256 of the image's bytes, one per row;
+    /// nil when unknown) in the same fold (``StratifiedFolds/init(labels:foldCount:seed:keepingTogether:)``), so an
+    /// exact copy never votes for its original.
+    public func evaluate(_ table: FeatureTable, keepingTogether keys: [String?]) throws(AnalysisError) -> Evaluation {
+        let folds = try StratifiedFolds(labels: table.labels, foldCount: foldCount, seed: seed, keepingTogether: keys)
+        var evaluation = try evaluate(table, folds: folds, seed: seed)
+        var seen: [String: Int] = [:]
+        for key in keys.compactMap({ $0 }) { seen[key, default: 0] += 1 }
+        let copies = seen.values.filter { $0 > 1 }
+        if !copies.isEmpty {
+            evaluation.notes.append(
+                "\(copies.reduce(0, +)) images in \(copies.count) groups of identical bytes were kept in one fold per group")
+        }
+        return evaluation
+    }
+
     /// Evaluates on a given fold assignment (its fold count replaces ``foldCount``).
     public func evaluate(_ table: FeatureTable, folds: StratifiedFolds) throws(AnalysisError) -> Evaluation {
         try evaluate(table, folds: folds, seed: nil)

@@ -20,6 +20,8 @@ public struct ReportPage: Sendable {
     public var failedImages: [FailedImage]?
     /// The cross-validated evaluation, when `fruitfeatures evaluate` has run.
     public var evaluation: Evaluation?
+    /// The evaluation on held-out photos, when `fruitfeatures evaluate --test` has run.
+    public var heldOutEvaluation: HeldOutEvaluation?
     /// At most this many points are drawn in the scatter plot (evenly spread over the rows), to keep the file small.
     public var maximumScatterPoints: Int
     /// summary.json as plain JSON, when read from a file: the run table then shows every field it holds.
@@ -59,6 +61,7 @@ public struct ReportPage: Sendable {
             title: folder.directory.standardizedFileURL.lastPathComponent, features: features, pca: pca,
             summary: summary?.summary, failedImages: try folder.readFailedImages(),
             evaluation: try folder.readEvaluation(), maximumScatterPoints: maximumScatterPoints)
+        heldOutEvaluation = try folder.readHeldOutEvaluation()
         summaryFields = summary?.fields
     }
 
@@ -141,6 +144,15 @@ public struct ReportPage: Sendable {
         if let accuracy = evaluation?.report.accuracy {
             cards.append(("accuracy", String(format: "%.1f%%", accuracy * 100), "k-NN accuracy (cross-validated)"))
         }
+        if let accuracy = heldOutEvaluation?.report.accuracy {
+            cards.append(("heldout-accuracy", String(format: "%.1f%%", accuracy * 100), "k-NN accuracy (held-out photos)"))
+        }
+        if let duplicates = summary?.duplicates {
+            cards.append(("duplicates", "\(duplicates.files)", "files with an identical copy (\(duplicates.groups) groups)"))
+            if duplicates.labelConflicts > 0 {
+                cards.append(("label-conflicts", "\(duplicates.labelConflicts)", "groups of identical files with different labels"))
+            }
+        }
         var html = "<section id=\"overview\">\n<h2>Overview</h2>\n<div class=\"cards\">\n"
         for (id, value, caption) in cards {
             html += "<div class=\"card\" id=\"card-\(id)\"><div class=\"value\">\(Self.escape(value))</div><div class=\"caption\">\(Self.escape(caption))</div></div>\n"
@@ -214,6 +226,15 @@ public struct ReportPage: Sendable {
 
     private func evaluationSection() -> String {
         var html = "<section id=\"evaluation\">\n<h2>Nearest-neighbour evaluation</h2>\n"
+        if let heldOut = heldOutEvaluation {
+            html += "<p id=\"heldout-summary\">Held-out photos (\(Self.escape(heldOut.testDirectory)), answered as <code>predict</code> answers them): "
+            html += String(format: "<strong>accuracy %.1f%%</strong>", heldOut.report.accuracy * 100)
+            html += " (\(heldOut.rowCount - heldOut.misclassified.count) of \(heldOut.rowCount))"
+            if let evaluation {
+                html += String(format: "; cross-validated on the extracted images: %.1f%%", evaluation.report.accuracy * 100)
+            }
+            html += ". Where the extracted images hold near-copies of one another (frames of one video), the cross-validated figure is optimistic and the held-out one is the honest estimate.</p>\n"
+        }
         guard let evaluation else {
             return html + "<p class=\"missing\">Not evaluated yet: run <code>fruitfeatures evaluate OUT_DIR</code>, then <code>fruitfeatures report OUT_DIR</code> again.</p>\n</section>\n"
         }

@@ -38,6 +38,39 @@ public struct StratifiedFolds: Sendable, Equatable {
         self.assignment = assignment
     }
 
+    /// Stratified folds that keep every group of rows with the same key (the SHA-256 of the image's bytes) in
+    /// one fold: an image and its exact copies are never on both sides of a split.
+    ///
+    /// The first row of each group is dealt as ``init(labels:foldCount:seed:)`` deals rows (so without groups the
+    /// folds are exactly those), and the other rows follow it. Rows whose key is nil are groups of their own.
+    ///
+    /// - Throws: as ``init(labels:foldCount:seed:)``, counting groups rather than rows; and
+    ///   ``AnalysisError/Kind/invalidArgument`` when `keys` is not one per row.
+    public init(labels: [String], foldCount: Int, seed: UInt64 = 0, keepingTogether keys: [String?]) throws(AnalysisError) {
+        guard keys.count == labels.count else {
+            throw AnalysisError(.invalidArgument, reason: "\(keys.count) group keys for \(labels.count) rows")
+        }
+        var leader = Array(labels.indices)
+        var firstRowOfKey: [String: Int] = [:]
+        var leaders: [Int] = []
+        for row in labels.indices {
+            if let key = keys[row] {
+                if let first = firstRowOfKey[key] {
+                    leader[row] = first
+                    continue
+                }
+                firstRowOfKey[key] = row
+            }
+            leaders.append(row)
+        }
+        let dealt = try StratifiedFolds(labels: leaders.map { labels[$0] }, foldCount: foldCount, seed: seed)
+        var assignment = [Int](repeating: 0, count: labels.count)
+        for (index, row) in leaders.enumerated() { assignment[row] = dealt.assignment[index] }
+        for row in labels.indices { assignment[row] = assignment[leader[row]] }
+        self.foldCount = foldCount
+        self.assignment = assignment
+    }
+
     /// Uses a fold assignment made elsewhere (for example to compare with another tool on the same folds).
     ///
     /// - Throws: ``AnalysisError/Kind/invalidArgument`` when `foldCount` is below 2, a fold number is out of range

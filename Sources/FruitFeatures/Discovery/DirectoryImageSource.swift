@@ -45,6 +45,15 @@ public struct DirectoryImageSource: ImageSource {
         try Self.contents(ofFileAt: image.path, maximumSize: maximumFileSize)
     }
 
+    /// The file's size and modification time from `stat` (links followed, as the listing does).
+    public func stamp(of image: ImageFile) -> FileStamp? {
+        var info = stat()
+        guard stat(image.path, &info) == 0 else { return nil }
+        return FileStamp(
+            size: Int64(info.st_size),
+            modificationTimeNanoseconds: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec))
+    }
+
     /// Reads a whole file, refusing anything but a regular file and files larger than `maximumSize`.
     public static func contents(ofFileAt path: String, maximumSize: Int = FileSizeLimit.photo) throws(DiscoveryError) -> [UInt8] {
         do {

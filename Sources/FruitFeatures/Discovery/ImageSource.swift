@@ -28,4 +28,28 @@ public enum DiscoveredEntry: Sendable, Equatable {
 public protocol ImageSource: Sequence, Sendable where Element == DiscoveredEntry {
     /// Reads an image's encoded bytes.
     func contents(of image: ImageFile) throws(DiscoveryError) -> [UInt8]
+
+    /// The file's size and modification time now, or nil when the source cannot tell (then
+    /// `extract --update` reads and hashes the image to know whether it changed).
+    func stamp(of image: ImageFile) -> FileStamp?
+}
+
+extension ImageSource {
+    /// Sources without file metadata have no stamps.
+    public func stamp(of image: ImageFile) -> FileStamp? { nil }
+}
+
+/// A file's size and modification time: what `extract --update` compares, as rsync does, to decide
+/// that a file has not changed without reading it.
+public struct FileStamp: Sendable, Hashable {
+    /// Size in bytes.
+    public var size: Int64
+    /// Modification time, nanoseconds since 1970-01-01 UTC.
+    public var modificationTimeNanoseconds: Int64
+
+    /// Creates a stamp.
+    public init(size: Int64, modificationTimeNanoseconds: Int64) {
+        self.size = size
+        self.modificationTimeNanoseconds = modificationTimeNanoseconds
+    }
 }

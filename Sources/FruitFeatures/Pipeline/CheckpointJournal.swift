@@ -21,6 +21,8 @@ struct JournalRecord: Sendable, Equatable {
     var entries: [Entry] = []
     // features: (number of .features entries, featureCount)
     var features: [Float] = []
+    /// The content identity of each `.features` entry, in order; empty when the record carries none.
+    var identities: [ImageIdentity] = []
     /// Seconds the batch spent reading, preprocessing and in the network (for summary.json).
     var readSeconds = 0.0
     var preprocessSeconds = 0.0
@@ -42,8 +44,9 @@ struct JournalDamage: Error, CustomStringConvertible {
 /// A file is a sequence of records, one per finished batch:
 /// `u32 payload length, u32 CRC-32 of the payload, payload`, all little-endian. The payload is
 /// `u32 entry count, f64 read seconds, f64 preprocess seconds, f64 network seconds`, then per entry
-/// `u8 kind (0 features, 1 failure), u32 length + UTF-8 path, u32 length + UTF-8 label or reason`,
-/// and for kind 0 `featureCount × f32`. A record written in part (the process was killed, the disk
+/// `u8 kind (0 features, 1 failure, 2 features with identity), u32 length + UTF-8 path, u32 length + UTF-8
+/// label or reason`, for kinds 0 and 2 `featureCount × f32`, and for kind 2 `u32 length + hexadecimal SHA-256,
+/// i64 size, i64 modification time (ns)`. A record written in part (the process was killed, the disk
 /// filled up) fails its length or CRC check, and so does everything after it.
 enum JournalFormat {
     /// The record header: length and CRC-32.
@@ -62,11 +65,17 @@ enum JournalFormat {
         for entry in record.entries {
             switch entry {
             case .features(let path, let label):
-                payload.append(0)
+                let identity = row < record.identities.count ? record.identities[row] : nil
+                payload.append(identity == nil ? 0 : 2)
                 appendText(path, to: &payload)
                 appendText(label, to: &payload)
                 for value in record.features[(row * featureCount)..<((row + 1) * featureCount)] {
                     append(value.bitPattern, to: &payload)
+                }
+                if let identity {
+                    appendText(identity.sha256, to: &payload)
+                    append(UInt64(bitPattern: identity.size), to: &payload)
+                    append(UInt64(bitPattern: identity.modificationTimeNanoseconds), to: &payload)
                 }
                 row += 1
             case .failure(let path, let reason):
@@ -107,10 +116,11 @@ enum JournalFormat {
         // Each entry takes at least 9 bytes: a cheap bound before reserving anything.
         guard Int(count) <= payload.count / 9 else { return nil }
         record.entries.reserveCapacity(Int(count))
+        var failures = 0
         for _ in 0..<count {
             guard let kind = take(1)?.first, let path = text(), let second = text() else { return nil }
             switch kind {
-            case 0:
+            case 0, 2:
                 guard let values = take(featureCount * 4) else { return nil }
                 var index = values.startIndex
                 for _ in 0..<featureCount {
@@ -120,8 +130,18 @@ enum JournalFormat {
                     index += 4
                 }
                 record.entries.append(.features(path: path, label: second))
+                // Identities are all or nothing within a record: they are matched to rows by position.
+                if kind == 2 {
+                    guard record.identities.count == record.entries.count - 1 - failures,
+                          let sha256 = text(), let size = integer(UInt64.self), let time = integer(UInt64.self) else { return nil }
+                    record.identities.append(ImageIdentity(
+                        sha256: sha256, size: Int64(bitPattern: size), modificationTimeNanoseconds: Int64(bitPattern: time)))
+                } else if !record.identities.isEmpty {
+                    return nil
+                }
             case 1:
                 record.entries.append(.failure(path: path, reason: second))
+                failures += 1
             default:
                 return nil
             }

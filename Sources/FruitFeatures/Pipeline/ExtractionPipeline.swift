@@ -51,6 +51,21 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         into outputDirectory: String, input: String, pattern: String,
         progress: @escaping @Sendable (ExtractionProgress) -> Void = { _ in }
     ) async throws(ExtractionError) -> ExtractionSummary {
+        try await run(into: outputDirectory, input: input, pattern: pattern, update: nil, progress: progress)
+    }
+
+    /// What an update takes from the run it replaces.
+    struct RunUpdate {
+        /// The earlier raw features, by path and content.
+        var reuse: ReusableFeatures
+        /// The earlier PCA, when it is kept (`--keep-pca`).
+        var keptPCA: PCAModel?
+    }
+
+    func run(
+        into outputDirectory: String, input: String, pattern: String, update: RunUpdate?,
+        progress: @escaping @Sendable (ExtractionProgress) -> Void
+    ) async throws(ExtractionError) -> ExtractionSummary {
         guard settings.jobs >= 1, settings.batchSize >= 1 else {
             throw .invalidSettings("jobs and batch size must be at least 1")
         }
@@ -92,7 +107,8 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
             featureCount: model.featureCount, inputSize: identity.inputSize)
         let checkpoint = try ExtractionCheckpoint.open(in: outputDirectory, manifest: manifest, resume: settings.resume)
         var pass = NetworkPass(
-            pipeline: self, outputDirectory: outputDirectory, checkpoint: checkpoint, total: total, progress: progress)
+            pipeline: self, outputDirectory: outputDirectory, checkpoint: checkpoint, total: total, reuse: update?.reuse,
+            progress: progress)
         try await pass.run()
         let interruption = ExtractionError.interrupted(done: pass.done, total: total, checkpoint: checkpoint.directory)
 
@@ -111,11 +127,16 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         defer {
             if !published && !keepGeneration { try? FileManager.default.removeItem(atPath: generation) }
         }
-        let raw = try writeRawOutputs(journal: checkpoint.journalPath, output: output)
+        let raw = try writeRawOutputs(journal: checkpoint.journalPath, output: output, reuse: update?.reuse)
         guard raw.processed > 0 else {
             // Kept (unpublished) so that errors.csv can be read; the next run in this folder removes it.
             keepGeneration = true
             throw .noUsableImages(found: raw.found, errorsFile: output(ExtractionOutput.errors))
+        }
+        let duplicates = try writeDuplicates(raw.contents, to: output(ExtractionOutput.duplicates))
+        if duplicates.labelConflicts > 0 {
+            warnings.append(
+                "\(duplicates.labelConflicts) groups of identical files carry different labels (label conflicts); see \(ExtractionOutput.duplicates)")
         }
 
         // Fit.
@@ -130,7 +151,11 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         let fitStart = clock.now
         let model: PCAModel
         do throws(PCAError) {
-            model = try LAPACKPCA(components: components, centring: settings.centring).fit(raw.accumulator)
+            if let kept = update?.keptPCA {
+                model = kept
+            } else {
+                model = try LAPACKPCA(components: components, centring: settings.centring).fit(raw.accumulator)
+            }
             try model.write(to: URL(fileURLWithPath: output(ExtractionOutput.pcaModel)))
         } catch {
             throw .pca(error)
@@ -168,6 +193,15 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
                 compression: settings.parquet.compression.rawValue),
             warnings: warnings)
         summary.kernelLevel = KernelLevel.active.name
+        if case .count(let k) = settings.components, !settings.reducesComponentsToFit { summary.settings.components = k }
+        if case .varianceShare(let share) = settings.components { summary.settings.variance = share }
+        summary.inputAbsolute = Self.absolutePath(input)
+        summary.duplicates = duplicates
+        if var counts = raw.update {
+            counts.failed = raw.failed
+            counts.pca = update?.keptPCA == nil ? "refit" : "kept"
+            summary.update = counts
+        }
         if Task.isCancelled { throw interruption }
         try writeSummary(summary, to: output(ExtractionOutput.summary))
         checkpoint.markCompleted(by: (generation as NSString).lastPathComponent)
@@ -273,10 +307,16 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         var readSeconds = 0.0
         var preprocessSeconds = 0.0
         var networkSeconds = 0.0
+        /// (sha256, path, label) of every image with features, for duplicates.csv.
+        var contents: [(sha256: String, path: String, label: String)] = []
+        /// Against the run being updated, when there is one.
+        var update: ExtractionSummary.UpdateCounts?
     }
 
     /// The journal → raw_features.parquet, errors.csv and the PCA accumulator (fed fixed blocks of rows).
-    private func writeRawOutputs(journal: String, output: (String) -> String) throws(ExtractionError) -> RawTotals {
+    private func writeRawOutputs(
+        journal: String, output: (String) -> String, reuse: ReusableFeatures?
+    ) throws(ExtractionError) -> RawTotals {
         let featureCount = model.featureCount
         let blockFloats = Self.blockRows * featureCount
         var totals: RawTotals
@@ -290,12 +330,13 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         do throws(OutputError) {
             rawWriter = try ParquetResultWriter(
                 destination: output(ExtractionOutput.rawFeaturesParquet), featureCount: featureCount,
-                options: settings.parquet)
+                options: settings.parquet, identityColumns: .sha256SizeAndModificationTime)
             errorsFile = try AtomicFile(destination: output(ExtractionOutput.errors))
             try errorsFile.write("path,reason\n")
         } catch {
             throw .output(error)
         }
+        var updateCounts = UpdateTally()
         var pending: [Float] = []
         func feed(keepingPartialBlock: Bool) throws(ExtractionError) {
             var start = 0
@@ -321,12 +362,19 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
                 for entry in record.entries {
                     switch entry {
                     case .features(let path, let label):
+                        let identity = row < record.identities.count ? record.identities[row] : nil
                         rows.append(FeatureRow(
                             path: path, label: label,
-                            features: Array(record.features[(row * featureCount)..<((row + 1) * featureCount)])))
+                            features: Array(record.features[(row * featureCount)..<((row + 1) * featureCount)]),
+                            identity: identity))
+                        if let identity {
+                            totals.contents.append((identity.sha256, path, label))
+                            if let reuse { Self.count(path: path, sha256: identity.sha256, against: reuse, into: &updateCounts) }
+                        }
                         row += 1
                     case .failure(let path, let reason):
                         errorLines += CSVResultWriter.quoted(path) + "," + CSVResultWriter.quoted(reason) + "\n"
+                        if let reuse, reuse.earlier(path: path).found { updateCounts.earlierPathsSeen += 1 }
                     }
                 }
                 do throws(OutputError) {
@@ -345,6 +393,12 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
                 totals.networkSeconds += record.networkSeconds
             }
             try feed(keepingPartialBlock: false)
+            if let reuse {
+                totals.update = ExtractionSummary.UpdateCounts(
+                    reused: updateCounts.reused, new: updateCounts.new, changed: updateCounts.changed,
+                    moved: updateCounts.moved, removed: reuse.paths.count - updateCounts.earlierPathsSeen, failed: 0,
+                    networkPasses: updateCounts.networkPasses, pca: "refit")
+            }
             do throws(OutputError) {
                 try rawWriter.finish()
                 try errorsFile.commit()
@@ -368,6 +422,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         let k = model.componentCount
         var paths: [String] = []
         var labels: [String] = []
+        var identities: [ImageIdentity?] = []
         var features: [Float] = []
         func writeBlock() throws(ExtractionError) {
             guard !paths.isEmpty else { return }
@@ -377,7 +432,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
                 let rows = paths.indices.map { index in
                     FeatureRow(
                         path: paths[index], label: labels[index],
-                        features: Array(projected[(index * k)..<((index + 1) * k)]))
+                        features: Array(projected[(index * k)..<((index + 1) * k)]), identity: identities[index])
                 }
                 for writer in writers { try writer.write(rows) }
             } catch let error as OutputError {
@@ -389,6 +444,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
             }
             paths.removeAll(keepingCapacity: true)
             labels.removeAll(keepingCapacity: true)
+            identities.removeAll(keepingCapacity: true)
             features.removeAll(keepingCapacity: true)
         }
         do throws(ExtractionError) {
@@ -396,7 +452,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
                 if settings.formats.contains(.parquet) {
                     writers.append(try ParquetResultWriter(
                         destination: output(ExtractionOutput.featuresParquet), featureCount: k,
-                        options: settings.parquet))
+                        options: settings.parquet, identityColumns: .sha256))
                 }
                 if settings.formats.contains(.csv) {
                     writers.append(try CSVResultWriter(destination: output(ExtractionOutput.featuresCSV), featureCount: k))
@@ -412,6 +468,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
                     guard case .features(let path, let label) = entry else { continue }
                     paths.append(path)
                     labels.append(label)
+                    identities.append(row < record.identities.count ? record.identities[row] : nil)
                     features.append(contentsOf: record.features[(row * featureCount)..<((row + 1) * featureCount)])
                     row += 1
                     if paths.count == Self.blockRows { try writeBlock() }

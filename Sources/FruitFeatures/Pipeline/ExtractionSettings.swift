@@ -30,6 +30,12 @@ public struct ExtractionSettings: Sendable {
     public var resume = false
     /// Parquet layout and compression.
     public var parquet = ParquetWriterOptions()
+    /// For ``ExtractionPipeline/update(_:input:pattern:progress:)``: hash every file instead of trusting an
+    /// unchanged size and modification time (as rsync's `-c`).
+    public var checksum = false
+    /// For ``ExtractionPipeline/update(_:input:pattern:progress:)``: project with the earlier run's PCA instead
+    /// of refitting it, so a consumer's feature space stays put.
+    public var keepsPCA = false
 
     /// The default settings.
     public init() {}
@@ -49,11 +55,13 @@ public enum ExtractionOutput {
     public static let errors = "errors.csv"
     /// Counts, timings, PCA variance and settings; written last, so its presence marks a complete run.
     public static let summary = "summary.json"
+    /// Groups of files with identical bytes: `sha256,path,label`.
+    public static let duplicates = "duplicates.csv"
     /// The hidden folder holding the finished work of an incomplete run (see `extract --resume`);
     /// removed once the run is complete.
     public static let checkpoint = ".fruitfeatures-checkpoint"
 
-    static let all = [featuresParquet, featuresCSV, rawFeaturesParquet, pcaModel, errors, summary]
+    static let all = [featuresParquet, featuresCSV, rawFeaturesParquet, pcaModel, errors, duplicates, summary]
 }
 
 /// A fatal problem that stops an extraction (bad images are not: they go to errors.csv).
@@ -83,6 +91,8 @@ public enum ExtractionError: Error, CustomStringConvertible, Sendable {
     case output(OutputError)
     /// The network could not run on a batch.
     case extraction(FeatureExtractionError)
+    /// `--update` cannot update the output folder's run.
+    case cannotUpdate(String, reason: String)
     /// The run was interrupted (its task cancelled); the outcomes of `done` of the `total` files found
     /// are in the checkpoint folder, and a resumed run continues from there.
     case interrupted(done: Int, total: Int, checkpoint: String)
@@ -114,6 +124,8 @@ public enum ExtractionError: Error, CustomStringConvertible, Sendable {
             return error.description
         case .extraction(let error):
             return error.description
+        case .cannotUpdate(let path, let reason):
+            return "cannot update the run in \(path): \(reason)"
         case .interrupted(let done, _, _) where done == 0:
             return "interrupted before any file was done: run the same command with --resume to start"
         case .interrupted(let done, let total, let checkpoint):

@@ -25,6 +25,43 @@ public struct ExtractionSummary: Codable, Sendable, Equatable {
     /// The kernel level the forward pass and the resize ran at (`portable`, `avx2`, `avx512`; see
     /// ``KernelLevel``); absent in summaries written before it was recorded.
     public var kernelLevel: String? = nil
+    /// The input folder as an absolute path (where `--update` finds it again); absent in runs made before it
+    /// was recorded.
+    public var inputAbsolute: String? = nil
+    /// Files with identical bytes (`duplicates.csv`); absent in runs made before content identities.
+    public var duplicates: DuplicateCounts? = nil
+    /// What `extract --update` reused and recomputed; absent for a plain extraction.
+    public var update: UpdateCounts? = nil
+
+    /// Groups of files with the same bytes.
+    public struct DuplicateCounts: Codable, Sendable, Equatable {
+        /// Groups of two or more files with identical bytes.
+        public var groups: Int
+        /// Files in those groups.
+        public var files: Int
+        /// Groups whose files carry different labels: the same photo filed under two fruits.
+        public var labelConflicts: Int
+    }
+
+    /// What an update did, compared with the run it replaced.
+    public struct UpdateCounts: Codable, Sendable, Equatable {
+        /// Images whose path and bytes are unchanged: features reused.
+        public var reused: Int
+        /// Images at paths the earlier run did not have, with bytes it did not have either.
+        public var new: Int
+        /// Images at an earlier path whose bytes changed.
+        public var changed: Int
+        /// Images at a new path whose bytes the earlier run had (moved or copied): features reused.
+        public var moved: Int
+        /// Earlier images no longer found.
+        public var removed: Int
+        /// Files that could not be used in this run.
+        public var failed: Int
+        /// Images that went through the network (new bytes).
+        public var networkPasses: Int
+        /// `refit` (the default: the PCA of the whole new set) or `kept` (`--keep-pca`: the earlier components).
+        public var pca: String
+    }
 
     /// What made the features: ``featureModel``, or for a run that predates it, what made every such run
     /// (MobileNetV2, the Keras preprocessing, 224 × 224, the recorded alpha and weights).
@@ -101,5 +138,9 @@ public struct ExtractionSummary: Codable, Sendable, Equatable {
         public var formats: [String]
         /// Parquet compression.
         public var compression: String
+        /// The component count asked for (`--components`); absent when it was the default or `--variance`.
+        public var components: Int? = nil
+        /// The share of variance asked for (`--variance`); absent otherwise.
+        public var variance: Double? = nil
     }
 }

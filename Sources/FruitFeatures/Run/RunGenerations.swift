@@ -26,7 +26,7 @@ package struct RunGenerations: Sendable {
     /// The pointer to the current generation.
     package static let currentName = "current"
     /// The files of a generation that get a stable top-level name.
-    package static let publishedNames = ExtractionOutput.all + [Evaluation.fileName, ReportPage.fileName]
+    package static let publishedNames = ExtractionOutput.all + [Evaluation.fileName, HeldOutEvaluation.fileName, ReportPage.fileName]
 
     package init(directory: String) {
         self.directory = directory

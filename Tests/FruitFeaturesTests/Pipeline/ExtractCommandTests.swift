@@ -65,8 +65,8 @@ import Testing
         #expect(summary.weights.alpha == 1.0)
         #expect(summary.version == fruitFeaturesVersion)
         let files = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
-        #expect(files == [".fruitfeatures-run", ".generations", "current", "errors.csv", "features.csv", "features.parquet",
-                          "pca.h5", "raw_features.parquet", "summary.json"])
+        #expect(files == [".fruitfeatures-run", ".generations", "current", "duplicates.csv", "errors.csv", "features.csv",
+                          "features.parquet", "pca.h5", "raw_features.parquet", "summary.json"])
     }
 
     @Test func theRunIsPublishedAsAGeneration() throws {
@@ -78,7 +78,8 @@ import Testing
         #expect(generations.count == 1)
         let generation = try #require(generations.first)
         #expect(try manager.destinationOfSymbolicLink(atPath: out + "/current") == ".generations/" + generation)
-        let names = ["errors.csv", "features.csv", "features.parquet", "pca.h5", "raw_features.parquet", "summary.json"]
+        let names = ["duplicates.csv", "errors.csv", "features.csv", "features.parquet", "pca.h5", "raw_features.parquet",
+                     "summary.json"]
         #expect(try manager.contentsOfDirectory(atPath: out + "/.generations/" + generation).sorted() == names)
         for name in names {
             #expect(try manager.destinationOfSymbolicLink(atPath: out + "/" + name) == "current/" + name)

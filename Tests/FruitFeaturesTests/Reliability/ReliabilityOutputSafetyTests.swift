@@ -36,7 +36,7 @@ final class ScratchTmpfs {
 /// An output folder that cannot be written, a full disk and a file-size limit: a clear one-line error,
 /// no partial final file, and the finished work kept for `--resume`.
 @Suite struct ReliabilityOutputSafetyTests {
-    static let finalFiles = ["errors.csv", "features.csv", "features.parquet", "pca.h5", "raw_features.parquet", "summary.json"]
+    static let finalFiles = ["duplicates.csv", "errors.csv", "features.csv", "features.parquet", "pca.h5", "raw_features.parquet", "summary.json"]
 
     /// Every final file present is complete (identical to the uninterrupted run's); no temporary is left.
     static func expectOnlyCompleteFiles(_ output: String, _ scenario: ResumeScenario, _ context: String) throws {

@@ -79,7 +79,7 @@ import Testing
         #expect(replaced.status == 0, "\(replaced.standardError)")
         #expect(try Reliability.summary(run.output).pca.components == 3)
         // Files of the old run the new one does not have (features.csv: Parquet only) and derived files are gone.
-        #expect(Reliability.listing(run.output) == ["errors.csv", "features.parquet", "pca.h5", "raw_features.parquet", "summary.json"])
+        #expect(Reliability.listing(run.output) == ["duplicates.csv", "errors.csv", "features.parquet", "pca.h5", "raw_features.parquet", "summary.json"])
         #expect(try FileManager.default.contentsOfDirectory(atPath: run.output + "/.generations").count == 1)
         // A reader that opened the old run before the swap keeps to its generation: it finds it gone, never a mix.
         #expect(throws: AnalysisError.self) { try before.readPCAModel() }

@@ -32,7 +32,7 @@ struct ResumeScenario: Sendable {
 
     /// Checks that `output` holds a complete run identical to the reference (summary.json timings aside).
     func expectIdentical(_ output: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        #expect(Reliability.listing(output) == ["errors.csv", "features.csv", "features.parquet", "pca.h5",
+        #expect(Reliability.listing(output) == ["duplicates.csv", "errors.csv", "features.csv", "features.parquet", "pca.h5",
                                                 "raw_features.parquet", "summary.json"], sourceLocation: sourceLocation)
         let expected = try Reliability.outputs(reference)
         let actual = try Reliability.outputs(output)

@@ -61,6 +61,14 @@ struct ParquetColumnBuffer {
         if column.keepsByteStatistics { updateStatistics(bytes) }
     }
 
+    /// Appends a top-level 64-bit integer in PLAIN encoding (8 bytes, little endian).
+    mutating func appendInt64(_ value: Int64) {
+        definitionLevels.append(column.maxDefinitionLevel)
+        let bits = UInt64(bitPattern: value)
+        appendLittleEndian(UInt32(truncatingIfNeeded: bits))
+        appendLittleEndian(UInt32(truncatingIfNeeded: bits >> 32))
+    }
+
     /// Appends a list of `elements` as one row of a `optional group (LIST) { repeated group list
     /// { optional float element } }` column: the first entry has repetition level 0 and later ones 1
     /// (they continue the same row); all are defined down to the element.

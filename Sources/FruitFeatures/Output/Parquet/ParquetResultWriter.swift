@@ -33,6 +33,24 @@ public struct ParquetWriterOptions: Sendable, Equatable {
     }
 }
 
+/// Which content-identity columns a ``ParquetResultWriter`` adds after `features`.
+public enum ParquetIdentityColumns: Sendable, Equatable {
+    /// None: the notebook's three columns.
+    case none
+    /// `sha256: string`, the hexadecimal SHA-256 of the image's bytes (features.parquet).
+    case sha256
+    /// `sha256: string`, `size: int64` and `mtime_ns: int64` (raw_features.parquet, what `--update` compares).
+    case sha256SizeAndModificationTime
+
+    var columnCount: Int {
+        switch self {
+        case .none: 0
+        case .sha256: 1
+        case .sha256SizeAndModificationTime: 3
+        }
+    }
+}
+
 /// Writes feature rows to one Parquet file with the columns `path: string`, `label: string` and
 /// `features: list<float>` — the schema of the reference notebook's output, as Spark writes it.
 ///
@@ -69,6 +87,9 @@ public final class ParquetResultWriter: ResultWriter {
     /// The key under which the footer's key-value metadata records ``featureCount``.
     public static let featureCountKey = "fruitfeatures.feature_count"
 
+    /// The identity columns after `features`.
+    public let identityColumns: ParquetIdentityColumns
+
     private var file: AtomicFile?
     private var columns: [ParquetColumnBuffer]
     private let compressor: PageCompressor
@@ -80,6 +101,9 @@ public final class ParquetResultWriter: ResultWriter {
     private static let pathColumn = 0
     private static let labelColumn = 1
     private static let featuresColumn = 2
+    private static let sha256Column = 3
+    private static let sizeColumn = 4
+    private static let modificationTimeColumn = 5
 
     /// Creates the temporary file and writes the leading magic bytes.
     ///
@@ -89,11 +113,14 @@ public final class ParquetResultWriter: ResultWriter {
     ///   - options: layout and compression.
     ///   - metadata: extra key-value pairs stored in the footer (for example how the features were
     ///     made); ``featureCountKey`` is always added.
+    ///   - identityColumns: content-identity columns after `features`; every row then needs its
+    ///     ``FeatureRow/identity``.
     public init(
         destination: String,
         featureCount: Int,
         options: ParquetWriterOptions = ParquetWriterOptions(),
-        metadata: [String: String] = [:]
+        metadata: [String: String] = [:],
+        identityColumns: ParquetIdentityColumns = .none
     ) throws(OutputError) {
         func invalid(_ reason: String) -> OutputError { OutputError(.create, path: destination, reason: reason) }
         guard featureCount >= 1 else { throw invalid("the feature count must be at least 1, not \(featureCount)") }
@@ -113,6 +140,7 @@ public final class ParquetResultWriter: ResultWriter {
         self.destination = destination
         self.featureCount = featureCount
         self.options = options
+        self.identityColumns = identityColumns
         compressor = PageCompressor(compression: options.compression, zstdLevel: Int32(clamping: options.zstdLevel))
         columns = [
             ParquetColumnBuffer(column: ParquetLeafColumn(
@@ -126,7 +154,16 @@ public final class ParquetResultWriter: ResultWriter {
             ParquetColumnBuffer(column: ParquetLeafColumn(
                 pathInSchema: ["features", "list", "element"], type: .float,
                 maxDefinitionLevel: 3, maxRepetitionLevel: 1, keepsByteStatistics: false)),
-        ]
+            ParquetColumnBuffer(column: ParquetLeafColumn(
+                pathInSchema: ["sha256"], type: .byteArray,
+                maxDefinitionLevel: 1, maxRepetitionLevel: 0, keepsByteStatistics: true)),
+            ParquetColumnBuffer(column: ParquetLeafColumn(
+                pathInSchema: ["size"], type: .int64,
+                maxDefinitionLevel: 1, maxRepetitionLevel: 0, keepsByteStatistics: false)),
+            ParquetColumnBuffer(column: ParquetLeafColumn(
+                pathInSchema: ["mtime_ns"], type: .int64,
+                maxDefinitionLevel: 1, maxRepetitionLevel: 0, keepsByteStatistics: false)),
+        ].prefix(3 + identityColumns.columnCount).map { $0 }
         keyValueMetadata = ([(Self.featureCountKey, String(featureCount))] + metadata.map { ($0.key, $0.value) })
             .sorted { $0.0 < $1.0 }
             .map { ParquetKeyValue(key: $0.0, value: $0.1) }
@@ -138,25 +175,27 @@ public final class ParquetResultWriter: ResultWriter {
     /// Appends rows; every row must have ``featureCount`` features. A batch with a bad row writes nothing.
     public func write(_ rows: [FeatureRow]) throws(OutputError) {
         _ = try openFile()
-        for row in rows { try validate(path: row.path, label: row.label, featureCount: row.features.count) }
+        for row in rows {
+            try validate(path: row.path, label: row.label, featureCount: row.features.count, identity: row.identity)
+        }
         for row in rows {
             try row.features.withUnsafeBufferPointer { features throws(OutputError) in
-                try append(path: row.path, label: row.label, features: features)
+                try append(path: row.path, label: row.label, features: features, identity: row.identity)
             }
         }
     }
 
     /// Appends one row; `features` is `nil` for a row without features (a null list, as Spark stores
     /// for an image that could not be processed), otherwise it has ``featureCount`` values.
-    public func write(path: String, label: String, features: [Float]?) throws(OutputError) {
+    public func write(path: String, label: String, features: [Float]?, identity: ImageIdentity? = nil) throws(OutputError) {
         _ = try openFile()
-        try validate(path: path, label: label, featureCount: features?.count)
+        try validate(path: path, label: label, featureCount: features?.count, identity: identity)
         if let features {
             try features.withUnsafeBufferPointer { buffer throws(OutputError) in
-                try append(path: path, label: label, features: buffer)
+                try append(path: path, label: label, features: buffer, identity: identity)
             }
         } else {
-            try append(path: path, label: label, features: nil)
+            try append(path: path, label: label, features: nil, identity: identity)
         }
     }
 
@@ -166,7 +205,7 @@ public final class ParquetResultWriter: ResultWriter {
         do throws(OutputError) {
             if rowsInGroup > 0 { try writeRowGroup(to: file) }
             let footer = ParquetFileMetaData(
-                schema: Self.schema,
+                schema: Self.schema(identityColumns),
                 rowCount: Int64(rowCount),
                 rowGroups: rowGroups,
                 keyValueMetadata: keyValueMetadata,
@@ -200,7 +239,10 @@ public final class ParquetResultWriter: ResultWriter {
         return file
     }
 
-    private func validate(path: String, label: String, featureCount count: Int?) throws(OutputError) {
+    private func validate(path: String, label: String, featureCount count: Int?, identity: ImageIdentity?) throws(OutputError) {
+        if identityColumns != .none && identity == nil {
+            throw OutputError(.invalidRow, path: destination, reason: "row \(path.debugDescription) has no SHA-256")
+        }
         if let count, count != featureCount {
             throw OutputError(.invalidRow, path: destination,
                               reason: "row \(path.debugDescription) has \(count) features, expected \(featureCount)")
@@ -212,7 +254,9 @@ public final class ParquetResultWriter: ResultWriter {
         }
     }
 
-    private func append(path: String, label: String, features: UnsafeBufferPointer<Float>?) throws(OutputError) {
+    private func append(
+        path: String, label: String, features: UnsafeBufferPointer<Float>?, identity: ImageIdentity?
+    ) throws(OutputError) {
         let file = try openFile()
         columns[Self.pathColumn].appendByteArray(path.utf8)
         columns[Self.labelColumn].appendByteArray(label.utf8)
@@ -220,6 +264,13 @@ public final class ParquetResultWriter: ResultWriter {
             columns[Self.featuresColumn].appendFloatList(features)
         } else {
             columns[Self.featuresColumn].appendNull()
+        }
+        if identityColumns != .none, let identity {
+            columns[Self.sha256Column].appendByteArray(identity.sha256.utf8)
+            if identityColumns == .sha256SizeAndModificationTime {
+                columns[Self.sizeColumn].appendInt64(identity.size)
+                columns[Self.modificationTimeColumn].appendInt64(identity.modificationTimeNanoseconds)
+            }
         }
         rowCount += 1
         rowsInGroup += 1
@@ -286,8 +337,19 @@ public final class ParquetResultWriter: ResultWriter {
     }
 
     /// The flattened schema tree, depth first, root first.
-    private static let schema: [ParquetSchemaElement] = [
-        ParquetSchemaElement(name: "schema", childCount: 3),
+    private static func schema(_ identityColumns: ParquetIdentityColumns) -> [ParquetSchemaElement] {
+        let identity = [
+            ParquetSchemaElement(type: .byteArray, repetition: .optional, name: "sha256",
+                                 convertedType: .utf8, logicalType: .string),
+            ParquetSchemaElement(type: .int64, repetition: .optional, name: "size"),
+            ParquetSchemaElement(type: .int64, repetition: .optional, name: "mtime_ns"),
+        ]
+        return [ParquetSchemaElement(name: "schema", childCount: Int32(3 + identityColumns.columnCount))]
+            + notebookColumns + identity.prefix(identityColumns.columnCount)
+    }
+
+    /// path, label, features: the notebook's columns.
+    private static let notebookColumns: [ParquetSchemaElement] = [
         ParquetSchemaElement(type: .byteArray, repetition: .optional, name: "path",
                              convertedType: .utf8, logicalType: .string),
         ParquetSchemaElement(type: .byteArray, repetition: .optional, name: "label",
