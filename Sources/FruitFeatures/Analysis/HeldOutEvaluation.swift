@@ -105,12 +105,12 @@ public struct HeldOutEvaluation: Sendable, Equatable, Codable {
         } catch {
             throw AnalysisError(.unwritable, path: url.path, reason: "cannot encode the evaluation: \(error)")
         }
-        try writeAtomically(Array(data) + [UInt8(ascii: "\n")], to: url.path)
+        try writeAtomically(Array(data) + [UInt8(ascii: "\n")], to: url.path, owner: .evaluation)
     }
 
     /// Reads an evaluation written by ``write(to:)``.
     public init(contentsOf url: URL) throws(AnalysisError) {
-        let bytes = try readFileContents(atPath: url.path)
+        let bytes = try readFileContents(atPath: url.path, limit: FileSizeLimit.json)
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         do {

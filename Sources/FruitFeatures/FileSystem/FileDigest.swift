@@ -14,12 +14,5 @@ func sha256HexDigest(ofFileAt path: String) throws(FileProblem) -> String {
         if count == 0 { break }
         hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: block[..<count]))
     }
-    let digits = Array("0123456789abcdef".utf8)
-    var text: [UInt8] = []
-    text.reserveCapacity(64)
-    for byte in hasher.finalize() {
-        text.append(digits[Int(byte >> 4)])
-        text.append(digits[Int(byte & 0xF)])
-    }
-    return String(decoding: text, as: UTF8.self)
+    return hexadecimal(hasher.finalize())
 }

@@ -26,6 +26,7 @@ enum OutputTarget {
         var owners: [String: String] = [:]
         for name in ExtractionOutput.all + [ExtractionOutput.checkpoint] { owners[name] = "fruitfeatures extract" }
         owners[Evaluation.fileName] = "fruitfeatures evaluate"
+        owners[HeldOutEvaluation.fileName] = "fruitfeatures evaluate"
         owners[ReportPage.fileName] = "fruitfeatures report"
         return owners
     }()
