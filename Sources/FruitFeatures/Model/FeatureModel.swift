@@ -148,19 +148,22 @@ public enum FeatureModelLoader {
     ///
     /// - Parameter inputSize: the square input size the photos are resized to (the notebook's 224).
     public static func load(weightsAt path: String, inputSize: Int = 224) throws(WeightsError) -> any FeatureModel {
-        try load(weightsAt: path, sha256: try WeightsLocation.digest(ofFileAt: path), inputSize: inputSize)
+        try load(weightsAt: path, sha256: nil, inputSize: inputSize)
     }
 
     /// Loads the weights at `path` whose SHA-256 the caller has already computed.
-    static func load(weightsAt path: String, sha256: String, inputSize: Int = 224) throws(WeightsError) -> any FeatureModel {
+    /// (nil: hashed here, once the file has proved to be weights).
+    static func load(weightsAt path: String, sha256: String?, inputSize: Int = 224) throws(WeightsError) -> any FeatureModel {
         // Only MobileNetV2 today: KerasWeightsFile refuses other architectures, naming what it found.
         let extractor = try MobileNetV2Extractor(weightsAt: URL(fileURLWithPath: path), inputSize: inputSize)
         guard let resampler = BicubicResampler(width: inputSize, height: inputSize) else {
             throw WeightsError(file: path, reason: .unsupportedInputSize(inputSize))
         }
         let preprocessor = KerasPreprocessor(resampler: resampler)
+        var digest = sha256 ?? ""
+        if sha256 == nil { digest = try WeightsLocation.digest(ofFileAt: path) }
         do {
-            return try MobileNetV2FeatureModel(extractor: extractor, preprocessor: preprocessor, weightsSHA256: sha256)
+            return try MobileNetV2FeatureModel(extractor: extractor, preprocessor: preprocessor, weightsSHA256: digest)
         } catch {
             throw WeightsError(file: path, reason: error.reason)
         }

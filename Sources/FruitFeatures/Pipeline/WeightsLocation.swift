@@ -101,6 +101,7 @@ public enum WeightsLocation {
         do {
             return try SHA256.hexDigest(ofFileAt: path)
         } catch {
+            if case .unreadableFile(let why) = error.reason { throw WeightsError(file: path, reason: .unreadable(why)) }
             throw WeightsError(file: path, reason: .unreadable(error.reasonText))
         }
     }

@@ -169,9 +169,7 @@ public struct ExtractionRun: Sendable {
         }
         let model: any FeatureModel
         do throws(WeightsError) {
-            var sha256 = resolved.sha256 ?? ""
-            if resolved.sha256 == nil { sha256 = try WeightsLocation.digest(ofFileAt: resolved.path) }
-            model = try FeatureModelLoader.load(weightsAt: resolved.path, sha256: sha256, inputSize: identity.inputSize)
+            model = try FeatureModelLoader.load(weightsAt: resolved.path, sha256: resolved.sha256, inputSize: identity.inputSize)
         } catch {
             throw AnalysisError(.weights, path: resolved.path, reason: error.description)
         }
