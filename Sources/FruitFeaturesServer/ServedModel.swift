@@ -26,21 +26,19 @@ public struct ServedModel: Sendable {
     ///   - pixelLimit: photos with more pixels are refused before any pixel buffer exists.
     public static func open(directory: String, weights: String?, neighbourCount: Int, pixelLimit: Int) throws(ServedModelError) -> ServedModel {
         do {
-            let url = URL(fileURLWithPath: directory)
-            let loaded = try FruitRecognizer(contentsOf: url, weights: weights.map { URL(fileURLWithPath: $0) },
+            let run = try ExtractionRun(directory: URL(fileURLWithPath: directory))
+            let loaded = try FruitRecognizer(run: run, weights: weights.map { URL(fileURLWithPath: $0) },
                                              neighbourCount: neighbourCount)
             let recognizer = try FruitRecognizer(
-                extractor: loaded.extractor,
-                preprocessor: KerasPreprocessor(decoder: JPEGDecoder(pixelLimit: pixelLimit)),
-                pca: loaded.pca, classifier: loaded.classifier)
-            let folder = try ExtractionFolder(directory: url)
-            guard let summary = try folder.readSummary() else {
-                throw AnalysisError(.unreadable, path: folder.summaryFile.path, reason: "no summary.json")
-            }
-            let alpha = loaded.extractor.architecture.alpha.map { "alpha \($0), " } ?? ""
-            let size = loaded.extractor.inputSize
-            let identity = RecognitionModel(architecture: "MobileNetV2 \(alpha)\(size)×\(size)",
+                model: try loaded.model.limitingPixels(to: pixelLimit), pca: loaded.pca, classifier: loaded.classifier)
+            let summary = try run.requireSummary()
+            let model = loaded.model.identity
+            let alpha = model.alpha.map { "alpha \($0), " } ?? ""
+            let size = model.inputSize
+            let architecture = model.architecture == FeatureModelIdentity.mobileNetV2 ? "MobileNetV2" : model.architecture
+            let identity = RecognitionModel(architecture: "\(architecture) \(alpha)\(size)×\(size)",
                                             sha256: summary.weights.sha256)
+            let folder = run
             let made = (try? FileManager.default.attributesOfItem(atPath: folder.summaryFile.path))?[.modificationDate] as? Date
             let table = loaded.classifier.training
             let description = ModelDescription(
@@ -62,15 +60,15 @@ public struct ServedModel: Sendable {
     ///
     /// Runs the network: call it off the event loops. Paths in the answer are relative to the run's input folder.
     func recognize(_ photo: UnsafeRawBufferPointer, name: String, labelCount: Int, neighbourCount: Int) throws(RecognitionFailure) -> Recognition {
-        let input: [Float]
-        do {
-            input = try recognizer.preprocessor.preprocess(photo, path: name)
-        } catch {
+        let raw: [Float]
+        switch recognizer.model.features(ofEncoded: [photo], names: [name])[0] {
+        case .success(let features):
+            raw = features
+        case .failure(let error):
             if case .tooLarge = error.reason { throw RecognitionFailure(.tooLarge, reason: error.reasonDescription) }
             throw RecognitionFailure(.unusableImage, reason: error.reasonDescription)
         }
         do {
-            let raw = try recognizer.extractor.features(of: input)
             var answer: Recognition
             if neighbourCount == recognizer.classifier.neighbourCount {
                 answer = try recognizer.recognize(rawFeatures: raw, name: name, labelCount: labelCount)

@@ -31,6 +31,10 @@ public protocol FeatureModel: Sendable {
     /// the call, nor on `count`.
     func features(batch input: UnsafeBufferPointer<Float>, count: Int,
                   into output: UnsafeMutableBufferPointer<Float>) throws(FeatureExtractionError)
+
+    /// The same model refusing photos of more than `pixelLimit` pixels before decoding them (a service's
+    /// limit); features of the photos it accepts are unchanged.
+    func limitingPixels(to pixelLimit: Int) -> any FeatureModel
 }
 
 /// What made a run's features, as summary.json records it under `feature_model` (Docs/model.md lists the keys).
@@ -104,7 +108,7 @@ public struct MobileNetV2FeatureModel: FeatureModel {
     /// The network.
     public let extractor: MobileNetV2Extractor
     /// Decoding, resizing and scaling, as `tf.keras.applications.mobilenet_v2.preprocess_input` after Pillow.
-    public let preprocessor: KerasPreprocessor
+    public private(set) var preprocessor: KerasPreprocessor
     public let identity: FeatureModelIdentity
 
     /// Bundles a loaded network with its preprocessing.
@@ -137,6 +141,12 @@ public struct MobileNetV2FeatureModel: FeatureModel {
     public func features(batch input: UnsafeBufferPointer<Float>, count: Int,
                          into output: UnsafeMutableBufferPointer<Float>) throws(FeatureExtractionError) {
         try extractor.features(batch: input, count: count, into: output)
+    }
+
+    public func limitingPixels(to pixelLimit: Int) -> any FeatureModel {
+        var limited = self
+        limited.preprocessor.decoder = JPEGDecoder(pixelLimit: pixelLimit)
+        return limited
     }
 }
 

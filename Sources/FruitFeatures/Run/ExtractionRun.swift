@@ -66,8 +66,11 @@ public struct ExtractionRun: Sendable {
         try summaryContents.get()
     }
 
-    /// The summary, required: the run must be finished.
-    func requireSummary() throws(AnalysisError) -> ExtractionSummary {
+    /// The run's summary, required: the folder must hold a finished run.
+    ///
+    /// - Throws: ``AnalysisError/Kind/unreadable`` when there is no `summary.json`, ``AnalysisError/Kind/malformed``
+    ///   when it is not the summary of a finished extraction.
+    public func requireSummary() throws(AnalysisError) -> ExtractionSummary {
         guard let summary = try readSummary() else {
             throw AnalysisError(.unreadable, path: summaryFile.path,
                                 reason: "no such file: not the output folder of a finished extraction (summary.json is written last)")
