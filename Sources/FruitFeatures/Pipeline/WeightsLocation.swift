@@ -101,7 +101,6 @@ public enum WeightsLocation {
         do {
             return try sha256HexDigest(ofFileAt: path)
         } catch {
-            if case .unreadableFile(let why) = error.reason { throw WeightsError(file: path, reason: .unreadable(why)) }
             throw WeightsError(file: path, reason: .unreadable(error.reasonText))
         }
     }

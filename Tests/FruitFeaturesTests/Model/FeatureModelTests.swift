@@ -24,7 +24,7 @@ import Testing
         #expect(identity.inputSize == 224)
         #expect(identity.preprocessing == "keras_mobilenet_v2")
         #expect(identity.featureCount == 1280)
-        #expect(identity.weightsSHA256 == (try SHA256.hexDigest(ofFileAt: Self.weights)))
+        #expect(identity.weightsSHA256 == (try sha256HexDigest(ofFileAt: Self.weights)))
         #expect(["avx2", "portable", "avx512"].contains(identity.kernelLevel))
         var other = identity
         other.preprocessing = "keras_mobilenet_v3"
