@@ -112,8 +112,6 @@ struct ExtractCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        // Only the PCA uses OpenBLAS; one thread keeps its results the same bits as a Spark job's (BLASThreading).
-        BLASThreading.setThreadCount(1)
         // Past a file-size limit (ulimit -f), writes then fail with EFBIG and are reported with the
         // file's name, instead of the signal killing the process with partial files behind.
         signal(SIGXFSZ, SIG_IGN)

@@ -36,8 +36,6 @@ struct TransformCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        // Only the PCA uses OpenBLAS; one thread keeps its results the same bits as a Spark job's (BLASThreading).
-        BLASThreading.setThreadCount(1)
         let fitted: FittedPipeline
         var images: [ImageFile] = []
         var failures: [(String, String)] = []

@@ -27,25 +27,19 @@ public struct ServedModel: Sendable {
     public static func open(directory: String, weights: String?, neighbourCount: Int, pixelLimit: Int) throws(ServedModelError) -> ServedModel {
         do {
             let run = try ExtractionRun(directory: URL(fileURLWithPath: directory))
-            guard let summary = try run.readSummary() else {
-                throw AnalysisError(.unreadable, path: run.summaryFile.path,
-                                    reason: "no such file: not the output folder of a finished extraction")
-            }
             let loaded = try FruitRecognizer(run: run, weights: weights.map { URL(fileURLWithPath: $0) },
                                              neighbourCount: neighbourCount)
-            var model = loaded.model
-            if let mobileNet = model as? MobileNetV2FeatureModel {
-                // The same network and preprocessing, with the service's pixel limit.
-                model = try MobileNetV2FeatureModel(
-                    extractor: mobileNet.extractor, preprocessor: KerasPreprocessor(decoder: JPEGDecoder(pixelLimit: pixelLimit)),
-                    weightsSHA256: mobileNet.identity.weightsSHA256)
-            }
-            let recognizer = try FruitRecognizer(model: model, pca: loaded.pca, classifier: loaded.classifier)
-            let feature = model.identity
-            let alpha = feature.alpha.map { " alpha \($0)" } ?? ""
-            let identity = RecognitionModel(architecture: "\(feature.architecture)\(alpha), \(feature.inputSize)×\(feature.inputSize)",
-                                            sha256: feature.weightsSHA256)
-            let made = (try? FileManager.default.attributesOfItem(atPath: run.summaryFile.path))?[.modificationDate] as? Date
+            let recognizer = try FruitRecognizer(
+                model: try loaded.model.limitingPixels(to: pixelLimit), pca: loaded.pca, classifier: loaded.classifier)
+            let summary = try run.requireSummary()
+            let model = loaded.model.identity
+            let alpha = model.alpha.map { "alpha \($0), " } ?? ""
+            let size = model.inputSize
+            let architecture = model.architecture == FeatureModelIdentity.mobileNetV2 ? "MobileNetV2" : model.architecture
+            let identity = RecognitionModel(architecture: "\(architecture) \(alpha)\(size)×\(size)",
+                                            sha256: summary.weights.sha256)
+            let folder = run
+            let made = (try? FileManager.default.attributesOfItem(atPath: folder.summaryFile.path))?[.modificationDate] as? Date
             let table = loaded.classifier.training
             let description = ModelDescription(
                 featureModel: identity, weightsFile: URL(fileURLWithPath: summary.weights.path).lastPathComponent,
@@ -66,23 +60,15 @@ public struct ServedModel: Sendable {
     ///
     /// Runs the network: call it off the event loops. Paths in the answer are relative to the run's input folder.
     func recognize(_ photo: UnsafeRawBufferPointer, name: String, labelCount: Int, neighbourCount: Int) throws(RecognitionFailure) -> Recognition {
-        let model = recognizer.model
-        var input = [Float](repeating: 0, count: model.inputShape.count)
-        do {
-            try input.withUnsafeMutableBufferPointer { buffer throws(ImageError) in
-                try model.preprocess(photo, path: name, into: buffer)
-            }
-        } catch {
+        let raw: [Float]
+        switch recognizer.model.features(ofEncoded: [photo], names: [name])[0] {
+        case .success(let features):
+            raw = features
+        case .failure(let error):
             if case .tooLarge = error.reason { throw RecognitionFailure(.tooLarge, reason: error.reasonDescription) }
             throw RecognitionFailure(.unusableImage, reason: error.reasonDescription)
         }
         do {
-            var raw = [Float](repeating: 0, count: model.featureCount)
-            try input.withUnsafeBufferPointer { inputBuffer throws(FeatureExtractionError) in
-                try raw.withUnsafeMutableBufferPointer { output throws(FeatureExtractionError) in
-                    try model.features(batch: inputBuffer, count: 1, into: output)
-                }
-            }
             var answer: Recognition
             if neighbourCount == recognizer.classifier.neighbourCount {
                 answer = try recognizer.recognize(rawFeatures: raw, name: name, labelCount: labelCount)

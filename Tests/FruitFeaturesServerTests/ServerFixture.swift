@@ -28,8 +28,8 @@ enum ServerFixture {
         settings.components = .count(4)
         settings.jobs = 2
         let pipeline = ExtractionPipeline(
-            source: try DirectoryImageSource(root: input, pattern: .jpeg), model: try FeatureModelLoader.load(weightsAt: weights.path),
-            weightsPath: weights.path, settings: settings)
+            source: try DirectoryImageSource(root: input, pattern: .jpeg),
+            model: try FeatureModelLoader.load(weightsAt: weights.path), weightsPath: weights.path, settings: settings)
         let output = scratch + "/out"
         _ = try await pipeline.run(into: output, input: input, pattern: "*.jpg")
         return output

@@ -142,6 +142,10 @@ def _declare(lib):
         "ff_extractor_feature_count": ([handle], c.c_size_t),
         "ff_extractor_features": ([handle, c.POINTER(c.c_char_p), c.POINTER(c.c_size_t), c.c_size_t, float_p,
                                    c.POINTER(c.c_int32), c.c_char_p, c.c_size_t], c.c_int64),
+        "ff_extractor_features_batch": ([handle, c.c_void_p, c.c_size_t, c.c_void_p, c.c_size_t, float_p,
+                                         c.POINTER(c.c_int32), c.c_char_p, c.c_size_t], c.c_int64),
+        "ff_extractor_features_batch64": ([handle, c.c_void_p, c.c_size_t, c.c_void_p, c.c_size_t, float_p,
+                                           c.POINTER(c.c_int32), c.c_char_p, c.c_size_t], c.c_int64),
         "ff_extractor_close": ([handle], None),
         "ff_pca_fit": ([float_p, c.c_size_t, c.c_size_t, c.c_int32, c.c_double, c.c_int32, c.c_char_p, c.c_size_t],
                        handle),
@@ -231,6 +235,56 @@ class Extractor:
         for index, error in enumerate(errors):
             if error is not None:
                 features[index] = np.nan
+        return features, errors
+
+    def features_arrow(self, array):
+        """The features of the images of an Arrow column, handed to the library as the column's own buffers.
+
+        `array` is a pyarrow BinaryArray or LargeBinaryArray (a slice included: its offset is honoured), or a
+        ChunkedArray of them. No per-image Python work: the data and offsets buffers go to
+        ff_extractor_features_batch(64) as they are, and the images run through the network's grouped stage.
+
+        Returns (features, errors) as features() does: an (n, feature_count) float32 array, NaN rows where image i
+        failed, and a list with None or the reason for each image (null entries: "no image bytes (null content)").
+        """
+        import pyarrow as pa
+        self._check_open()
+        if isinstance(array, pa.ChunkedArray):
+            parts = [self.features_arrow(chunk) for chunk in array.chunks]
+            if not parts:
+                return np.empty((0, self.feature_count), dtype=np.float32), []
+            return np.concatenate([p[0] for p in parts]), [e for p in parts for e in p[1]]
+        if pa.types.is_binary(array.type):
+            function, offset_type = self._lib.ff_extractor_features_batch, np.int32
+        elif pa.types.is_large_binary(array.type):
+            function, offset_type = self._lib.ff_extractor_features_batch64, np.int64
+        else:
+            raise TypeError(f"expected a binary or large_binary Arrow array, got {array.type}")
+        count = len(array)
+        features = np.empty((count, self.feature_count), dtype=np.float32)
+        errors = [None] * count
+        if count == 0:
+            return features, errors
+        _, offsets, data = array.buffers()
+        offsets_address = offsets.address + array.offset * np.dtype(offset_type).itemsize
+        data_address, data_length = (data.address, data.size) if data is not None else (None, 0)
+        status = np.empty(count, dtype=np.int32)
+        messages = ctypes.create_string_buffer(count * _MESSAGE_SIZE)
+        result = function(self._handle, data_address, data_length, offsets_address, count,
+                          _pointer(features, ctypes.c_float), _pointer(status, ctypes.c_int32), messages, _MESSAGE_SIZE)
+        if result < 0:
+            raise FruitFeaturesError("ff_extractor_features_batch rejected its arguments")
+        failed = np.flatnonzero(status != STATUS_OK)
+        if array.null_count:
+            nulls = np.asarray(array.is_null().to_numpy(zero_copy_only=False))
+            for index in np.flatnonzero(nulls):
+                errors[index] = "no image bytes (null content)"
+                features[index] = np.nan
+        raw = messages.raw if len(failed) else b""
+        for index in failed:
+            if errors[index] is None:
+                start = int(index) * _MESSAGE_SIZE
+                errors[index] = raw[start:start + _MESSAGE_SIZE].split(b"\0", 1)[0].decode(errors="replace")
         return features, errors
 
     def close(self):

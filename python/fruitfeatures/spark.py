@@ -7,7 +7,7 @@
 INPUT is any path Spark reads (file:, hdfs://, s3a://...). Steps, as in the notebook:
   1. binaryFile with pathGlobFilter '*.jpg' and recursiveFileLookup; label = parent folder
      (element_at(split(path, '/'), -2));
-  2. a Scalar-Iterator pandas UDF opens the extractor once per task (kept per Python worker) and runs it over
+  2. a Scalar-Iterator Arrow UDF opens the extractor once per task (kept per Python worker) and runs it over
      each Arrow batch (spark.sql.execution.arrow.maxRecordsPerBatch rows); an image that cannot be read gets
      null features and an error message, and the job goes on;
   3. PCA to K components (200 by default): pyspark.ml's PCA (--pca spark, the notebook's; uncentred projection,
@@ -128,19 +128,36 @@ def _resolve_weights(name, fallback):
     return fallback
 
 
-def extraction_udf(weights_name, weights_fallback):
-    """The Scalar-Iterator pandas UDF: image bytes → struct(features array<float>, error string)."""
-    from pyspark.sql.functions import pandas_udf
+def extraction_result(features, errors):
+    """The UDF's Arrow result: struct(features array<float>, error string), null features where an image failed.
 
-    @pandas_udf(EXTRACTION_SCHEMA)
-    def extract(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
+    Built from the flat (n, d) float32 array without a Python object per feature vector.
+    """
+    import pyarrow as pa
+    count, width = features.shape
+    failed = np.fromiter((error is not None for error in errors), dtype=bool, count=count)
+    values = pa.array(features.reshape(-1), type=pa.float32())
+    offsets = pa.array(np.arange(count + 1, dtype=np.int32) * width, type=pa.int32())
+    column = pa.ListArray.from_arrays(offsets, values, mask=pa.array(failed) if failed.any() else None)
+    return pa.StructArray.from_arrays([column, pa.array(errors, type=pa.string())], names=["features", "error"])
+
+
+def extraction_udf(weights_name, weights_fallback):
+    """The Scalar-Iterator Arrow UDF: image bytes → struct(features array<float>, error string).
+
+    Each Arrow batch's binary column goes to the library as its own buffers (Extractor.features_arrow): no
+    per-image Python work, and the images share the network's grouped stage.
+    """
+    import pyarrow as pa
+    from pyspark.sql.functions import arrow_udf
+
+    @arrow_udf(EXTRACTION_SCHEMA)
+    def extract(batches: Iterator[pa.Array]) -> Iterator[pa.Array]:
         # Once per task (and once per reused worker process): the weights are read and the network prepared here,
         # then every Arrow batch of the task goes through the same extractor.
         extractor = _extractor(_resolve_weights(weights_name, weights_fallback))
         for contents in batches:
-            features, errors = extractor.features(contents.tolist())
-            column = [None if error is not None else row for row, error in zip(features, errors)]
-            yield pd.DataFrame({"features": column, "error": errors})
+            yield extraction_result(*extractor.features_arrow(contents))
 
     return extract
 

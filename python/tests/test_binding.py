@@ -51,6 +51,37 @@ def test_bad_images_get_messages_and_nan_rows_while_the_rest_succeeds(extractor,
         assert np.abs(features[index] - goldens["Banana/1_100.jpg"]).max() <= 1e-4
 
 
+@pytest.mark.parametrize("kind", ["binary", "large_binary"])
+def test_arrow_columns_go_to_the_library_as_their_buffers(extractor, goldens, kind):
+    import pyarrow as pa
+    names = sorted(goldens)
+    images = [read(name) for name in names]
+    expected, _ = extractor.features(images)
+    assert np.abs(expected - np.stack([goldens[name] for name in names])).max() <= 1e-4
+    column = pa.array([b"junk", None] + images + [b""], type=getattr(pa, kind)())
+    features, errors = extractor.features_arrow(column)
+    assert errors[0].startswith("not a JPEG")
+    assert errors[1] == "no image bytes (null content)"
+    assert errors[-1] == "empty file"
+    assert errors[2:-1] == [None] * len(images)
+    assert np.isnan(features[[0, 1, -1]]).all()
+    # The same bits as the one-image-at-a-time path.
+    assert np.array_equal(features[2:-1], expected)
+    # A slice: the array's offset is honoured (its buffers are the whole column's).
+    window = column.slice(3, 4)
+    sliced, sliced_errors = extractor.features_arrow(window)
+    assert sliced_errors == [None] * 4
+    assert np.array_equal(sliced, expected[1:5])
+    # A chunked column, as a pyarrow Table holds it.
+    chunked = pa.chunked_array([column.slice(0, 3), column.slice(3)])
+    chunked_features, chunked_errors = extractor.features_arrow(chunked)
+    assert chunked_errors == errors
+    assert np.array_equal(chunked_features[2:-1], expected)
+    assert extractor.features_arrow(column.slice(0, 0))[0].shape == (0, 1280)
+    with pytest.raises(TypeError):
+        extractor.features_arrow(pa.array(["text"]))
+
+
 def test_empty_batch(extractor):
     features, errors = extractor.features([])
     assert features.shape == (0, 1280) and errors == []

@@ -70,6 +70,35 @@ int main(int argc, char **argv) {
     CHECK(ff_extractor_features(extractor, NULL, lengths, 1, out, status, NULL, 0) == -1);
     CHECK(ff_extractor_features(extractor, NULL, NULL, 0, NULL, NULL, NULL, 0) == 0);
 
+    /* One buffer + offsets (Arrow binary layout): good, "junk", empty, good, then offsets past the end. */
+    size_t total = 2 * length + 4;
+    uint8_t *column = malloc(total);
+    memcpy(column, good, length);
+    memcpy(column + length, "junk", 4);
+    memcpy(column + length + 4, good, length);
+    int32_t offsets[6] = { 0, (int32_t)length, (int32_t)length + 4, (int32_t)length + 4, (int32_t)total, (int32_t)total + 9 };
+    int64_t offsets64[6];
+    for (int i = 0; i < 6; i++) offsets64[i] = offsets[i];
+    float *batch = malloc(5 * width * sizeof(float));
+    int32_t batch_status[5];
+    char batch_messages[5 * 128];
+    CHECK(ff_extractor_features_batch(extractor, column, total, offsets, 5, batch, batch_status, batch_messages, 128) == 3);
+    CHECK(batch_status[0] == FF_STATUS_OK && batch_status[3] == FF_STATUS_OK);
+    CHECK(batch_status[1] == FF_STATUS_INVALID_IMAGE && strstr(batch_messages + 128, "not a JPEG") != NULL);
+    CHECK(batch_status[2] == FF_STATUS_INVALID_IMAGE && strcmp(batch_messages + 256, "empty file") == 0);
+    CHECK(batch_status[4] == FF_STATUS_INVALID_ARGUMENT && isnan(batch[4 * width]));
+    CHECK(memcmp(batch, out, width * sizeof(float)) == 0);                /* the same bits as one at a time */
+    CHECK(memcmp(batch + 3 * width, out, width * sizeof(float)) == 0);
+    CHECK(ff_extractor_features_batch64(extractor, column, total, offsets64, 5, batch, batch_status, NULL, 0) == 3);
+    CHECK(memcmp(batch + 3 * width, out, width * sizeof(float)) == 0);
+    CHECK(ff_extractor_features_batch(extractor, column, total, offsets + 3, 1, batch, batch_status, NULL, 0) == 0);
+    CHECK(memcmp(batch, out, width * sizeof(float)) == 0);                /* a slice: offsets advanced */
+    CHECK(ff_extractor_features_batch(NULL, column, total, offsets, 1, batch, batch_status, NULL, 0) == -1);
+    CHECK(ff_extractor_features_batch(extractor, NULL, 4, offsets, 1, batch, batch_status, NULL, 0) == -1);
+    CHECK(ff_extractor_features_batch(extractor, NULL, 0, NULL, 0, NULL, NULL, NULL, 0) == 0);
+    free(batch);
+    free(column);
+
     /* PCA: 6 rows of 4 columns. */
     float rows[24];
     for (int i = 0; i < 24; i++) rows[i] = (float)((i * 7919) % 13) + 0.25f * (float)(i % 4);

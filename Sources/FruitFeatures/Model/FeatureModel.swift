@@ -31,6 +31,10 @@ public protocol FeatureModel: Sendable {
     /// the call, nor on `count`.
     func features(batch input: UnsafeBufferPointer<Float>, count: Int,
                   into output: UnsafeMutableBufferPointer<Float>) throws(FeatureExtractionError)
+
+    /// The same model refusing photos of more than `pixelLimit` pixels before decoding them (a service's
+    /// limit); features of the photos it accepts are unchanged.
+    func limitingPixels(to pixelLimit: Int) -> any FeatureModel
 }
 
 /// What made a run's features, as summary.json records it under `feature_model` (Docs/model.md lists the keys).
@@ -104,7 +108,7 @@ public struct MobileNetV2FeatureModel: FeatureModel {
     /// The network.
     public let extractor: MobileNetV2Extractor
     /// Decoding, resizing and scaling, as `tf.keras.applications.mobilenet_v2.preprocess_input` after Pillow.
-    public let preprocessor: KerasPreprocessor
+    public private(set) var preprocessor: KerasPreprocessor
     public let identity: FeatureModelIdentity
 
     /// Bundles a loaded network with its preprocessing.
@@ -138,6 +142,12 @@ public struct MobileNetV2FeatureModel: FeatureModel {
                          into output: UnsafeMutableBufferPointer<Float>) throws(FeatureExtractionError) {
         try extractor.features(batch: input, count: count, into: output)
     }
+
+    public func limitingPixels(to pixelLimit: Int) -> any FeatureModel {
+        var limited = self
+        limited.preprocessor.decoder = JPEGDecoder(pixelLimit: pixelLimit)
+        return limited
+    }
 }
 
 /// Turns a weights file into a ``FeatureModel``: recognises the architecture and builds its network.
@@ -148,19 +158,22 @@ public enum FeatureModelLoader {
     ///
     /// - Parameter inputSize: the square input size the photos are resized to (the notebook's 224).
     public static func load(weightsAt path: String, inputSize: Int = 224) throws(WeightsError) -> any FeatureModel {
-        try load(weightsAt: path, sha256: try WeightsLocation.digest(ofFileAt: path), inputSize: inputSize)
+        try load(weightsAt: path, sha256: nil, inputSize: inputSize)
     }
 
     /// Loads the weights at `path` whose SHA-256 the caller has already computed.
-    static func load(weightsAt path: String, sha256: String, inputSize: Int = 224) throws(WeightsError) -> any FeatureModel {
+    /// (nil: hashed here, once the file has proved to be weights).
+    static func load(weightsAt path: String, sha256: String?, inputSize: Int = 224) throws(WeightsError) -> any FeatureModel {
         // Only MobileNetV2 today: KerasWeightsFile refuses other architectures, naming what it found.
         let extractor = try MobileNetV2Extractor(weightsAt: URL(fileURLWithPath: path), inputSize: inputSize)
         guard let resampler = BicubicResampler(width: inputSize, height: inputSize) else {
             throw WeightsError(file: path, reason: .unsupportedInputSize(inputSize))
         }
         let preprocessor = KerasPreprocessor(resampler: resampler)
+        var digest = sha256 ?? ""
+        if sha256 == nil { digest = try WeightsLocation.digest(ofFileAt: path) }
         do {
-            return try MobileNetV2FeatureModel(extractor: extractor, preprocessor: preprocessor, weightsSHA256: sha256)
+            return try MobileNetV2FeatureModel(extractor: extractor, preprocessor: preprocessor, weightsSHA256: digest)
         } catch {
             throw WeightsError(file: path, reason: error.reason)
         }

@@ -101,6 +101,9 @@ public final class MobileNetV2Extractor: Sendable {
     /// Output rows per band of each block (for tests).
     var rowsPerBand: [Int] { model.blocks.map(\.rowsPerBand) }
 
+    /// Idle scratch memories held between calls (for tests).
+    var idleScratchCount: Int { scratchPool.idleCount }
+
     /// Index of the first block of the grouped stage (for tests).
     var groupedFrom: Int { model.groupedFrom }
 
@@ -453,13 +456,29 @@ final class Scratch: @unchecked Sendable {
 }
 
 /// Scratch memory kept between calls, so steady-state extraction allocates nothing.
+///
+/// At most ``capacity`` idle scratches are kept (one per core: what concurrent callers on this machine can use at
+/// once); a burst of more concurrent calls allocates more, and the extras are freed when returned, so idle memory
+/// is bounded whatever the peak.
 final class ScratchPool: @unchecked Sendable {
     // Unchecked: `free` is only touched under `lock`.
     private let lock = NSLock()
     private var free: [Scratch] = []
     private let model: FoldedMobileNetV2
+    /// The most idle scratches kept.
+    let capacity: Int
 
-    init(model: FoldedMobileNetV2) { self.model = model }
+    init(model: FoldedMobileNetV2, capacity: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        self.model = model
+        self.capacity = max(1, capacity)
+    }
+
+    /// Idle scratches held now (for tests).
+    var idleCount: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return free.count
+    }
 
     func take() -> Scratch {
         lock.lock()
@@ -470,7 +489,9 @@ final class ScratchPool: @unchecked Sendable {
 
     func give(_ scratch: Scratch) {
         lock.lock()
-        free.append(scratch)
+        // Beyond the cap, the scratch is dropped (freed) outside the lock.
+        let kept = free.count < capacity
+        if kept { free.append(scratch) }
         lock.unlock()
     }
 }

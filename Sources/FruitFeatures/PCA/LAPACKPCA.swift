@@ -27,7 +27,14 @@ public struct LAPACKPCA: PCA {
     ///
     /// - Throws: ``PCAError`` when the component count does not fit the data (k < 1, k > d, k > n − 1),
     ///   for fewer than 2 rows, when all rows are identical, or when LAPACK fails.
+    ///
+    /// LAPACK runs with OpenBLAS single-threaded (``BLASThreading``), so the model is the same bits whatever the
+    /// caller's BLAS setting.
     public func fit(_ statistics: PCAAccumulator) throws(PCAError) -> PCAModel {
+        try BLASThreading.singleThreaded { () throws(PCAError) -> PCAModel in try fitSingleThreaded(statistics) }
+    }
+
+    private func fitSingleThreaded(_ statistics: PCAAccumulator) throws(PCAError) -> PCAModel {
         let d = statistics.dimension
         let n = statistics.count
         // Centred data of n rows spans at most n − 1 directions.

@@ -154,7 +154,7 @@ public struct PCAAccumulator: Sendable {
         let d = Int32(dimension)
         other.scatterUpper.withUnsafeBufferPointer { source in
             scatterUpper.withUnsafeMutableBufferPointer { target in
-                cblas_daxpy(d * d, 1, source.baseAddress, 1, target.baseAddress, 1)
+                BLASThreading.singleThreaded { cblas_daxpy(d * d, 1, source.baseAddress, 1, target.baseAddress, 1) }
             }
         }
         combine(count: other.count, mean: other.mean)
@@ -174,8 +174,10 @@ public struct PCAAccumulator: Sendable {
         centred.withUnsafeBufferPointer { centred in
             scatterUpper.withUnsafeMutableBufferPointer { scatter in
                 // scatter (d, d) ← centredᵀ · centred (+ scatter): the chunk's own scatter.
-                cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, d, Int32(rows), 1,
-                            centred.baseAddress, d, first ? 0 : 1, scatter.baseAddress, d)
+                BLASThreading.singleThreaded {
+                    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, d, Int32(rows), 1,
+                                centred.baseAddress, d, first ? 0 : 1, scatter.baseAddress, d)
+                }
             }
         }
         if first {
@@ -197,7 +199,9 @@ public struct PCAAccumulator: Sendable {
         delta.withUnsafeBufferPointer { delta in
             scatterUpper.withUnsafeMutableBufferPointer { scatter in
                 // scatter += weight · δδᵀ (upper triangle)
-                cblas_dsyr(CblasRowMajor, CblasUpper, d, weight, delta.baseAddress, 1, scatter.baseAddress, d)
+                BLASThreading.singleThreaded {
+                    cblas_dsyr(CblasRowMajor, CblasUpper, d, weight, delta.baseAddress, 1, scatter.baseAddress, d)
+                }
             }
         }
         for column in 0..<dimension { mean[column] += delta[column] * share }

@@ -1,4 +1,4 @@
-import COpenBLAS
+import Foundation
 
 /// A fitted PCA: the training mean, the principal axes and the variance each explains.
 ///
@@ -99,16 +99,51 @@ public struct PCAModel: Sendable, Equatable {
             input.withUnsafeBufferPointer { input in
                 components.withUnsafeBufferPointer { axes in
                     projected.withUnsafeMutableBufferPointer { projected in
-                        // projected (rows, k) = input (rows, d) · axesᵀ (d, k)
-                        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(k), Int32(d),
-                                    1, input.baseAddress, Int32(d), axes.baseAddress, Int32(d),
-                                    0, projected.baseAddress, Int32(k))
+                        // projected (rows, k) = input (rows, d) · axesᵀ (d, k), each entry by one fixed-order dot
+                        // product: the same bits for any row count, batch or BLAS thread setting (no BLAS here).
+                        for row in 0..<rows {
+                            let x = UnsafeBufferPointer(rebasing: input[(row * d)..<((row + 1) * d)])
+                            for component in 0..<k {
+                                let axis = UnsafeBufferPointer(rebasing: axes[(component * d)..<((component + 1) * d)])
+                                projected[row * k + component] = Self.dot(x, axis)
+                            }
+                        }
                     }
                 }
             }
             for i in 0..<(rows * k) { output[start * k + i] = Float(projected[i]) }
             start += rows
         }
+    }
+
+    /// Σ a[i]·b[i] in double precision, in one fixed order: four interleaved partial sums (i mod 4) added as
+    /// (s0 + s1) + (s2 + s3), then the tail in order. The projection's only arithmetic, so its results depend on
+    /// nothing but the two vectors. (``referenceDot(_:_:)`` is the plain loop it is tested against.)
+    @inline(__always)
+    static func dot(_ a: UnsafeBufferPointer<Double>, _ b: UnsafeBufferPointer<Double>) -> Double {
+        let n = a.count
+        let body = n & ~3
+        var sums = SIMD4<Double>(repeating: 0)
+        var i = 0
+        while i < body {
+            let x = SIMD4(a[i], a[i + 1], a[i + 2], a[i + 3])
+            let y = SIMD4(b[i], b[i + 1], b[i + 2], b[i + 3])
+            sums += x * y
+            i += 4
+        }
+        var total = (sums[0] + sums[1]) + (sums[2] + sums[3])
+        while i < n {
+            total += a[i] * b[i]
+            i += 1
+        }
+        return total
+    }
+
+    /// Σ a[i]·b[i], left to right: the reference for ``dot(_:_:)``.
+    static func referenceDot(_ a: UnsafeBufferPointer<Double>, _ b: UnsafeBufferPointer<Double>) -> Double {
+        var total = 0.0
+        for i in 0..<a.count { total += a[i] * b[i] }
+        return total
     }
 
     /// Projects a batch of rows given as one row-major array; returns `rowCount × componentCount` values.

@@ -47,6 +47,8 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
     /// The finished work is checkpointed in `outputDirectory` as it goes (see ``ExtractionSettings/resume``).
     /// Cancelling the task stops the run at the next batch boundary, keeping the checkpoint, and throws
     /// ``ExtractionError/interrupted(done:total:checkpoint:)``.
+    ///
+    /// The work runs on the library's own threads (``ComputeExecutor``), never on the cooperative pool.
     public func run(
         into outputDirectory: String, input: String, pattern: String,
         progress: @escaping @Sendable (ExtractionProgress) -> Void = { _ in }
@@ -62,7 +64,17 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         var keptPCA: PCAModel?
     }
 
+    /// Runs a plain extraction (`update` nil) or an update, on the library's compute threads.
     func run(
+        into outputDirectory: String, input: String, pattern: String, update: RunUpdate?,
+        progress: @escaping @Sendable (ExtractionProgress) -> Void
+    ) async throws(ExtractionError) -> ExtractionSummary {
+        try await onComputeThreads { () async throws(ExtractionError) -> ExtractionSummary in
+            try await execute(into: outputDirectory, input: input, pattern: pattern, update: update, progress: progress)
+        }
+    }
+
+    private func execute(
         into outputDirectory: String, input: String, pattern: String, update: RunUpdate?,
         progress: @escaping @Sendable (ExtractionProgress) -> Void
     ) async throws(ExtractionError) -> ExtractionSummary {

@@ -266,9 +266,19 @@ public enum FeatureBatchRunner {
 
     /// The features of the image files at `paths`, in order, using `jobs` cores: each a `featureCount`-float
     /// vector or the reason the file could not be used (read with ``DirectoryImageSource``'s size limit).
+    ///
+    /// Runs on the library's own threads, never on the cooperative pool.
     public static func features(
         ofFilesAt paths: [String], model: any FeatureModel, jobs: Int = ProcessInfo.processInfo.activeProcessorCount,
         batchSize: Int = defaultBatchSize
+    ) async -> [Result<[Float], ImageError>] {
+        await onComputeThreads { () async -> [Result<[Float], ImageError>] in
+            await featuresInWorkers(ofFilesAt: paths, model: model, jobs: jobs, batchSize: batchSize)
+        }
+    }
+
+    private static func featuresInWorkers(
+        ofFilesAt paths: [String], model: any FeatureModel, jobs: Int, batchSize: Int
     ) async -> [Result<[Float], ImageError>] {
         let batchSize = max(1, batchSize)
         var results: [Result<[Float], ImageError>] = []

@@ -66,8 +66,11 @@ public struct ExtractionRun: Sendable {
         try summaryContents.get()
     }
 
-    /// The summary, required: the run must be finished.
-    func requireSummary() throws(AnalysisError) -> ExtractionSummary {
+    /// The run's summary, required: the folder must hold a finished run.
+    ///
+    /// - Throws: ``AnalysisError/Kind/unreadable`` when there is no `summary.json`, ``AnalysisError/Kind/malformed``
+    ///   when it is not the summary of a finished extraction.
+    public func requireSummary() throws(AnalysisError) -> ExtractionSummary {
         guard let summary = try readSummary() else {
             throw AnalysisError(.unreadable, path: summaryFile.path,
                                 reason: "no such file: not the output folder of a finished extraction (summary.json is written last)")
@@ -169,9 +172,7 @@ public struct ExtractionRun: Sendable {
         }
         let model: any FeatureModel
         do throws(WeightsError) {
-            var sha256 = resolved.sha256 ?? ""
-            if resolved.sha256 == nil { sha256 = try WeightsLocation.digest(ofFileAt: resolved.path) }
-            model = try FeatureModelLoader.load(weightsAt: resolved.path, sha256: sha256, inputSize: identity.inputSize)
+            model = try FeatureModelLoader.load(weightsAt: resolved.path, sha256: resolved.sha256, inputSize: identity.inputSize)
         } catch {
             throw AnalysisError(.weights, path: resolved.path, reason: error.description)
         }

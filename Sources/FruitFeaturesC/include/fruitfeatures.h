@@ -82,14 +82,42 @@ size_t ff_extractor_feature_count(const ff_extractor *extractor);
  *   messages                NULL, or count × message_size bytes: message i (NUL-terminated, empty on
  *                           success) starts at messages + i × message_size
  *
- * Images are processed one after another on the calling thread; call from several threads with
- * disjoint buffers to use several cores. Memory use is independent of `count` (one image at a time).
+ * Images are processed on the calling thread, a few at a time through the network's grouped stage (as
+ * ff_extractor_features_batch); call from several threads with disjoint buffers to use several cores.
+ * Memory use is independent of `count`.
  *
  * Returns the number of images whose status is not FF_STATUS_OK, or -1 when the call itself is
  * invalid (NULL extractor, NULL images/lengths/out/status with count > 0); nothing is written then.
  */
 int64_t ff_extractor_features(const ff_extractor *extractor, const uint8_t *const *images, const size_t *lengths,
                               size_t count, float *out, int32_t *status, char *messages, size_t message_size);
+
+/**
+ * Computes the features of `count` encoded images stored one after another in ONE buffer, as an Apache
+ * Arrow `binary` column stores them: image i is data[offsets[i] .. offsets[i + 1]) (`count + 1` offsets,
+ * non-decreasing, the last ≤ data_length). A column slice is passed as its offsets pointer advanced by the
+ * array's offset; its data pointer and length stay those of the whole buffer.
+ *
+ *   data, data_length       the bytes of all images; data may be NULL when data_length is 0
+ *   offsets                 count + 1 int32 offsets into data
+ *   out, status, messages   as ff_extractor_features (an image whose offsets are out of order or beyond
+ *                           data_length gets FF_STATUS_INVALID_ARGUMENT; an empty one FF_STATUS_INVALID_IMAGE)
+ *
+ * Runs on the calling thread, images grouped through the network's grouped stage (faster per image than
+ * one at a time); memory use is independent of `count`. Features are the same bits as
+ * ff_extractor_features gives for the same image.
+ *
+ * Returns the number of images whose status is not FF_STATUS_OK, or -1 when the call itself is invalid
+ * (NULL extractor, NULL offsets/out/status with count > 0, NULL data with data_length > 0).
+ */
+int64_t ff_extractor_features_batch(const ff_extractor *extractor, const uint8_t *data, size_t data_length,
+                                    const int32_t *offsets, size_t count, float *out, int32_t *status,
+                                    char *messages, size_t message_size);
+
+/** ff_extractor_features_batch with int64 offsets: an Arrow `large_binary` column. */
+int64_t ff_extractor_features_batch64(const ff_extractor *extractor, const uint8_t *data, size_t data_length,
+                                      const int64_t *offsets, size_t count, float *out, int32_t *status,
+                                      char *messages, size_t message_size);
 
 /** Frees the extractor. NULL is allowed. */
 void ff_extractor_close(ff_extractor *extractor);

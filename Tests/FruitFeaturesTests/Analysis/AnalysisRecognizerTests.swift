@@ -155,4 +155,36 @@ import Testing
         #expect(try run.readFeatures().rowCount == extraction.photos.count)
         #expect(try run.readPCAModel().componentCount == 2)
     }
+
+    @Test func aRunOfAnotherModelIsRefusedAndAnOldRunOpensAsMobileNetV2() async throws {
+        let extraction = try await AnalysisFixture.extract(componentCount: 2)
+        let photo = extraction.photos[0].path
+        let reference = try FruitRecognizer(contentsOf: extraction.directory).recognize(photoAt: photo)
+
+        // Made before summary.json named the feature model: MobileNetV2 with the Keras preprocessing.
+        let summaryFile = try ExtractionRun(directory: extraction.directory).summaryFile
+        var root = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: summaryFile)) as? [String: Any])
+        let recorded = try #require(root.removeValue(forKey: "feature_model") as? [String: Any])
+        try JSONSerialization.data(withJSONObject: root).write(to: summaryFile)
+        let old = try ExtractionRun(directory: extraction.directory)
+        #expect(try old.readSummary()?.featureModel == nil)
+        #expect(try old.readSummary()?.featureModelIdentity.architecture == "mobilenet_v2")
+        #expect(try FruitRecognizer(run: old).recognize(photoAt: photo) == reference)
+
+        // Another preprocessing, another architecture, weights of another width: refused, saying what differs.
+        for (key, value, words) in [
+            ("preprocessing", "keras_mobilenet_v3" as Any, "preprocessing keras_mobilenet_v3, which this version of FruitFeatures cannot run"),
+            ("architecture", "mobilenet_v3_large" as Any, "the run was made with mobilenet_v3_large"),
+            ("alpha", 0.35 as Any, "these weights do not make the run's features (alpha 1.0 vs 0.35, the weights first)"),
+        ] {
+            var edited = root
+            var identity = recorded
+            identity[key] = value
+            edited["feature_model"] = identity
+            try JSONSerialization.data(withJSONObject: edited).write(to: summaryFile)
+            let error = #expect(throws: AnalysisError.self) { try FruitRecognizer(contentsOf: extraction.directory) }
+            #expect(error?.kind == .weights)
+            #expect(error?.description.contains(words) == true, "\(error?.description ?? "")")
+        }
+    }
 }

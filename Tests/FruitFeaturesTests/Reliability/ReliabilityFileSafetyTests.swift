@@ -121,10 +121,11 @@ import Glibc
 
     @Test func aFIFOInARunFolderIsRefusedWithoutBlocking() async throws {
         for name in ["summary.json", "features.csv", "errors.csv", "pca.h5"] {
-            let run = try await Self.finishedRun()
+            // In the run's generation, where readers read it (the top-level name is a link into it).
+            let run = try ExtractionRun(directory: URL(fileURLWithPath: try await Self.finishedRun())).generationDirectory.path
             try FileManager.default.removeItem(atPath: run + "/" + name)
             try Self.makeFIFO(run + "/" + name)
-            let folder = try ExtractionFolder(directory: URL(fileURLWithPath: run))
+            let folder = try ExtractionRun(directory: URL(fileURLWithPath: run))
             let message = Self.failure(releasing: run + "/" + name) {
                 switch name {
                 case "summary.json": _ = try folder.readSummary()
