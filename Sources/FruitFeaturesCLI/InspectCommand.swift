@@ -55,7 +55,7 @@ struct InspectCommand: ParsableCommand {
             String(repeating: "-", count: 78),
             "Backbone parameters: \(grouped(total)) (trainable \(grouped(trainable)), non-trainable \(grouped(total - trainable)))",
         ]
-        return lines.joined(separator: "\n") + "\n"
+        return lines.map(DisplayText.escaped).joined(separator: "\n") + "\n"
     }
 
     private static func pad(_ text: String, _ width: Int) -> String {

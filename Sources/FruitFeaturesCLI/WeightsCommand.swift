@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
 import FruitFeatures
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `fruitfeatures weights …`: find and fetch MobileNetV2 weights.
 struct WeightsCommand: AsyncParsableCommand {
@@ -36,7 +39,7 @@ struct WeightsCommand: AsyncParsableCommand {
                 throw CLIFailure(error.description, code: .fatal)
             }
             progress.finish()
-            print(destination)
+            print(DisplayText.escaped(destination))
         }
     }
 
@@ -48,11 +51,27 @@ struct WeightsCommand: AsyncParsableCommand {
         var weights: String?
 
         func run() throws {
+            let path: String
             do {
-                print(try WeightsLocation.resolve(explicit: weights))
+                path = try WeightsLocation.resolve(explicit: weights)
             } catch {
                 throw CLIFailure(error.description, code: .fatal)
             }
+            // The file found must be one extract can use: a folder, an empty file or a file of other
+            // data is a failure here, not at the next extract.
+            var info = stat()
+            guard stat(path, &info) == 0 else { throw CLIFailure("\(path): \(String(cString: strerror(errno)))", code: .fatal) }
+            guard info.st_mode & S_IFMT == S_IFREG else {
+                let kind = info.st_mode & S_IFMT == S_IFDIR ? "a folder" : "not a regular file"
+                throw CLIFailure("\(path): \(kind), not a weights file", code: .fatal)
+            }
+            guard info.st_size > 0 else { throw CLIFailure("\(path): an empty file, not a weights file", code: .fatal) }
+            do {
+                _ = try KerasWeightsFile(contentsOf: URL(fileURLWithPath: path)).mobileNetV2Weights()
+            } catch {
+                throw CLIFailure(error.description, code: .fatal)
+            }
+            print(DisplayText.escaped(path))
         }
     }
 }

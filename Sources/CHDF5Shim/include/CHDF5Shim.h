@@ -27,3 +27,13 @@ int ffh5_take_error_message(char *buffer, size_t capacity);
 
 /// 1 if `path` is an HDF5 file, 0 if it is not, negative if it cannot be checked (e.g. unreadable).
 int ffh5_is_hdf5(const char *path);
+
+/// Walks every link of the file from the root and finds the first one that leaves the file: an external
+/// link (returns 1) or a user-defined link (returns 2); 0 when there is none, negative when the walk
+/// failed. The link's path goes to `path`, an external link's `file:object` to `target` (NUL-terminated,
+/// truncated to the capacities).
+int ffh5_find_outside_link(hid_t file, char *path, size_t path_capacity, char *target, size_t target_capacity);
+
+/// The chunk extents of a chunked dataset into `dims` (at most `capacity`), returning the rank; 0 for a
+/// dataset that is not chunked; negative on failure.
+int ffh5_chunk_shape(hid_t dataset, int capacity, hsize_t *dims);

@@ -22,11 +22,9 @@ public struct ExtractionProgress: Sendable {
 public struct ExtractionPipeline<Source: ImageSource>: Sendable {
     /// Where the images come from.
     public let source: Source
-    /// Turns encoded images into network input.
-    public let preprocessor: any Preprocessor
-    /// The network.
-    public let extractor: MobileNetV2Extractor
-    /// The weights file the extractor was loaded from (recorded with its SHA-256).
+    /// The preprocessing and the network.
+    public let model: any FeatureModel
+    /// The weights file the model was loaded from (recorded, absolute, with its SHA-256).
     public let weightsPath: String
     /// How to run.
     public let settings: ExtractionSettings
@@ -35,14 +33,12 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
     static var blockRows: Int { 256 }
 
     /// Creates a pipeline.
-    public init(
-        source: Source, preprocessor: any Preprocessor, extractor: MobileNetV2Extractor, weightsPath: String,
-        settings: ExtractionSettings
-    ) {
+    ///
+    /// - Parameter weightsPath: the file `model` was loaded from; summary.json records it as an absolute path.
+    public init(source: Source, model: any FeatureModel, weightsPath: String, settings: ExtractionSettings) {
         self.source = source
-        self.preprocessor = preprocessor
-        self.extractor = extractor
-        self.weightsPath = weightsPath
+        self.model = model
+        self.weightsPath = URL(fileURLWithPath: weightsPath).standardizedFileURL.path
         self.settings = settings
     }
 
@@ -58,32 +54,32 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         guard settings.jobs >= 1, settings.batchSize >= 1 else {
             throw .invalidSettings("jobs and batch size must be at least 1")
         }
+        // Settings the output folder and the network pass depend on are checked before either is touched.
+        try BatchMemory(settings: settings, inputCount: extractor.inputCount, featureCount: extractor.featureCount).check()
+        if case .count(let k) = settings.components, !settings.reducesComponentsToFit, k > extractor.featureCount {
+            throw .pca(.componentsExceedDimension(requested: k, dimension: extractor.featureCount))
+        }
         guard !(settings.resume && settings.overwrite) else {
             throw .invalidSettings("resume or overwrite, not both")
-        }
-        guard preprocessor.outputShape.count == extractor.inputCount else {
-            throw .invalidSettings(
-                "the preprocessor makes \(preprocessor.outputShape) tensors; the network takes \(extractor.inputSize)×\(extractor.inputSize)×3")
         }
         let clock = ContinuousClock()
         let started = clock.now
         let lock = try prepare(outputDirectory)
         defer { withExtendedLifetime(lock) {} }
-        let output = { (name: String) in outputDirectory + "/" + name }
+        let generations = RunGenerations(directory: outputDirectory)
         var warnings: [String] = []
 
-        let sha256: String
-        do {
-            sha256 = try SHA256.hexDigest(ofFileAt: weightsPath)
-        } catch {
-            sha256 = ""
-            warnings.append("cannot hash the weights file: \(error)")
-        }
+        let identity = model.identity
+        let sha256 = identity.weightsSHA256
 
         // A cheap listing pass first, for the progress total.
         var total = 0
         var images = 0
         for entry in source {
+            // A listing of a huge or slow tree takes long: a stop asked for meanwhile is honoured at once.
+            if Task.isCancelled {
+                throw .interrupted(done: 0, total: total, checkpoint: output(ExtractionOutput.checkpoint))
+            }
             total += 1
             if case .image = entry { images += 1 }
         }
@@ -91,17 +87,32 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
 
         let manifest = CheckpointManifest(
             version: fruitFeaturesVersion, input: input, glob: pattern, weightsSHA256: sha256,
-            featureCount: extractor.featureCount, inputSize: extractor.inputSize)
+            featureCount: model.featureCount, inputSize: identity.inputSize)
         let checkpoint = try ExtractionCheckpoint.open(in: outputDirectory, manifest: manifest, resume: settings.resume)
         var pass = NetworkPass(
             pipeline: self, outputDirectory: outputDirectory, checkpoint: checkpoint, total: total, progress: progress)
         try await pass.run()
         let interruption = ExtractionError.interrupted(done: pass.done, total: total, checkpoint: checkpoint.directory)
 
-        // From here on everything is derived from the journal, whether it was written by this run or not.
+        // From here on everything is derived from the journal, whether it was written by this run or not, into a
+        // new generation beside the current run, which stays complete and readable until the new one replaces it.
         if Task.isCancelled { throw interruption }
+        let generation: String
+        do {
+            generation = try generations.makeGeneration()
+        } catch {
+            throw .output(error)
+        }
+        let output = { (name: String) in generation + "/" + name }
+        var published = false
+        var keepGeneration = false
+        defer {
+            if !published && !keepGeneration { try? FileManager.default.removeItem(atPath: generation) }
+        }
         let raw = try writeRawOutputs(journal: checkpoint.journalPath, output: output)
         guard raw.processed > 0 else {
+            // Kept (unpublished) so that errors.csv can be read; the next run in this folder removes it.
+            keepGeneration = true
             throw .noUsableImages(found: raw.found, errorsFile: output(ExtractionOutput.errors))
         }
 
@@ -109,8 +120,8 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         if Task.isCancelled { throw interruption }
         var components = settings.components
         if case .count(let k) = components, settings.reducesComponentsToFit,
-           k > raw.processed - 1 || k > extractor.featureCount {
-            let reduced = max(1, min(raw.processed - 1, extractor.featureCount))
+           k > raw.processed - 1 || k > model.featureCount {
+            let reduced = max(1, min(raw.processed - 1, model.featureCount))
             warnings.append("\(k) PCA components need more than \(raw.processed) images; kept \(reduced)")
             components = .count(reduced)
         }
@@ -137,7 +148,8 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         }
         var summary = ExtractionSummary(
             version: fruitFeaturesVersion, input: input,
-            weights: .init(path: weightsPath, sha256: sha256, alpha: extractor.architecture.alpha),
+            weights: .init(path: weightsPath, sha256: sha256, alpha: identity.alpha),
+            featureModel: identity,
             images: .init(
                 found: raw.found, processed: raw.processed, failed: raw.failed, resumed: resumed > 0 ? resumed : nil),
             imagesPerSecond: Double(raw.processed - resumedImages) / max(totalSeconds, 1e-9),
@@ -156,6 +168,13 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         summary.kernelLevel = KernelLevel.active.name
         if Task.isCancelled { throw interruption }
         try writeSummary(summary, to: output(ExtractionOutput.summary))
+        checkpoint.markCompleted(by: (generation as NSString).lastPathComponent)
+        do {
+            try generations.publish(generation)
+        } catch {
+            throw .output(error)
+        }
+        published = true
         // The run is complete: the checkpoint has done its job.
         checkpoint.remove()
         return summary
@@ -163,8 +182,10 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
 
     /// Creates the output folder, or checks that it may be written into, and locks it for this run.
     ///
-    /// Final outputs of an earlier run are removed (summary.json first: without it the folder no
-    /// longer claims a complete run), with the temporary files of a run that was killed.
+    /// Nothing of an earlier run is removed here: the new run is written into a new generation and replaces the
+    /// old one only when complete (``RunGenerations``). A non-empty folder is used only when it holds a run of
+    /// ours (the marker, or only names the tool writes), and only with `overwrite` or `resume`. Unfinished
+    /// generations of crashed runs are removed.
     private func prepare(_ directory: String) throws(ExtractionError) -> OutputFolderLock {
         let manager = FileManager.default
         var isDirectory: ObjCBool = false
@@ -172,6 +193,9 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         if existed {
             guard isDirectory.boolValue else { throw .outputNotWritable(directory, reason: "it is a file") }
         } else {
+            if let dangling = OutputTarget.danglingLinkProblem(directory) {
+                throw .outputNotWritable(directory, reason: dangling)
+            }
             do {
                 try manager.createDirectory(atPath: directory, withIntermediateDirectories: true)
             } catch {
@@ -180,27 +204,51 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         }
         guard access(directory, W_OK) == 0 else { throw .outputNotWritable(directory, reason: errnoText()) }
         let lock = try OutputFolderLock(directory)
-        let contents: [String]
+        var contents: [String]
         do {
             contents = try manager.contentsOfDirectory(atPath: directory)
         } catch {
             throw .outputNotWritable(directory, reason: Self.reason(error))
         }
+        let generations = RunGenerations(directory: directory)
+        let checkpointPath = directory + "/" + ExtractionOutput.checkpoint
+        if contents.contains(ExtractionOutput.checkpoint),
+           let completing = ExtractionCheckpoint.completingGeneration(ofCheckpointAt: checkpointPath),
+           completing == (generations.currentGeneration as NSString).lastPathComponent {
+            // The run this checkpoint belongs to was published (it is the current one) and killed before the
+            // checkpoint was removed: the run is complete. Finish the removal: a re-run must not call it
+            // interrupted, and --resume must not recompute it.
+            try? manager.removeItem(atPath: checkpointPath)
+            contents.removeAll { $0 == ExtractionOutput.checkpoint }
+        }
         guard !contents.isEmpty else { return lock }
+        if settings.overwrite && !generations.hasMarker {
+            let foreign: [String]
+            do {
+                foreign = try generations.foreignEntries()
+            } catch {
+                throw .outputNotWritable(directory, reason: Self.reason(error))
+            }
+            if !foreign.isEmpty {
+                throw .outputNotARun(directory, foreign: foreign)
+            }
+        }
         let hasCheckpoint = contents.contains(ExtractionOutput.checkpoint)
         if settings.resume {
             guard hasCheckpoint else {
-                throw .cannotResume(directory, reason: contents.contains(ExtractionOutput.summary)
+                let complete = manager.fileExists(atPath: generations.currentGeneration + "/" + ExtractionOutput.summary)
+                throw .cannotResume(directory, reason: complete
                     ? "it holds a complete run (summary.json); there is nothing to resume"
                     : "it holds no checkpoint of an interrupted run")
             }
         } else if !settings.overwrite {
             throw hasCheckpoint ? .outputHoldsUnfinishedRun(directory) : .outputNotEmpty(directory)
         }
-        unlink(directory + "/" + ExtractionOutput.summary)
-        for name in ExtractionOutput.all { unlink(directory + "/" + name) }
-        let temporaryPrefixes = ExtractionOutput.all.map { "." + $0 + ".partial-" }
-        for name in contents where temporaryPrefixes.contains(where: name.hasPrefix) {
+        // Temporary files and unfinished generations of a run that was killed.
+        let current = (generations.currentGeneration as NSString).lastPathComponent
+        generations.removeGenerations(except: generations.currentGeneration == directory ? nil : current)
+        let temporaryPrefixes = RunGenerations.publishedNames.map { "." + $0 + ".partial-" }
+        for name in contents where temporaryPrefixes.contains(where: name.hasPrefix) || RunGenerations.isTemporaryLink(name) {
             unlink(directory + "/" + name)
         }
         if settings.overwrite { try? manager.removeItem(atPath: directory + "/" + ExtractionOutput.checkpoint) }
@@ -209,7 +257,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
 
     private static func reason(_ error: any Error) -> String {
         if let error = error as? CocoaError, let underlying = error.underlying as? POSIXError {
-            return String(cString: strerror(underlying.code.rawValue))
+            return errnoText(underlying.code.rawValue)
         }
         return error.localizedDescription
     }
@@ -227,7 +275,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
 
     /// The journal → raw_features.parquet, errors.csv and the PCA accumulator (fed fixed blocks of rows).
     private func writeRawOutputs(journal: String, output: (String) -> String) throws(ExtractionError) -> RawTotals {
-        let featureCount = extractor.featureCount
+        let featureCount = model.featureCount
         let blockFloats = Self.blockRows * featureCount
         var totals: RawTotals
         do {
@@ -314,7 +362,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         journal: String, model: PCAModel, output: (String) -> String, interruption: ExtractionError
     ) throws(ExtractionError) {
         var writers: [any ResultWriter] = []
-        let featureCount = extractor.featureCount
+        let featureCount = self.model.featureCount
         let k = model.componentCount
         var paths: [String] = []
         var labels: [String] = []
