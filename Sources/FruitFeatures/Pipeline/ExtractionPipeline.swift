@@ -165,7 +165,6 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
                 formats: FeatureFileFormat.allCases.filter(settings.formats.contains).map(\.rawValue),
                 compression: settings.parquet.compression.rawValue),
             warnings: warnings)
-        summary.kernelLevel = KernelLevel.active.name
         if Task.isCancelled { throw interruption }
         try writeSummary(summary, to: output(ExtractionOutput.summary))
         checkpoint.markCompleted(by: (generation as NSString).lastPathComponent)
