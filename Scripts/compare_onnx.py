@@ -406,7 +406,7 @@ def phone_photos(args, work):
         extract_rates.append(per_core)
         paired.append(per_core / pillow)
         peaks.append(peak)
-        level = summary.get("kernel_level", level)
+        level = summary.get("feature_model", {}).get("kernel_level", level)
         extract_cpu = 1000 * summary["cpu_seconds"] / len(paths)
         cpu_paired.append(pillow_cpu / extract_cpu)
         processed = summary.get("images", {}).get("processed", 0)

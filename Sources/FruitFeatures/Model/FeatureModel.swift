@@ -54,7 +54,7 @@ public struct FeatureModelIdentity: Codable, Sendable, Equatable {
     public var featureCount: Int
     /// Hexadecimal SHA-256 of the weights file.
     public var weightsSHA256: String
-    /// The CPU kernels that ran (``FeatureModelIdentity/currentKernelLevel()``), e.g. `"avx2"` or `"portable"`.
+    /// The CPU kernels that ran (``FeatureModelIdentity/currentKernelLevel()``): `"avx512"`, `"avx2"` or `"portable"`.
     public var kernelLevel: String
 
     /// Creates an identity.
@@ -75,9 +75,10 @@ public struct FeatureModelIdentity: Codable, Sendable, Equatable {
         case weightsSHA256 = "weightsSha256"
     }
 
-    /// The name of the kernel level this process runs (`"avx2"` or `"portable"`): chosen once from the CPU.
+    /// The name of the kernel level this process runs (`"avx512"`, `"avx2"` or `"portable"`): the CPU's best,
+    /// lowered by `FRUITFEATURES_KERNEL_LEVEL` (``KernelLevel/active``).
     public static func currentKernelLevel() -> String {
-        ffk_cpu_has_avx2_fma() != 0 ? "avx2" : "portable"
+        KernelLevel.active.name
     }
 
     /// The architecture name of MobileNetV2.

@@ -87,7 +87,8 @@ import Testing
     }
 
     /// FRUITFEATURES_KERNEL_LEVEL lowers the level of a whole `fruitfeatures extract` run, never raises it above
-    /// the CPU's, is ignored (with a warning) when it names no level, and summary.json records the level used.
+    /// the CPU's, is ignored (with a warning) when it names no level, and summary.json records the level used
+    /// (`feature_model.kernel_level`).
     @Test func theEnvironmentVariableLowersTheLevelOfARun() throws {
         let input = try ExtractCommandTests.inputTree()
         let cases: [(String, KernelLevel)] = [
@@ -102,7 +103,7 @@ import Testing
                 environment: [KernelLevel.variable: value])
             #expect(result.status == 0, "\(value): \(result.standardError)")
             let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/summary.json")))
-            let recorded = (json as? [String: Any])?["kernel_level"] as? String
+            let recorded = ((json as? [String: Any])?["feature_model"] as? [String: Any])?["kernel_level"] as? String
             #expect(recorded == expected.name, "\(KernelLevel.variable)=\(value)")
             if KernelLevel(name: value) == nil {
                 #expect(result.standardError.contains(KernelLevel.variable), "no warning for \(value)")
