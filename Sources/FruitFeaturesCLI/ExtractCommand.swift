@@ -98,6 +98,13 @@ struct ExtractCommand: AsyncParsableCommand {
         // Past a file-size limit (ulimit -f), writes then fail with EFBIG and are reported with the
         // file's name, instead of the signal killing the process with partial files behind.
         signal(SIGXFSZ, SIG_IGN)
+        // Phone photos decode into 36 MB buffers: keep them in the heap between images (no page faults).
+        LargeBufferReuse.enable()
+        if let request = KernelLevel.invalidRequest {
+            writeToStandardError(
+                "fruitfeatures: warning: \(KernelLevel.variable)=\(request) names no kernel level (portable, avx2, "
+                    + "avx512); running at \(KernelLevel.active.name)\n")
+        }
         var settings = ExtractionSettings()
         if let components { settings.components = .count(components) }
         if let variance { settings.components = .varianceShare(variance) }

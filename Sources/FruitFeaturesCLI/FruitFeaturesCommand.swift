@@ -11,7 +11,7 @@ struct FruitFeaturesCommand: AsyncParsableCommand {
         abstract: "Turn folders of fruit photos into MobileNetV2 features reduced by PCA.",
         version: fruitFeaturesVersion,
         subcommands: [ExtractCommand.self, TransformCommand.self, InspectCommand.self, WeightsCommand.self,
-                      ReportCommand.self, EvaluateCommand.self, PredictCommand.self]
+                      ReportCommand.self, EvaluateCommand.self, PredictCommand.self, ServeCommand.self]
     )
 
     static func main() async {

@@ -158,12 +158,12 @@ public struct Evaluation: Sendable, Equatable, Codable {
         } catch {
             throw AnalysisError(.unwritable, path: url.path, reason: "cannot encode the evaluation: \(error)")
         }
-        try writeAtomically(Array(data) + [UInt8(ascii: "\n")], to: url.path)
+        try writeAtomically(Array(data) + [UInt8(ascii: "\n")], to: url.path, owner: .evaluation)
     }
 
     /// Reads an evaluation written by ``write(to:)``.
     public init(contentsOf url: URL) throws(AnalysisError) {
-        let bytes = try readFileContents(atPath: url.path)
+        let bytes = try readFileContents(atPath: url.path, limit: FileSizeLimit.json)
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         do {
@@ -234,10 +234,10 @@ public struct Evaluation: Sendable, Equatable, Codable {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary sibling renamed into place.
-func writeAtomically(_ bytes: [UInt8], to path: String) throws(AnalysisError) {
+/// Writes `bytes` to `path` through a temporary sibling renamed into place, as `owner` (see ``OutputTarget``).
+func writeAtomically(_ bytes: [UInt8], to path: String, owner: OutputOwner) throws(AnalysisError) {
     do {
-        let file = try AtomicFile(destination: path)
+        let file = try AtomicFile(destination: path, owner: owner)
         try file.write(bytes)
         try file.commit()
     } catch {

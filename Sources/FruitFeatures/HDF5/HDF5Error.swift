@@ -8,6 +8,8 @@ public struct HDF5Error: Error, CustomStringConvertible, Sendable, Equatable {
         case notHDF5
         /// The file could not be opened (permissions, corruption, …).
         case cannotOpen
+        /// The path is not a regular file, is too large or cannot be read; checked before libhdf5 opens it.
+        case unreadable(String)
         /// The file could not be created.
         case cannotCreate
         /// No group, dataset or attribute of that name exists.
@@ -58,6 +60,7 @@ public struct HDF5Error: Error, CustomStringConvertible, Sendable, Equatable {
         case .fileNotFound: what = "no such file"
         case .notHDF5: what = "not an HDF5 file"
         case .cannotOpen: what = "cannot open the file"
+        case .unreadable(let why): what = why
         case .cannotCreate: what = "cannot create the file"
         case .missingObject: what = "no such object"
         case .notA(let kind): what = "not a \(kind)"
@@ -73,5 +76,11 @@ public struct HDF5Error: Error, CustomStringConvertible, Sendable, Equatable {
         }
         let located = object.isEmpty || object == "/" ? what : "\(object): \(what)"
         return libraryMessage.isEmpty ? located : "\(located) (HDF5: \(libraryMessage))"
+    }
+
+    /// The description without the leading file path, for callers that name the file themselves.
+    var descriptionWithoutFile: String {
+        let text = description
+        return text.hasPrefix(file + ": ") ? String(text.dropFirst(file.count + 2)) : text
     }
 }

@@ -15,16 +15,23 @@ public final class HDF5File: Sendable {
     public init(readingFrom url: URL) throws(HDF5Error) {
         self.url = url
         let path = url.path
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw HDF5Error(file: path, object: "/", reason: .fileNotFound)
+        // Read whole and checked before libhdf5 sees the path: a FIFO or a device is refused instead of
+        // blocking H5Fopen, and libhdf5 1.10 crashes on damaged global heap objects.
+        let contents: [UInt8]
+        do {
+            contents = try readRegularFile(atPath: path, limit: FileSizeLimit.hdf5)
+        } catch {
+            if case .system(.noSuchFileOrDirectory) = error.reason {
+                throw HDF5Error(file: path, object: "/", reason: .fileNotFound)
+            }
+            throw HDF5Error(file: path, object: "/", reason: .unreadable(error.reasonText))
         }
         id = try HDF5Library.withLock { () throws(HDF5Error) -> hid_t in
             let check = ffh5_is_hdf5(path)
             if check == 0 {
                 throw HDF5Error(file: path, object: "/", reason: .notHDF5)
             }
-            // libhdf5 1.10 crashes on damaged global heap objects: refuse those files first.
-            try HDF5GlobalHeapCheck.check(path)
+            try HDF5GlobalHeapCheck.check(contents, path: path)
             let id = H5Fopen(path, ffh5_f_acc_rdonly(), ffh5_p_default())
             guard id >= 0 else {
                 throw HDF5Error(file: path, object: "/", reason: check > 0 ? .cannotOpen : .notHDF5,

@@ -120,27 +120,13 @@ enum HDF5GlobalHeapCheck {
         return nil
     }
 
-    /// Checks the file at `path`; throws when a collection is damaged.
+    /// Checks a file's contents (read by the caller); throws when a collection is damaged.
     ///
     /// The file is read, not mapped: a mapped file can raise SIGBUS (a full tmpfs, a file cut short
     /// meanwhile), which is exactly the kind of crash this check exists to prevent.
-    static func check(_ path: String) throws(HDF5Error) {
+    static func check(_ bytes: [UInt8], path: String) throws(HDF5Error) {
         func failure(_ message: String) -> HDF5Error {
             HDF5Error(file: path, object: "/", reason: .cannotOpen, libraryMessage: message)
-        }
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw failure(errnoText()) }
-        defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw failure(errnoText())
-            }
-            if count == 0 { break }
-            bytes.append(contentsOf: chunk[..<count])
         }
         if let damage = bytes.withUnsafeBytes({ firstDamage(in: $0) }) {
             throw failure("damaged global heap collection at byte \(damage.offset): \(damage.reason)")

@@ -1,9 +1,4 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The fitted PCA as one HDF5 file, readable with h5py under obvious names:
 ///
@@ -19,15 +14,25 @@ extension PCAModel {
     /// The layout version written by ``write(to:)``; ``init(contentsOf:)`` reads this version and older.
     public static let fileFormatVersion = 1
 
-    /// Writes the model to an HDF5 file at `url`, atomically: under a temporary name first, renamed into place once complete.
+    /// Writes the model to an HDF5 file at `url`, atomically: under a temporary name unique to this write
+    /// first, renamed into place once complete and read back (see the library's one atomic replace,
+    /// `FileReplacement`). The destination must be missing or a regular file, and not the `pca.h5` of a
+    /// finished run.
     public func write(to url: URL) throws(PCAError) {
         let destination = url.path
-        let directory = url.deletingLastPathComponent().path
-        let temporary = "\(directory)/.\(url.lastPathComponent).partial-\(getpid())"
+        let replacement: FileReplacement
+        do {
+            replacement = try FileReplacement(destination: destination)
+        } catch {
+            throw .file(path: destination, reason: "cannot write the PCA model: \(error.reasonText)")
+        }
+        // libhdf5 writes the file by name.
+        replacement.closeForWriterByName()
+        let temporary = replacement.temporaryPath
         do {
             try writeContents(to: URL(fileURLWithPath: temporary))
         } catch {
-            unlink(temporary)
+            replacement.discard()
             throw .file(path: destination, reason: "cannot write the PCA model: \(error)")
         }
         // libhdf5 writes part of the data when the file closes and cannot report failures there (a full
@@ -36,7 +41,7 @@ extension PCAModel {
         do {
             written = try PCAModel(contentsOf: URL(fileURLWithPath: temporary))
         } catch {
-            unlink(temporary)
+            replacement.discard()
             throw .file(path: destination, reason: "cannot write the PCA model: cannot read it back: \(error)")
         }
         func same(_ a: [Double], _ b: [Double]) -> Bool { a.map(\.bitPattern) == b.map(\.bitPattern) }
@@ -44,22 +49,14 @@ extension PCAModel {
               same(written.explainedVariance, explainedVariance),
               same(written.explainedVarianceRatio, explainedVarianceRatio),
               written.centring == centring, written.sampleCount == sampleCount else {
-            unlink(temporary)
+            replacement.discard()
             throw .file(path: destination, reason: "cannot write the PCA model: the file read back differs (is the disk full?)")
         }
         // The HDF5 file is closed by now (its last reference is gone): sync its bytes, then publish it.
-        let descriptor = open(temporary, O_RDONLY | O_CLOEXEC)
-        let synced = descriptor >= 0 && fsync(descriptor) == 0
-        if descriptor >= 0 { close(descriptor) }
-        guard synced else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw .file(path: destination, reason: "cannot sync \(temporary): \(reason)")
-        }
-        guard rename(temporary, destination) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw .file(path: destination, reason: "cannot move \(temporary) into place: \(reason)")
+        do {
+            try replacement.commit()
+        } catch {
+            throw .file(path: destination, reason: error.reasonText)
         }
     }
 

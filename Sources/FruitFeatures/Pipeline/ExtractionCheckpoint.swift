@@ -67,10 +67,10 @@ struct ExtractionCheckpoint {
         let journalPath = directory + "/" + journalName
         var completed: [JournalRecord.Entry] = []
         var validLength = 0
-        if resume, let data = FileManager.default.contents(atPath: manifestPath) {
+        if resume, let data = try readManifest(manifestPath) {
             let saved: CheckpointManifest
             do {
-                saved = try JSONDecoder().decode(CheckpointManifest.self, from: data)
+                saved = try JSONDecoder().decode(CheckpointManifest.self, from: Data(data))
             } catch {
                 throw .cannotResume(outputDirectory, reason: "the checkpoint manifest \(manifestPath) is unreadable: \(error)")
             }
@@ -159,10 +159,17 @@ struct ExtractionCheckpoint {
 
     /// Makes a new file's directory entry durable.
     private static func syncDirectory(_ path: String) {
-        let descriptor = Foundation.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard descriptor >= 0 else { return }
-        fsync(descriptor)
-        close(descriptor)
+        try? SystemCalls.syncFolder(path)
+    }
+
+    /// The checkpoint's manifest; nil when there is none.
+    private static func readManifest(_ path: String) throws(ExtractionError) -> [UInt8]? {
+        do {
+            return try readRegularFile(atPath: path, limit: FileSizeLimit.json)
+        } catch {
+            if case .system(.noSuchFileOrDirectory) = error.reason { return nil }
+            throw .output(OutputError(.create, path: path, reason: "cannot read the checkpoint manifest: \(error.reasonText)"))
+        }
     }
 }
 

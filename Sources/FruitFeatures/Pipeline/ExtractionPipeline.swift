@@ -55,7 +55,9 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
             throw .invalidSettings("jobs and batch size must be at least 1")
         }
         // Settings the output folder and the network pass depend on are checked before either is touched.
-        try BatchMemory(settings: settings, inputCount: model.inputShape.count, featureCount: model.featureCount).check()
+        let shape = model.inputShape
+        try BatchMemory(settings: settings, inputCount: shape.count,
+                        featureCount: model.featureCount).check()
         if case .count(let k) = settings.components, !settings.reducesComponentsToFit, k > model.featureCount {
             throw .pca(.componentsExceedDimension(requested: k, dimension: model.featureCount))
         }
@@ -150,7 +152,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         let resumedImages = checkpoint.completed.reduce(0) { count, entry in
             if case .features = entry { count + 1 } else { count }
         }
-        let summary = ExtractionSummary(
+        var summary = ExtractionSummary(
             version: fruitFeaturesVersion, input: input,
             weights: .init(path: weightsPath, sha256: sha256, alpha: identity.alpha),
             featureModel: identity,
@@ -169,6 +171,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
                 formats: FeatureFileFormat.allCases.filter(settings.formats.contains).map(\.rawValue),
                 compression: settings.parquet.compression.rawValue),
             warnings: warnings)
+        summary.kernelLevel = KernelLevel.active.name
         if Task.isCancelled { throw interruption }
         try writeSummary(summary, to: output(ExtractionOutput.summary))
         checkpoint.markCompleted(by: (generation as NSString).lastPathComponent)
@@ -196,6 +199,9 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         if existed {
             guard isDirectory.boolValue else { throw .outputNotWritable(directory, reason: "it is a file") }
         } else {
+            if let dangling = OutputTarget.danglingLinkProblem(directory) {
+                throw .outputNotWritable(directory, reason: dangling)
+            }
             do {
                 try manager.createDirectory(atPath: directory, withIntermediateDirectories: true)
             } catch {
@@ -257,7 +263,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
 
     private static func reason(_ error: any Error) -> String {
         if let error = error as? CocoaError, let underlying = error.underlying as? POSIXError {
-            return String(cString: strerror(underlying.code.rawValue))
+            return errnoText(underlying.code.rawValue)
         }
         return error.localizedDescription
     }

@@ -77,7 +77,7 @@ public struct ExtractionRun: Sendable {
 
     private static func readSummary(at url: URL) throws(AnalysisError) -> (summary: ExtractionSummary, fields: [String: SummaryValue])? {
         guard fileExists(atPath: url.path) else { return nil }
-        let data = Data(try readFileContents(atPath: url.path))
+        let data = Data(try readFileContents(atPath: url.path, limit: FileSizeLimit.json))
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         do {
