@@ -101,6 +101,9 @@ public struct DirectoryImageSource: ImageSource {
 
         public mutating func next() -> DiscoveredEntry? {
             while true {
+                // A walk inside a cancelled task ends here: entries that match nothing never return to the
+                // caller, so a caller's own check between entries could wait for the whole tree.
+                if Task.isCancelled { return nil }
                 if !pending.isEmpty { return pending.removeFirst() }
                 guard var frame = stack.popLast() else { return nil }
                 guard frame.next < frame.names.count else { continue }

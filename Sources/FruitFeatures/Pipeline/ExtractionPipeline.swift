@@ -112,6 +112,10 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
             total += 1
             if case .image = entry { images += 1 }
         }
+        // The walk ends early when the task is cancelled (DirectoryImageSource).
+        if Task.isCancelled {
+            throw .interrupted(done: 0, total: total, checkpoint: outputDirectory + "/" + ExtractionOutput.checkpoint)
+        }
         if images == 0 { throw .noImages(input: input, pattern: pattern) }
 
         let manifest = CheckpointManifest(

@@ -62,7 +62,7 @@ import Testing
         let out = run.directory.path
         let evaluate = try CommandRunner.run(["evaluate", out, "--folds", "3"])
         #expect(evaluate.status == 0, "\(evaluate.standardError)")
-        let file = out + "/evaluation.json"
+        let file = try ExtractionRun(directory: run.directory).evaluationFile.path
         let original = try Data(contentsOf: URL(fileURLWithPath: file))
         #expect(try SpawnedCommand(["report", out]).finish().status == 0)
 

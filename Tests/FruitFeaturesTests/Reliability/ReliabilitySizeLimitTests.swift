@@ -114,7 +114,8 @@ import Testing
             #expect(extract.standardError.contains(path))
             #expect(!FileManager.default.fileExists(atPath: scratch + "/out"))
         }
-        let pcaPath = out + "/pca.h5"
+        // The run's pca.h5 in its current generation (OUT/pca.h5 is a link to it).
+        let pcaPath = try ExtractionRun(directory: run.directory).pcaModelFile.path
         let original = try Data(contentsOf: URL(fileURLWithPath: pcaPath))
         for hostile in ["pca_huge_components.h5", "pca_huge_k.h5", "pca_external_components.h5"] {
             try FileManager.default.removeItem(atPath: pcaPath)
@@ -178,12 +179,13 @@ import Testing
         let out = run.directory.path
         let photo = try #require(run.photo("Apple/0_100.jpg"))
         let huge = "9223372036854775807"
+        let elsewhere = try makeScratchFolder("ff-counts")
         let cases: [[String]] = [
             ["predict", photo, "--model", out, "--top", huge],
             ["predict", photo, "--model", out, "--neighbors", huge],
-            ["evaluate", out, "--neighbors", huge, "--output", out + "/e1.json"],
-            ["evaluate", out, "--folds", huge, "--output", out + "/e2.json"],
-            ["report", out, "--max-points", huge, "--output", out + "/r.html"],
+            ["evaluate", out, "--neighbors", huge, "--output", elsewhere + "/e1.json"],
+            ["evaluate", out, "--folds", huge, "--output", elsewhere + "/e2.json"],
+            ["report", out, "--max-points", huge, "--output", elsewhere + "/r.html"],
         ]
         for arguments in cases {
             let result = try Self.run(arguments)
