@@ -55,9 +55,9 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
             throw .invalidSettings("jobs and batch size must be at least 1")
         }
         // Settings the output folder and the network pass depend on are checked before either is touched.
-        try BatchMemory(settings: settings, inputCount: extractor.inputCount, featureCount: extractor.featureCount).check()
-        if case .count(let k) = settings.components, !settings.reducesComponentsToFit, k > extractor.featureCount {
-            throw .pca(.componentsExceedDimension(requested: k, dimension: extractor.featureCount))
+        try BatchMemory(settings: settings, inputCount: model.inputShape.count, featureCount: model.featureCount).check()
+        if case .count(let k) = settings.components, !settings.reducesComponentsToFit, k > model.featureCount {
+            throw .pca(.componentsExceedDimension(requested: k, dimension: model.featureCount))
         }
         guard !(settings.resume && settings.overwrite) else {
             throw .invalidSettings("resume or overwrite, not both")
@@ -78,7 +78,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         for entry in source {
             // A listing of a huge or slow tree takes long: a stop asked for meanwhile is honoured at once.
             if Task.isCancelled {
-                throw .interrupted(done: 0, total: total, checkpoint: output(ExtractionOutput.checkpoint))
+                throw .interrupted(done: 0, total: total, checkpoint: outputDirectory + "/" + ExtractionOutput.checkpoint)
             }
             total += 1
             if case .image = entry { images += 1 }
