@@ -28,7 +28,9 @@ def main(symbols_path: str, catalog: str) -> int:
 
     listed = set()
     for page in pathlib.Path(catalog).rglob("*.md"):
-        for link in re.findall(r"``([^`]+)``", page.read_text()):
+        # Code blocks are not symbol links (a ```swift fence would otherwise read as ``swift…``).
+        prose = re.sub(r"^```.*?^```", "", page.read_text(), flags=re.S | re.M)
+        for link in re.findall(r"``([^`]+)``", prose):
             listed.add(link.split("/")[0].split("(")[0])
 
     problems = []

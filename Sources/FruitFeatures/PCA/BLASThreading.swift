@@ -6,17 +6,17 @@ import COpenBLAS
 /// accumulation, eigendecomposition, projection) goes through OpenBLAS. The thread count can change
 /// the PCA's last float bits, so runs that must agree bit for bit (the CLI and a Spark job) use the
 /// same count. The setting is process-wide.
-public enum BLASThreading {
+package enum BLASThreading {
     /// The number of threads OpenBLAS uses per call.
-    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+    package static var threadCount: Int { Int(openblas_get_num_threads()) }
 
     /// Sets the number of threads OpenBLAS uses per call (at least 1).
-    public static func setThreadCount(_ count: Int) {
+    package static func setThreadCount(_ count: Int) {
         openblas_set_num_threads(Int32(clamping: max(1, count)))
     }
 
     /// OpenBLAS's build description (version, target CPU kernel, threading).
-    public static var configuration: String {
+    package static var configuration: String {
         guard let text = openblas_get_config() else { return "unknown" }
         return String(cString: text)
     }
