@@ -77,7 +77,7 @@ public final class MobileNetV2Extractor: Sendable {
 
     /// Builds the extractor from weights already read, folding every BatchNorm into its convolution.
     /// `source` names the weights in errors.
-    public init(weights: MobileNetV2Weights, inputSize: Int = 224, plan: ExecutionPlan = .standard,
+    package init(weights: MobileNetV2Weights, inputSize: Int = 224, plan: ExecutionPlan = .standard,
                 source: String = "") throws(WeightsError) {
         guard (32...2048).contains(inputSize) else {
             throw WeightsError(file: source, reason: .unsupportedInputSize(inputSize))
