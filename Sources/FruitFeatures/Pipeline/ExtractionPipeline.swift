@@ -55,7 +55,9 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
             throw .invalidSettings("jobs and batch size must be at least 1")
         }
         // Settings the output folder and the network pass depend on are checked before either is touched.
-        try BatchMemory(settings: settings, inputCount: model.inputShape.count, featureCount: model.featureCount).check()
+        let shape = model.inputShape
+        try BatchMemory(settings: settings, inputCount: shape.count,
+                        featureCount: model.featureCount).check()
         if case .count(let k) = settings.components, !settings.reducesComponentsToFit, k > model.featureCount {
             throw .pca(.componentsExceedDimension(requested: k, dimension: model.featureCount))
         }
