@@ -124,7 +124,7 @@ import Glibc
             let run = try await Self.finishedRun()
             try FileManager.default.removeItem(atPath: run + "/" + name)
             try Self.makeFIFO(run + "/" + name)
-            let folder = try ExtractionFolder(directory: URL(fileURLWithPath: run))
+            let folder = try ExtractionRun(directory: URL(fileURLWithPath: run))
             let message = Self.failure(releasing: run + "/" + name) {
                 switch name {
                 case "summary.json": _ = try folder.readSummary()
