@@ -28,7 +28,9 @@ def main(symbols_path: str, catalog: str) -> int:
 
     listed = set()
     for page in pathlib.Path(catalog).rglob("*.md"):
-        for link in re.findall(r"``([^`]+)``", page.read_text()):
+        # Code blocks are not symbol links (a ```swift fence would otherwise read as ``swift…``).
+        prose = re.sub(r"^```.*?^```", "", page.read_text(), flags=re.S | re.M)
+        for link in re.findall(r"``([^`]+)``", prose):
             listed.add(link.split("/")[0].split("(")[0])
 
     problems = []
@@ -51,7 +53,10 @@ def main(symbols_path: str, catalog: str) -> int:
 
     for problem in problems:
         print(problem)
-    print(f"{len(top_level)} public top-level symbols, {len(declared)} public symbols declared, "
+    type_kinds = {"swift.struct", "swift.class", "swift.enum", "swift.protocol", "swift.typealias", "swift.actor"}
+    types = [s for s in declared if s["kind"]["identifier"] in type_kinds]
+    print(f"{len(types)} public types (incl. nested), "
+          f"{len(top_level)} public top-level symbols, {len(declared)} public symbols declared, "
           f"{len(listed)} catalog references; {len(problems)} problem(s)")
     return 1 if problems else 0
 

@@ -10,6 +10,12 @@ maps=()
 for map in Sources/C*/module.modulemap "$build"/C*.build/module.modulemap; do
     maps+=(-Xcc "-fmodule-map-file=$map")
 done
+# The C modules of the library's own dependencies (swift-system's CSystem, swift-crypto's BoringSSL shims).
+for map in .build/checkouts/swift-system/Sources/*/include/module.modulemap \
+           .build/checkouts/swift-crypto/Sources/*/include/module.modulemap; do
+    [ -f "$map" ] || continue
+    maps+=(-Xcc "-fmodule-map-file=$map" -Xcc "-I$(dirname "$map")")
+done
 includes=()
 for dir in $(pkg-config --cflags-only-I hdf5 openblas lapacke libjpeg snappy libzstd | tr ' ' '\n' | sed -n 's/^-I//p') \
            Sources/C*/include; do

@@ -18,6 +18,9 @@ public struct AnalysisError: Error, CustomStringConvertible, Sendable, Equatable
         case image
         /// The MobileNetV2 weights could not be found or loaded.
         case weights
+        /// The run's PCA could not be applied to a photo's features (for example, the network gave a
+        /// non-finite value).
+        case pca
     }
 
     /// What kind of failure it is.

@@ -42,14 +42,14 @@ public struct CrossValidation: Sendable, Equatable {
     }
 
     /// Evaluates on a given fold assignment (its fold count replaces ``foldCount``).
-    public func evaluate(_ table: FeatureTable, folds: StratifiedFolds) throws(AnalysisError) -> Evaluation {
+    func evaluate(_ table: FeatureTable, folds: StratifiedFolds) throws(AnalysisError) -> Evaluation {
         try evaluate(table, folds: folds, seed: nil)
     }
 
     /// The label each row gets from the classifier trained on the other folds.
     ///
     /// - Throws: ``AnalysisError/Kind/invalidArgument`` when the assignment's length is not the table's row count.
-    public func predictedLabels(_ table: FeatureTable, folds: StratifiedFolds) throws(AnalysisError) -> [String] {
+    func predictedLabels(_ table: FeatureTable, folds: StratifiedFolds) throws(AnalysisError) -> [String] {
         guard folds.assignment.count == table.rowCount else {
             throw AnalysisError(.invalidArgument,
                                 reason: "a fold assignment of \(folds.assignment.count) rows for a table of \(table.rowCount)")

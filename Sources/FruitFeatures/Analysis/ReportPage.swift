@@ -31,7 +31,7 @@ public struct ReportPage: Sendable {
     public static let fileName = "report.html"
 
     /// The cumulative shares of variance marked on the curve.
-    public static let varianceThresholds = [0.90, 0.95, 0.99]
+    package static let varianceThresholds = [0.90, 0.95, 0.99]
 
     /// Creates a page from what has been read.
     public init(
@@ -72,7 +72,7 @@ public struct ReportPage: Sendable {
     }
 
     /// The fewest components whose cumulative share of variance reaches `share`; nil when all of them do not.
-    public static func componentsReaching(_ share: Double, ratios: [Double]) -> Int? {
+    package static func componentsReaching(_ share: Double, ratios: [Double]) -> Int? {
         var cumulative = 0.0
         for (index, ratio) in ratios.enumerated() {
             cumulative += ratio
@@ -339,7 +339,7 @@ public struct ReportPage: Sendable {
     // MARK: - Text
 
     /// Text made safe for HTML element content and attribute values.
-    public static func escape(_ text: String) -> String {
+    package static func escape(_ text: String) -> String {
         var escaped = ""
         escaped.reserveCapacity(text.utf8.count)
         for character in text.unicodeScalars {

@@ -4,17 +4,17 @@
 /// in turn, continuing the turn from one label to the next (labels taken in sorted order). So every fold gets
 /// ⌊n/k⌋ or ⌈n/k⌉ of a label's n rows, and fold sizes differ by at most one. The shuffle is this file's own
 /// (Fisher–Yates driven by SplitMix64), so a seed gives the same folds on every platform and Swift version.
-public struct StratifiedFolds: Sendable, Equatable {
+struct StratifiedFolds: Sendable, Equatable {
     /// The number of folds.
-    public let foldCount: Int
+    let foldCount: Int
     /// The fold of each row, in `0..<foldCount`.
-    public let assignment: [Int]
+    let assignment: [Int]
 
     /// Splits rows with the given labels into `foldCount` stratified folds, shuffled with `seed`.
     ///
     /// - Throws: ``AnalysisError/Kind/invalidArgument`` when `foldCount` is below 2;
     ///   ``AnalysisError/Kind/insufficientData`` when there are fewer rows than folds.
-    public init(labels: [String], foldCount: Int, seed: UInt64 = 0) throws(AnalysisError) {
+    init(labels: [String], foldCount: Int, seed: UInt64 = 0) throws(AnalysisError) {
         guard foldCount >= 2 else {
             throw AnalysisError(.invalidArgument, reason: "cross-validation needs at least 2 folds, not \(foldCount)")
         }
@@ -75,7 +75,7 @@ public struct StratifiedFolds: Sendable, Equatable {
     ///
     /// - Throws: ``AnalysisError/Kind/invalidArgument`` when `foldCount` is below 2, a fold number is out of range
     ///   or a fold is empty.
-    public init(assignment: [Int], foldCount: Int) throws(AnalysisError) {
+    init(assignment: [Int], foldCount: Int) throws(AnalysisError) {
         guard foldCount >= 2 else {
             throw AnalysisError(.invalidArgument, reason: "cross-validation needs at least 2 folds, not \(foldCount)")
         }
@@ -94,12 +94,12 @@ public struct StratifiedFolds: Sendable, Equatable {
     }
 
     /// The rows held out in `fold`, in increasing order.
-    public func testRows(of fold: Int) -> [Int] {
+    func testRows(of fold: Int) -> [Int] {
         assignment.indices.filter { assignment[$0] == fold }
     }
 
     /// The rows trained on when `fold` is held out, in increasing order.
-    public func trainingRows(of fold: Int) -> [Int] {
+    func trainingRows(of fold: Int) -> [Int] {
         assignment.indices.filter { assignment[$0] != fold }
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Any JSON value: the report flattens `summary.json` through it to show every field the extract command wrote.
-public enum SummaryValue: Sendable, Equatable, Decodable {
+enum SummaryValue: Sendable, Equatable, Decodable {
     /// `null`.
     case null
     /// `true` or `false`.
@@ -16,7 +16,7 @@ public enum SummaryValue: Sendable, Equatable, Decodable {
     case object([String: SummaryValue])
 
     /// Decodes any JSON value.
-    public init(from decoder: any Decoder) throws {
+    init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
             self = .null
@@ -34,26 +34,26 @@ public enum SummaryValue: Sendable, Equatable, Decodable {
     }
 
     /// The string, when this is one.
-    public var string: String? {
+    var string: String? {
         if case .string(let value) = self { return value }
         return nil
     }
 
     /// The number, when this is one.
-    public var number: Double? {
+    var number: Double? {
         if case .number(let value) = self { return value }
         return nil
     }
 
     /// The numbers, when this is an array of numbers only.
-    public var numbers: [Double]? {
+    var numbers: [Double]? {
         guard case .array(let values) = self else { return nil }
         let numbers = values.compactMap(\.number)
         return numbers.count == values.count ? numbers : nil
     }
 
     /// A short display form: numbers without needless decimals, long arrays abbreviated.
-    public var displayText: String {
+    var displayText: String {
         switch self {
         case .null: return "—"
         case .bool(let value): return value ? "yes" : "no"

@@ -37,10 +37,12 @@ public struct DirectoryImageSource: ImageSource {
         self.maximumFileSize = maximumFileSize
     }
 
+    /// A walk over the folder tree, yielding images and per-entry problems in a stable order.
     public func makeIterator() -> Iterator {
         Iterator(root: root, pattern: pattern)
     }
 
+    /// The bytes of `image`, refused when the file is larger than ``maximumFileSize``.
     public func contents(of image: ImageFile) throws(DiscoveryError) -> [UInt8] {
         try Self.contents(ofFileAt: image.path, maximumSize: maximumFileSize)
     }
@@ -99,6 +101,7 @@ public struct DirectoryImageSource: ImageSource {
             enter(directory: trimmed, label: Iterator.folderName(of: trimmed))
         }
 
+        /// The next image or problem, or nil when the walk is over.
         public mutating func next() -> DiscoveredEntry? {
             while true {
                 // A walk inside a cancelled task ends here: entries that match nothing never return to the

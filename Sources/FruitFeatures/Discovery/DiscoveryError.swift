@@ -20,6 +20,34 @@ public struct DiscoveryError: Error, CustomStringConvertible, Sendable, Equatabl
         case invalidPattern(String)
     }
 
+    /// The kind of failure, for a caller that branches on it.
+    public enum Kind: Sendable, Equatable {
+        /// The input folder does not exist or is not a folder.
+        case notAFolder
+        /// A folder or file could not be listed or read.
+        case unreadable
+        /// A symbolic link points nowhere or back to a folder already visited.
+        case badLink
+        /// The name is not valid UTF-8.
+        case invalidName
+        /// The file is larger than the reader accepts.
+        case tooLarge
+        /// The file-name pattern is malformed.
+        case invalidPattern
+    }
+
+    /// The kind of failure, derived from ``reason``.
+    public var kind: Kind {
+        switch reason {
+        case .notADirectory: .notAFolder
+        case .unreadableDirectory, .unreadableFile: .unreadable
+        case .brokenLink, .linkCycle: .badLink
+        case .nameNotUTF8: .invalidName
+        case .fileTooLarge: .tooLarge
+        case .invalidPattern: .invalidPattern
+        }
+    }
+
     /// The path concerned (for ``Reason/invalidPattern(_:)``, the pattern).
     public var path: String
     /// Why.
@@ -31,6 +59,7 @@ public struct DiscoveryError: Error, CustomStringConvertible, Sendable, Equatabl
         self.reason = reason
     }
 
+    /// "path: reason", e.g. `in/a: broken symbolic link`.
     public var description: String {
         switch reason {
         case .notADirectory: "\(path): not a folder"

@@ -85,6 +85,7 @@ public struct GlobPattern: Sendable, Hashable, CustomStringConvertible {
         self.program = program
     }
 
+    /// The pattern as written.
     public var description: String { pattern }
 
     /// Tells whether a file name matches.

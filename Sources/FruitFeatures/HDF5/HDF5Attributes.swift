@@ -3,7 +3,7 @@ import CHDF5
 import CHDF5Shim
 
 /// A group or dataset: something in an HDF5 file that carries attributes.
-public protocol HDF5Object: Sendable {
+protocol HDF5Object: Sendable {
     /// The file the object is in.
     var file: HDF5File { get }
     /// The absolute path of the object.
@@ -12,7 +12,7 @@ public protocol HDF5Object: Sendable {
 
 extension HDF5Object {
     /// The names of the object's attributes, in HDF5's name order.
-    public func attributeNames() throws(HDF5Error) -> [String] {
+    func attributeNames() throws(HDF5Error) -> [String] {
         try HDF5Library.withLock { () throws(HDF5Error) -> [String] in
             let object = try file.openObject(path)
             let names = HDF5NameList()
@@ -28,7 +28,7 @@ extension HDF5Object {
     }
 
     /// Whether the object has an attribute called `name`.
-    public func hasAttribute(_ name: String) throws(HDF5Error) -> Bool {
+    func hasAttribute(_ name: String) throws(HDF5Error) -> Bool {
         try HDF5Library.withLock { () throws(HDF5Error) -> Bool in
             let object = try file.openObject(path)
             let exists = H5Aexists(object.raw, name)
@@ -41,7 +41,7 @@ extension HDF5Object {
     /// stored either as fixed-length (NUL- or space-padded) or as variable-length strings.
     ///
     /// An attribute with no elements reads as `[]` whatever its element type.
-    public func stringsAttribute(_ name: String) throws(HDF5Error) -> [String] {
+    func stringsAttribute(_ name: String) throws(HDF5Error) -> [String] {
         try HDF5Library.withLock { () throws(HDF5Error) -> [String] in
             let attribute = try openAttribute(name)
             let location = attributePath(name)
@@ -103,7 +103,7 @@ extension HDF5Object {
     }
 
     /// Reads a string attribute holding exactly one string (a scalar or a one-element array).
-    public func stringAttribute(_ name: String) throws(HDF5Error) -> String {
+    func stringAttribute(_ name: String) throws(HDF5Error) -> String {
         let strings = try stringsAttribute(name)
         guard strings.count == 1 else {
             throw HDF5Error(file: file.url.path, object: attributePath(name),
@@ -113,37 +113,37 @@ extension HDF5Object {
     }
 
     /// Reads a numeric attribute holding exactly one integer.
-    public func integerAttribute(_ name: String) throws(HDF5Error) -> Int64 {
+    func integerAttribute(_ name: String) throws(HDF5Error) -> Int64 {
         try scalarAttribute(name, memoryType: ffh5_native_int64(), zero: Int64(0), allowFloat: false)
     }
 
     /// Reads a numeric attribute holding exactly one number (integer or float), as a double.
-    public func doubleAttribute(_ name: String) throws(HDF5Error) -> Double {
+    func doubleAttribute(_ name: String) throws(HDF5Error) -> Double {
         try scalarAttribute(name, memoryType: ffh5_native_double(), zero: 0.0, allowFloat: true)
     }
 
     /// Writes (or replaces) a scalar variable-length UTF-8 string attribute, as h5py does for a `str`.
-    public func setAttribute(_ name: String, to value: String) throws(HDF5Error) {
+    func setAttribute(_ name: String, to value: String) throws(HDF5Error) {
         try setAttribute(name, strings: [value], scalar: true)
     }
 
     /// Writes (or replaces) a one-dimensional attribute of variable-length UTF-8 strings.
-    public func setAttribute(_ name: String, to values: [String]) throws(HDF5Error) {
+    func setAttribute(_ name: String, to values: [String]) throws(HDF5Error) {
         try setAttribute(name, strings: values, scalar: false)
     }
 
     /// Writes (or replaces) a scalar int64 attribute.
-    public func setAttribute(_ name: String, to value: Int64) throws(HDF5Error) {
+    func setAttribute(_ name: String, to value: Int64) throws(HDF5Error) {
         try setScalarAttribute(name, value: value, type: ffh5_native_int64())
     }
 
     /// Writes (or replaces) a scalar int64 attribute.
-    public func setAttribute(_ name: String, to value: Int) throws(HDF5Error) {
+    func setAttribute(_ name: String, to value: Int) throws(HDF5Error) {
         try setScalarAttribute(name, value: Int64(value), type: ffh5_native_int64())
     }
 
     /// Writes (or replaces) a scalar float64 attribute.
-    public func setAttribute(_ name: String, to value: Double) throws(HDF5Error) {
+    func setAttribute(_ name: String, to value: Double) throws(HDF5Error) {
         try setScalarAttribute(name, value: value, type: ffh5_native_double())
     }
 

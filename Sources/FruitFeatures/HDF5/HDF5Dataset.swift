@@ -2,24 +2,24 @@ import CHDF5
 import CHDF5Shim
 
 /// Values read from an HDF5 dataset with their shape (row-major; `[]` for a scalar).
-public struct HDF5Array<Element: Sendable>: Sendable {
+struct HDF5Array<Element: Sendable>: Sendable {
     /// The extents, outermost first.
-    public let shape: [Int]
+    let shape: [Int]
     /// The elements in row-major order; `values.count` is the product of `shape`.
-    public let values: [Element]
+    let values: [Element]
 }
 
 extension HDF5Array: Equatable where Element: Equatable {}
 
 /// A dataset (n-dimensional array) in an HDF5 file.
-public struct HDF5Dataset: HDF5Object {
+struct HDF5Dataset: HDF5Object {
     /// The file the dataset is in.
-    public let file: HDF5File
+    let file: HDF5File
     /// The absolute path of the dataset.
-    public let path: String
+    let path: String
 
     /// The extents of the dataset, outermost first (`[]` for a scalar).
-    public func shape() throws(HDF5Error) -> [Int] {
+    func shape() throws(HDF5Error) -> [Int] {
         try HDF5Library.withLock { () throws(HDF5Error) -> [Int] in
             let dataset = try open()
             return try shape(of: dataset)
@@ -28,23 +28,23 @@ public struct HDF5Dataset: HDF5Object {
 
     /// The most bytes a read allocates unless told otherwise (256 MiB): far above any weight or PCA
     /// array, far below what a file of a few KB can declare.
-    public static let defaultByteLimit = 256 << 20
+    static let defaultByteLimit = 256 << 20
 
     /// Reads the dataset as float32, converting from any stored float (16-, 32-, 64-bit) or integer type.
     ///
     /// - Throws: ``HDF5Error/Reason/tooLarge(shape:bytes:limit:)`` before allocating when the dataset
     ///   (or one of its chunks) would take more than `byteLimit` bytes in memory.
-    public func readFloats(byteLimit: Int = defaultByteLimit) throws(HDF5Error) -> HDF5Array<Float> {
+    func readFloats(byteLimit: Int = defaultByteLimit) throws(HDF5Error) -> HDF5Array<Float> {
         try read(memoryType: ffh5_native_float(), zero: 0, byteLimit: byteLimit)
     }
 
     /// Reads the dataset as float64, converting from any stored float or integer type (limit as ``readFloats(byteLimit:)``).
-    public func readDoubles(byteLimit: Int = defaultByteLimit) throws(HDF5Error) -> HDF5Array<Double> {
+    func readDoubles(byteLimit: Int = defaultByteLimit) throws(HDF5Error) -> HDF5Array<Double> {
         try read(memoryType: ffh5_native_double(), zero: 0, byteLimit: byteLimit)
     }
 
     /// Reads the dataset as int64, converting from any stored integer type (limit as ``readFloats(byteLimit:)``).
-    public func readInt64s(byteLimit: Int = defaultByteLimit) throws(HDF5Error) -> HDF5Array<Int64> {
+    func readInt64s(byteLimit: Int = defaultByteLimit) throws(HDF5Error) -> HDF5Array<Int64> {
         try read(memoryType: ffh5_native_int64(), zero: 0, byteLimit: byteLimit)
     }
 

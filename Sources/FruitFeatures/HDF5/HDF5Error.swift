@@ -33,6 +33,34 @@ public struct HDF5Error: Error, CustomStringConvertible, Sendable, Equatable {
         case writeFailed
     }
 
+    /// The kind of failure, for a caller that branches on it.
+    public enum Kind: Sendable, Equatable {
+        /// No file exists at the path.
+        case notFound
+        /// The file is not HDF5, or could not be opened or read.
+        case unreadable
+        /// The file lacks an expected object, or holds one of another kind, type or shape.
+        case malformed
+        /// An object declares more data than a reader may allocate.
+        case tooLarge
+        /// A link leaves the file; it is not followed.
+        case refusedLink
+        /// The file could not be created or written.
+        case unwritable
+    }
+
+    /// The kind of failure, derived from ``reason``.
+    public var kind: Kind {
+        switch reason {
+        case .fileNotFound: .notFound
+        case .notHDF5, .cannotOpen, .unreadable, .readFailed: .unreadable
+        case .missingObject, .notA, .unsupportedType, .sizeMismatch, .invalidShape: .malformed
+        case .tooLarge: .tooLarge
+        case .linkLeavesFile: .refusedLink
+        case .cannotCreate, .writeFailed: .unwritable
+        }
+    }
+
     /// The path of the HDF5 file.
     public let file: String
     /// The object inside the file: a path such as `/Conv1/Conv1/kernel:0`, attributes as `/Conv1@weight_names`.

@@ -6,13 +6,13 @@ import Foundation
 ///
 /// Groups and datasets are addressed by path and opened only for the duration of each call, so the
 /// file is the only long-lived libhdf5 identifier and the value is safe to share between tasks.
-public final class HDF5File: Sendable {
+final class HDF5File: Sendable {
     /// Where the file is.
-    public let url: URL
+    let url: URL
     let id: hid_t
 
     /// Opens an existing HDF5 file read-only.
-    public init(readingFrom url: URL) throws(HDF5Error) {
+    init(readingFrom url: URL) throws(HDF5Error) {
         self.url = url
         let path = url.path
         // Read whole and checked before libhdf5 sees the path: a FIFO or a device is refused instead of
@@ -57,7 +57,7 @@ public final class HDF5File: Sendable {
     }
 
     /// Creates an HDF5 file for writing, replacing any file already at `url`.
-    public init(creatingAt url: URL) throws(HDF5Error) {
+    init(creatingAt url: URL) throws(HDF5Error) {
         self.url = url
         let path = url.path
         id = try HDF5Library.withLock { () throws(HDF5Error) -> hid_t in
@@ -75,10 +75,10 @@ public final class HDF5File: Sendable {
     }
 
     /// The root group `/`.
-    public var root: HDF5Group { HDF5Group(file: self, path: "/") }
+    var root: HDF5Group { HDF5Group(file: self, path: "/") }
 
     /// Writes buffered data to disk (closing the file, by releasing it, also does).
-    public func flush() throws(HDF5Error) {
+    func flush() throws(HDF5Error) {
         try HDF5Library.withLock { () throws(HDF5Error) in
             guard H5Fflush(id, H5F_SCOPE_GLOBAL) >= 0 else {
                 throw error(.writeFailed, at: "/")
@@ -125,7 +125,7 @@ public final class HDF5File: Sendable {
 }
 
 /// What an HDF5 path names.
-public enum HDF5ObjectKind: Sendable, Equatable {
+enum HDF5ObjectKind: Sendable, Equatable {
     /// A group (a folder of named members).
     case group
     /// A dataset (an n-dimensional array).

@@ -2,14 +2,14 @@ import CHDF5
 import CHDF5Shim
 
 /// A group in an HDF5 file: named members (groups and datasets) and attributes.
-public struct HDF5Group: HDF5Object {
+struct HDF5Group: HDF5Object {
     /// The file the group is in.
-    public let file: HDF5File
+    let file: HDF5File
     /// The absolute path of the group, `/` for the root.
-    public let path: String
+    let path: String
 
     /// The names of the group's direct members, in HDF5's name order (as h5py lists them).
-    public func memberNames() throws(HDF5Error) -> [String] {
+    func memberNames() throws(HDF5Error) -> [String] {
         try HDF5Library.withLock { () throws(HDF5Error) -> [String] in
             guard let group = HDF5Handle(H5Gopen2(file.id, path, ffh5_p_default()), kind: .group) else {
                 throw file.error(.missingObject, at: path)
@@ -32,12 +32,12 @@ public struct HDF5Group: HDF5Object {
     }
 
     /// What the member `name` (a name or a relative path such as `a/b`) is, or nil when it does not exist.
-    public func kindOfMember(_ name: String) -> HDF5ObjectKind? {
+    func kindOfMember(_ name: String) -> HDF5ObjectKind? {
         HDF5Library.withLock { file.kindOfObject(hdf5Join(path, name)) }
     }
 
     /// The member group `name` (a name or a relative path).
-    public func group(_ name: String) throws(HDF5Error) -> HDF5Group {
+    func group(_ name: String) throws(HDF5Error) -> HDF5Group {
         let childPath = hdf5Join(path, name)
         switch kindOfMember(name) {
         case .group: return HDF5Group(file: file, path: childPath)
@@ -47,7 +47,7 @@ public struct HDF5Group: HDF5Object {
     }
 
     /// The member dataset `name` (a name or a relative path such as `Conv1/kernel:0`).
-    public func dataset(_ name: String) throws(HDF5Error) -> HDF5Dataset {
+    func dataset(_ name: String) throws(HDF5Error) -> HDF5Dataset {
         let childPath = hdf5Join(path, name)
         switch kindOfMember(name) {
         case .dataset: return HDF5Dataset(file: file, path: childPath)
@@ -58,7 +58,7 @@ public struct HDF5Group: HDF5Object {
 
     /// Creates the member group `name`, creating missing intermediate groups of a relative path.
     @discardableResult
-    public func createGroup(_ name: String) throws(HDF5Error) -> HDF5Group {
+    func createGroup(_ name: String) throws(HDF5Error) -> HDF5Group {
         let childPath = hdf5Join(path, name)
         try HDF5Library.withLock { () throws(HDF5Error) in
             let linkProperties = try intermediateGroupsProperties(for: childPath)
@@ -72,19 +72,19 @@ public struct HDF5Group: HDF5Object {
 
     /// Writes a float32 dataset of the given shape (row-major `values`; `[]` for a scalar).
     @discardableResult
-    public func writeDataset(_ name: String, shape: [Int], values: [Float]) throws(HDF5Error) -> HDF5Dataset {
+    func writeDataset(_ name: String, shape: [Int], values: [Float]) throws(HDF5Error) -> HDF5Dataset {
         try writeDataset(name, shape: shape, values: values, type: ffh5_native_float())
     }
 
     /// Writes a float64 dataset of the given shape (row-major `values`; `[]` for a scalar).
     @discardableResult
-    public func writeDataset(_ name: String, shape: [Int], values: [Double]) throws(HDF5Error) -> HDF5Dataset {
+    func writeDataset(_ name: String, shape: [Int], values: [Double]) throws(HDF5Error) -> HDF5Dataset {
         try writeDataset(name, shape: shape, values: values, type: ffh5_native_double())
     }
 
     /// Writes an int64 dataset of the given shape (row-major `values`; `[]` for a scalar).
     @discardableResult
-    public func writeDataset(_ name: String, shape: [Int], values: [Int64]) throws(HDF5Error) -> HDF5Dataset {
+    func writeDataset(_ name: String, shape: [Int], values: [Int64]) throws(HDF5Error) -> HDF5Dataset {
         try writeDataset(name, shape: shape, values: values, type: ffh5_native_int64())
     }
 

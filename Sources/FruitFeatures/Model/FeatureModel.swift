@@ -110,6 +110,7 @@ public struct MobileNetV2FeatureModel: FeatureModel {
     public let extractor: MobileNetV2Extractor
     /// Decoding, resizing and scaling, as `tf.keras.applications.mobilenet_v2.preprocess_input` after Pillow.
     public private(set) var preprocessor: KerasPreprocessor
+    /// What made the features: MobileNetV2, its alpha and input size, the Keras preprocessing and the weights' SHA-256.
     public let identity: FeatureModelIdentity
 
     /// Bundles a loaded network with its preprocessing.
@@ -131,14 +132,18 @@ public struct MobileNetV2FeatureModel: FeatureModel {
             featureCount: extractor.featureCount, weightsSHA256: weightsSHA256)
     }
 
+    /// The shape of one preprocessed image: (height, width, 3).
     public var inputShape: TensorShape { preprocessor.outputShape }
+    /// Features per image (1280 for alpha 1.0).
     public var featureCount: Int { extractor.featureCount }
 
+    /// Decodes and preprocesses one encoded photo into `output` (``inputShape`` floats).
     public func preprocess(_ encoded: UnsafeRawBufferPointer, path: String,
                            into output: UnsafeMutableBufferPointer<Float>) throws(ImageError) {
         try preprocessor.preprocess(encoded, path: path, into: output)
     }
 
+    /// Runs the network on `count` preprocessed images stored one after another in `input`.
     public func features(batch input: UnsafeBufferPointer<Float>, count: Int,
                          into output: UnsafeMutableBufferPointer<Float>) throws(FeatureExtractionError) {
         try extractor.features(batch: input, count: count, into: output)

@@ -2,29 +2,29 @@ import Foundation
 
 /// The weights of a MobileNetV2 backbone as Keras stores them: for each convolution, its kernel and
 /// the parameters of the BatchNormalization that follows it (not yet folded together).
-public struct MobileNetV2Weights: Sendable {
+package struct MobileNetV2Weights: Sendable {
     /// A convolution (regular or depthwise) and its BatchNormalization.
-    public struct Layer: Sendable {
+    package struct Layer: Sendable {
         /// The convolution's Keras name (`Conv1`, `block_3_expand`, …), whatever the file called it.
-        public let name: String
+        package let name: String
         /// The kernel's shape: `[kh, kw, in, out]`, or `[3, 3, channels, 1]` for a depthwise kernel.
-        public let kernelShape: [Int]
+        package let kernelShape: [Int]
         /// The kernel, row-major in `kernelShape`.
-        public let kernel: [Float]
+        package let kernel: [Float]
         /// BatchNorm scale, one per output channel.
-        public let gamma: [Float]
+        package let gamma: [Float]
         /// BatchNorm offset, one per output channel.
-        public let beta: [Float]
+        package let beta: [Float]
         /// BatchNorm moving mean, one per output channel.
-        public let movingMean: [Float]
+        package let movingMean: [Float]
         /// BatchNorm moving variance, one per output channel.
-        public let movingVariance: [Float]
+        package let movingVariance: [Float]
     }
 
     /// The widths found in the file.
-    public let architecture: MobileNetV2Architecture
+    package let architecture: MobileNetV2Architecture
     /// The 52 convolutions in network order: `Conv1`, the blocks' expand/depthwise/project, `Conv_1`.
-    public let layers: [Layer]
+    package let layers: [Layer]
 }
 
 /// A Keras HDF5 weights file (`save_weights('x.h5')` of Keras 2 or 3, or a whole `model.save('x.h5')`),
@@ -35,17 +35,17 @@ public struct MobileNetV2Weights: Sendable {
 /// A MobileNetV2 nested as one layer of a larger model (the usual fine-tuned classifier) is matched by
 /// the layer names inside its weight names instead: Keras stores a nested model's trainable weights
 /// before its non-trainable ones, so their positions depend on what was frozen when it was saved.
-public struct KerasWeightsFile: Sendable {
+package struct KerasWeightsFile: Sendable {
     /// A top-level layer of the file that carries weights.
-    public struct Layer: Sendable, Equatable {
+    package struct Layer: Sendable, Equatable {
         /// The layer's name in the file.
-        public let name: String
+        package let name: String
         /// Its weight names, in stored order (`Conv1/kernel:0`, `bn_Conv1/gamma:0`, …).
-        public let weightNames: [String]
+        package let weightNames: [String]
     }
 
     /// How the weights were saved.
-    public enum Container: Sendable, Equatable {
+    package enum Container: Sendable, Equatable {
         /// `save_weights` (Keras 2) or the legacy `.h5` weights of Keras 3: layers at the file's root.
         case weights
         /// `model.save('x.h5')`: the whole model, weights under the group `model_weights`.
@@ -53,23 +53,23 @@ public struct KerasWeightsFile: Sendable {
     }
 
     /// Where the file is.
-    public let url: URL
+    package let url: URL
     /// The top-level layers with weights, in the order of the file's `layer_names`.
-    public let layers: [Layer]
+    package let layers: [Layer]
     /// How the weights were saved.
-    public let container: Container
+    package let container: Container
     /// Weight names carry TensorFlow's `:0` suffix (Keras 2) rather than none (Keras 3).
-    public var hasKeras2WeightNames: Bool { layers.contains { $0.weightNames.contains { $0.hasSuffix(":0") } } }
+    package var hasKeras2WeightNames: Bool { layers.contains { $0.weightNames.contains { $0.hasSuffix(":0") } } }
     /// The top-level layer holding the MobileNetV2 backbone as a nested model (a fine-tuned classifier),
     /// or nil when the backbone's layers are the file's own top-level layers.
-    public var nestedBackbone: String? {
+    package var nestedBackbone: String? {
         layers.first { $0.weightNames.count >= MobileNetV2Architecture.layerNames().count }?.name
     }
     private let file: HDF5File
     private let weightsRoot: HDF5Group
 
     /// Opens a Keras weights file and lists its layers.
-    public init(contentsOf url: URL) throws(WeightsError) {
+    package init(contentsOf url: URL) throws(WeightsError) {
         self.url = url
         let path = url.path
         func wrap<T>(_ body: () throws(HDF5Error) -> T) throws(WeightsError) -> T {
@@ -121,7 +121,7 @@ public struct KerasWeightsFile: Sendable {
     }
 
     /// Finds the MobileNetV2 backbone, checks every shape against the widths it implies, and reads it.
-    public func mobileNetV2Weights() throws(WeightsError) -> MobileNetV2Weights {
+    package func mobileNetV2Weights() throws(WeightsError) -> MobileNetV2Weights {
         let expectedNames = MobileNetV2Architecture.layerNames()
         let slots: [Slot]
         if let nestedName = nestedBackbone, let nested = layers.first(where: { $0.name == nestedName }) {

@@ -11,6 +11,15 @@ public struct FeatureExtractionError: Error, CustomStringConvertible, Sendable, 
         case output
     }
 
+    /// The kind of failure, for a caller that branches on it: always a caller's buffer of the wrong size.
+    public enum Kind: Sendable, Equatable {
+        /// A buffer does not hold exactly the floats the call needs.
+        case bufferSize
+    }
+
+    /// The kind of failure.
+    public var kind: Kind { .bufferSize }
+
     /// The buffer at fault.
     public let buffer: Buffer
     /// Floats the call needs in that buffer.
@@ -68,7 +77,7 @@ public final class MobileNetV2Extractor: Sendable {
 
     /// Builds the extractor from weights already read, folding every BatchNorm into its convolution.
     /// `source` names the weights in errors.
-    public init(weights: MobileNetV2Weights, inputSize: Int = 224, plan: ExecutionPlan = .standard,
+    package init(weights: MobileNetV2Weights, inputSize: Int = 224, plan: ExecutionPlan = .standard,
                 source: String = "") throws(WeightsError) {
         guard (32...2048).contains(inputSize) else {
             throw WeightsError(file: source, reason: .unsupportedInputSize(inputSize))
@@ -121,7 +130,7 @@ public final class MobileNetV2Extractor: Sendable {
 
     /// Computes the features like `features(batch:count:into:)` and returns the time spent in each kind of
     /// layer (for benchmarks: reading the clock around every layer costs a few microseconds per image).
-    public func profile(
+    package func profile(
         batch input: UnsafeBufferPointer<Float>, count: Int, into output: UnsafeMutableBufferPointer<Float>
     ) throws(FeatureExtractionError) -> LayerProfile {
         try checkBuffers(input, count: count, output)
@@ -373,28 +382,28 @@ public final class MobileNetV2Extractor: Sendable {
 }
 
 /// Time spent in each kind of layer by `MobileNetV2Extractor.profile(batch:count:into:)`.
-public struct LayerProfile: Sendable, Equatable {
+package struct LayerProfile: Sendable, Equatable {
     /// Images the times cover.
-    public var images = 0
+    package var images = 0
     /// Conv1 (patches and the convolution).
-    public var stem = Duration.zero
+    package var stem = Duration.zero
     /// The expanding 1×1 convolutions (with ReLU6).
-    public var expand = Duration.zero
+    package var expand = Duration.zero
     /// The depthwise 3×3 convolutions (with ReLU6).
-    public var depthwise = Duration.zero
+    package var depthwise = Duration.zero
     /// The projecting 1×1 convolutions (with the residual additions).
-    public var project = Duration.zero
+    package var project = Duration.zero
     /// Conv_1 and the global average pooling.
-    public var head = Duration.zero
+    package var head = Duration.zero
 
     /// An empty profile.
-    public init() {}
+    package init() {}
 
     /// Sum of all layers.
-    public var total: Duration { stem + expand + depthwise + project + head }
+    package var total: Duration { stem + expand + depthwise + project + head }
 
     /// Adds the times and images of `other`.
-    public static func += (profile: inout LayerProfile, other: LayerProfile) {
+    package static func += (profile: inout LayerProfile, other: LayerProfile) {
         profile.images += other.images
         profile.stem += other.stem
         profile.expand += other.expand

@@ -22,6 +22,28 @@ public struct WeightsError: Error, CustomStringConvertible, Sendable, Equatable 
         case unreadable(String)
     }
 
+    /// The kind of failure, for a caller that branches on it.
+    public enum Kind: Sendable, Equatable {
+        /// The file could not be read (missing, not HDF5, truncated, I/O error).
+        case unreadable
+        /// The file is HDF5 but holds no Keras weights.
+        case notWeights
+        /// The weights are not those of the expected model (layers, weights or shapes differ).
+        case wrongModel
+        /// A parameter is out of range (the input size).
+        case invalidArgument
+    }
+
+    /// The kind of failure, derived from ``reason``.
+    public var kind: Kind {
+        switch reason {
+        case .hdf5, .unreadable: .unreadable
+        case .noKerasWeights: .notWeights
+        case .notMobileNetV2, .missingLayers, .weightCount, .shape, .missingWeight: .wrongModel
+        case .unsupportedInputSize: .invalidArgument
+        }
+    }
+
     /// The path of the weights file.
     public let file: String
     /// The layer at fault as the file names it (`nil` when the file as a whole is at fault).

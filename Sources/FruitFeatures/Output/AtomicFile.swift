@@ -6,20 +6,20 @@
 /// ``OutputError``. The destination must be missing or a regular file (a symbolic link's target is replaced),
 /// and not a file of a finished run that another command owns (see the library's output rule in
 /// `FileSystem/OutputTarget.swift`).
-public final class AtomicFile {
+final class AtomicFile {
     /// The final path.
-    public let destination: String
+    let destination: String
     /// The temporary path the bytes go to until ``commit()``.
-    public var temporaryPath: String { replacement.temporaryPath }
+    var temporaryPath: String { replacement.temporaryPath }
     private let replacement: FileReplacement
     private var isOpen = true
     private var buffer: [UInt8] = []
     private let bufferLimit = 1 << 20
     /// Bytes written so far, buffered ones included.
-    public private(set) var offset: Int = 0
+    private(set) var offset: Int = 0
 
     /// Creates the temporary file beside `destination`.
-    public convenience init(destination: String) throws(OutputError) {
+    convenience init(destination: String) throws(OutputError) {
         try self.init(destination: destination, owner: .anyWriter)
     }
 
@@ -35,7 +35,7 @@ public final class AtomicFile {
     }
 
     /// Appends bytes.
-    public func write(_ bytes: some Collection<UInt8>) throws(OutputError) {
+    func write(_ bytes: some Collection<UInt8>) throws(OutputError) {
         guard isOpen else { throw OutputError(.closed, path: destination, reason: "file already closed") }
         buffer.append(contentsOf: bytes)
         offset += bytes.count
@@ -43,12 +43,12 @@ public final class AtomicFile {
     }
 
     /// Appends a string as UTF-8.
-    public func write(_ text: String) throws(OutputError) {
+    func write(_ text: String) throws(OutputError) {
         try write(text.utf8)
     }
 
     /// Writes buffered bytes to the temporary file.
-    public func flush() throws(OutputError) {
+    func flush() throws(OutputError) {
         guard isOpen else { throw OutputError(.closed, path: destination, reason: "file already closed") }
         let failure = buffer.withUnsafeBytes { raw -> FileProblem? in
             do throws(FileProblem) {
@@ -65,7 +65,7 @@ public final class AtomicFile {
     }
 
     /// Flushes, syncs and renames the temporary file to the destination.
-    public func commit() throws(OutputError) {
+    func commit() throws(OutputError) {
         guard isOpen else { throw OutputError(.closed, path: destination, reason: "file already closed") }
         do throws(OutputError) {
             try flush()
@@ -82,7 +82,7 @@ public final class AtomicFile {
     }
 
     /// Abandons the file and removes the temporary.
-    public func discard() {
+    func discard() {
         isOpen = false
         replacement.discard()
         buffer.removeAll()

@@ -75,14 +75,14 @@ public final class CSVResultWriter: ResultWriter {
     }
 
     /// A feature value as this writer prints it: shortest round-trip decimal, or `NaN`, `Inf`, `-Inf`.
-    public static func formatted(_ value: Float) -> String {
+    package static func formatted(_ value: Float) -> String {
         if value.isFinite { return value.description }
         if value.isNaN { return "NaN" }
         return value < 0 ? "-Inf" : "Inf"
     }
 
     /// A text field as RFC 4180 wants it: quoted (inner quotes doubled) when it holds a comma, a quote, CR or LF.
-    public static func quoted(_ field: String) -> String {
+    package static func quoted(_ field: String) -> String {
         var bytes: [UInt8] = []
         appendField(field, to: &bytes)
         return String(decoding: bytes, as: UTF8.self)

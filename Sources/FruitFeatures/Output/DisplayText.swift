@@ -4,11 +4,11 @@
 /// message becomes two (a log then lies about what failed), and `ESC [ …` sequences are run by the
 /// terminal (clearing the screen, rewriting earlier lines, setting the window title). Every message that
 /// carries a name goes through ``escaped(_:)``; files holding data (CSV, JSON, Parquet) keep names exact.
-public enum DisplayText {
+package enum DisplayText {
     /// `text` with control characters replaced by visible escapes: `\n`, `\r`, `\t`, `\xHH` for the other
     /// C0 controls and DEL, `\u{HHHH}` for C1 controls, line and paragraph separators and bidirectional
     /// overrides (which reorder what follows them). Everything else, backslashes included, is unchanged.
-    public static func escaped(_ text: String) -> String {
+    package static func escaped(_ text: String) -> String {
         guard text.unicodeScalars.contains(where: needsEscape) else { return text }
         var result = ""
         result.reserveCapacity(text.utf8.count + 8)

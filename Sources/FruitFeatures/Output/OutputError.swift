@@ -30,5 +30,6 @@ public struct OutputError: Error, CustomStringConvertible, Sendable, Equatable {
         self.reason = reason
     }
 
+    /// "path: reason".
     public var description: String { "\(path): \(reason)" }
 }

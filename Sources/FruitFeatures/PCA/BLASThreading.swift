@@ -10,17 +10,17 @@ import Foundation
 /// single-threaded whatever the caller set: ``singleThreaded(_:)`` sets OpenBLAS's process-wide count to 1
 /// for their duration, under a process-wide lock, and restores it after. A host that calls OpenBLAS from other
 /// threads at the same moment shares that setting meanwhile (Debian's OpenBLAS has no per-thread setting).
-public enum BLASThreading {
+package enum BLASThreading {
     /// The number of threads OpenBLAS uses per call.
-    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+    package static var threadCount: Int { Int(openblas_get_num_threads()) }
 
     /// Sets the number of threads OpenBLAS uses per call (at least 1).
-    public static func setThreadCount(_ count: Int) {
+    package static func setThreadCount(_ count: Int) {
         openblas_set_num_threads(Int32(clamping: max(1, count)))
     }
 
     /// OpenBLAS's build description (version, target CPU kernel, threading).
-    public static var configuration: String {
+    package static var configuration: String {
         guard let text = openblas_get_config() else { return "unknown" }
         return String(cString: text)
     }

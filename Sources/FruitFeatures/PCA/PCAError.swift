@@ -27,6 +27,40 @@ public enum PCAError: Error, CustomStringConvertible, Sendable, Equatable {
     /// A model file could not be written or read.
     case file(path: String, reason: String)
 
+    /// The kind of failure, for a caller that branches on it.
+    public enum Kind: Sendable, Equatable {
+        /// A parameter is out of range (component count, dimension, variance share).
+        case invalidArgument
+        /// The data cannot support the fit (too few rows, no variance, more components than samples or dimensions).
+        case insufficientData
+        /// The data does not fit (a non-finite value, a batch or model of another dimension).
+        case invalidData
+        /// LAPACK failed to converge or reported an error.
+        case numericalFailure
+        /// A stored or hand-built model does not hold together.
+        case malformed
+        /// A model file could not be written or read.
+        case file
+    }
+
+    /// The kind of failure.
+    public var kind: Kind {
+        switch self {
+        case .invalidComponentCount, .invalidDimension, .invalidVarianceShare: .invalidArgument
+        case .componentsExceedDimension, .componentsExceedSamples, .tooFewRows, .noVariance: .insufficientData
+        case .nonFiniteValue, .invalidBatch, .dimensionMismatch: .invalidData
+        case .lapackFailure: .numericalFailure
+        case .invalidModel: .malformed
+        case .file: .file
+        }
+    }
+
+    /// The model file concerned, when the failure is about one (``file(path:reason:)``).
+    public var path: String? {
+        if case .file(let path, _) = self { return path }
+        return nil
+    }
+
     /// A one-line explanation naming the offending value.
     public var description: String {
         switch self {

@@ -6,23 +6,23 @@ import Foundation
 /// (`batchSize × inputCount` floats) and feature rows (`batchSize × featureCount` floats). A batch size
 /// typed by mistake (50000, or `Int.max`) would otherwise die allocating, after the output folder was
 /// prepared, or trap on overflow.
-public struct BatchMemory: Sendable, Equatable {
+struct BatchMemory: Sendable, Equatable {
     /// Bytes one image takes in a batch buffer.
-    public let bytesPerImage: Int
+    let bytesPerImage: Int
     /// Batches in flight (`jobs + 1`).
-    public let batchesInFlight: Int
+    let batchesInFlight: Int
     /// Images per batch.
-    public let batchSize: Int
+    let batchSize: Int
 
     /// The batches of `settings` for a network taking `inputCount` floats and giving `featureCount`.
-    public init(settings: ExtractionSettings, inputCount: Int, featureCount: Int) {
+    init(settings: ExtractionSettings, inputCount: Int, featureCount: Int) {
         bytesPerImage = (inputCount + featureCount) * MemoryLayout<Float>.stride
         batchesInFlight = settings.jobs == .max ? .max : settings.jobs + 1
         batchSize = settings.batchSize
     }
 
     /// Bytes of all batches in flight, or nil when the product does not fit in an `Int`.
-    public var totalBytes: Int? {
+    var totalBytes: Int? {
         let perBatch = batchSize.multipliedReportingOverflow(by: bytesPerImage)
         guard !perBatch.overflow else { return nil }
         let total = perBatch.partialValue.multipliedReportingOverflow(by: batchesInFlight)
@@ -30,14 +30,14 @@ public struct BatchMemory: Sendable, Equatable {
     }
 
     /// The largest batch size that fits `budget` with these batches in flight (at least 0).
-    public func largestBatchSize(within budget: Int) -> Int {
+    func largestBatchSize(within budget: Int) -> Int {
         let perBatchBudget = budget / max(batchesInFlight, 1)
         return perBatchBudget / max(bytesPerImage, 1)
     }
 
     /// The memory batches may take: half of what the machine has, or of the control group's limit when
     /// that is lower (a container), so that the network's working memory, the PCA and the system fit beside.
-    public static func budget() -> Int {
+    static func budget() -> Int {
         var memory = Int(clamping: sysconf(Int32(_SC_PHYS_PAGES))).multipliedReportingOverflow(
             by: Int(clamping: sysconf(Int32(_SC_PAGESIZE))))
         if memory.overflow || memory.partialValue <= 0 { memory = (Int.max, false) }
@@ -52,7 +52,7 @@ public struct BatchMemory: Sendable, Equatable {
     }
 
     /// Throws when the batches in flight would not fit `budget`, naming what they need and the limit.
-    public func check(budget: Int = BatchMemory.budget()) throws(ExtractionError) {
+    func check(budget: Int = BatchMemory.budget()) throws(ExtractionError) {
         if let total = totalBytes, total <= budget { return }
         let need = totalBytes.map { "\(Self.formatted($0))" } ?? "more memory than can be counted"
         let jobs = batchesInFlight == .max ? batchesInFlight : batchesInFlight - 1

@@ -97,6 +97,54 @@ public enum ExtractionError: Error, CustomStringConvertible, Sendable {
     /// are in the checkpoint folder, and a resumed run continues from there.
     case interrupted(done: Int, total: Int, checkpoint: String)
 
+    /// The kind of failure, for a caller that branches on it.
+    public enum Kind: Sendable, Equatable {
+        /// The output folder cannot be used as it is (not empty, an unfinished or foreign run, in use, not resumable).
+        case outputNotUsable
+        /// The output folder or a file in it cannot be written.
+        case unwritable
+        /// No image, or no usable image, was found.
+        case noImages
+        /// The settings are invalid.
+        case invalidSettings
+        /// Fitting or applying the PCA failed (``PCAError``).
+        case pca
+        /// The network could not run on a batch (``FeatureExtractionError``).
+        case extraction
+        /// The run was cancelled; it can be resumed.
+        case interrupted
+    }
+
+    /// The kind of failure.
+    public var kind: Kind {
+        switch self {
+        case .outputNotEmpty, .outputHoldsUnfinishedRun, .outputNotARun, .outputInUse, .cannotResume: .outputNotUsable
+        case .outputNotWritable, .output: .unwritable
+        case .noImages, .noUsableImages: .noImages
+        case .invalidSettings: .invalidSettings
+        case .pca: .pca
+        case .extraction: .extraction
+        case .interrupted: .interrupted
+        }
+    }
+
+    /// The file or folder concerned, when there is one: the output folder, the input folder, the errors file,
+    /// the checkpoint or the file an output or PCA error names.
+    public var path: String? {
+        switch self {
+        case .outputNotEmpty(let path), .outputHoldsUnfinishedRun(let path), .outputNotARun(let path, _),
+             .outputInUse(let path), .cannotResume(let path, _), .outputNotWritable(let path, _):
+            path
+        case .noImages(let input, _): input
+        case .noUsableImages(_, let errorsFile): errorsFile
+        case .invalidSettings, .extraction: nil
+        case .pca(let error): error.path
+        case .output(let error): error.path
+        case .interrupted(_, _, let checkpoint): checkpoint
+        }
+    }
+
+    /// A one-line explanation naming the folder or file and the reason.
     public var description: String {
         switch self {
         case .outputNotEmpty(let path):

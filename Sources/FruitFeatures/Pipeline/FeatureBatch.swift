@@ -213,9 +213,9 @@ func featureResult(_ failure: (any Error)?, row: UnsafeMutableBufferPointer<Floa
 /// `extract`'s network pass, `transform` and ``FittedPipeline/features(ofFilesAt:jobs:)`` all run this way, so
 /// that features are identical whatever the job count or batch size (an image's features never depend on the
 /// images sharing its batch).
-public enum FeatureBatchRunner {
+package enum FeatureBatchRunner {
     /// Images per batch when the caller does not say: a multiple of MobileNetV2's group size (8).
-    public static let defaultBatchSize = 16
+    package static let defaultBatchSize = 16
 
     /// Runs `process` over the work `next` hands out, at most `window` at once, and calls `deliver` with each
     /// output in the order the work was handed out.
@@ -268,7 +268,7 @@ public enum FeatureBatchRunner {
     /// vector or the reason the file could not be used (read with ``DirectoryImageSource``'s size limit).
     ///
     /// Runs on the library's own threads, never on the cooperative pool.
-    public static func features(
+    package static func features(
         ofFilesAt paths: [String], model: any FeatureModel, jobs: Int = ProcessInfo.processInfo.activeProcessorCount,
         batchSize: Int = defaultBatchSize
     ) async -> [Result<[Float], ImageError>] {

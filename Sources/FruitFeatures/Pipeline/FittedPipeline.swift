@@ -42,26 +42,41 @@ public final class FittedPipeline: Sendable {
     }
 
     /// The PCA features of an encoded photo.
-    public func features(of encoded: [UInt8], path: String) throws(ImageError) -> [Float] {
-        try project(rawFeatures(of: encoded, path: path), path: path)
+    ///
+    /// - Throws: ``AnalysisError`` of kind ``AnalysisError/Kind/image`` when the photo cannot be used, or
+    ///   ``AnalysisError/Kind/pca`` when the run's PCA cannot be applied to its features.
+    public func features(of encoded: [UInt8], path: String) throws(AnalysisError) -> [Float] {
+        let raw: [Float]
+        do {
+            raw = try rawFeatures(of: encoded, path: path)
+        } catch {
+            throw AnalysisError(.image, path: error.path, reason: error.reasonDescription)
+        }
+        return try project(raw, path: path)
     }
 
     /// The PCA features of the image files at `paths`, in order, on `jobs` cores: each K floats or the reason the
-    /// file could not be used.
+    /// file could not be used (``AnalysisError/Kind/image``) or its features projected (``AnalysisError/Kind/pca``).
     public func features(
         ofFilesAt paths: [String], jobs: Int = ProcessInfo.processInfo.activeProcessorCount
-    ) async -> [Result<[Float], ImageError>] {
+    ) async -> [Result<[Float], AnalysisError>] {
         await FeatureBatchRunner.features(ofFilesAt: paths, model: model, jobs: jobs).enumerated().map { index, raw in
-            raw.flatMap { features in Result { () throws(ImageError) in try project(features, path: paths[index]) } }
+            switch raw {
+            case .success(let features):
+                Result { () throws(AnalysisError) in try project(features, path: paths[index]) }
+            case .failure(let error):
+                .failure(AnalysisError(.image, path: error.path, reason: error.reasonDescription))
+            }
         }
     }
 
     /// One row's projection (row by row, so a photo's PCA features never depend on the others).
-    private func project(_ raw: [Float], path: String) throws(ImageError) -> [Float] {
+    /// A failure is the PCA's, not the photo's: it names the photo and keeps the PCA's own explanation.
+    private func project(_ raw: [Float], path: String) throws(AnalysisError) -> [Float] {
         do {
             return try pca.project(raw, rowCount: 1)
         } catch {
-            throw ImageError(path: path, reason: .unsupported(error.description))
+            throw AnalysisError(.pca, path: path, reason: error.description)
         }
     }
 }

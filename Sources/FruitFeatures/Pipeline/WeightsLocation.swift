@@ -71,7 +71,7 @@ public enum WeightsLocation {
                 let what = digest != nil
                     ? "these weights are not those the PCA was fitted with (\(reason))"
                     : "cannot use the weights file: \(reason)"
-                throw WeightsLocationError(message: "\(explicit): \(what)")
+                throw WeightsLocationError(kind: .refused, path: explicit, message: "\(explicit): \(what)")
             }
             return (explicit, digest)
         }
@@ -93,7 +93,7 @@ public enum WeightsLocation {
         let advice = expected != nil
             ? "pass the file the run was made with as --weights FILE, or set \(environmentVariable)"
             : "pass --weights FILE, set \(environmentVariable), or run `fruitfeatures weights download` to fetch \(kerasURL.absoluteString) into \(cache)"
-        throw WeightsLocationError(message: "\(wanted) (tried \(refused.joined(separator: "; "))): \(advice)")
+        throw WeightsLocationError(kind: .notFound, message: "\(wanted) (tried \(refused.joined(separator: "; "))): \(advice)")
     }
 
     /// The SHA-256 of a weights file, hexadecimal.
@@ -108,20 +108,37 @@ public enum WeightsLocation {
 
 /// The weights file could not be found or fetched.
 public struct WeightsLocationError: Error, CustomStringConvertible, Sendable {
+    /// The kind of failure, for a caller that branches on it.
+    public enum Kind: Sendable, Equatable {
+        /// No candidate place holds a usable weights file (every place tried is named in ``message``).
+        case notFound
+        /// The file given explicitly is not the run's (another SHA-256) or cannot be used.
+        case refused
+        /// A download failed or did not return an HDF5 file.
+        case downloadFailed
+        /// The downloaded file could not be written into place.
+        case unwritable
+    }
+
+    /// The kind of failure.
+    public var kind: Kind
+    /// The weights file concerned (the explicit file, the download's destination), or nil when several places were tried.
+    public var path: String?
     /// What went wrong and what to do about it.
     public var message: String
+    /// The message.
     public var description: String { message }
 }
 
 /// Downloads a weights file over HTTP(S) into place, atomically, reporting progress.
-public enum WeightsDownload {
+package enum WeightsDownload {
     /// Fetches `url` into `destination` (folders created as needed).
     ///
     /// The bytes go to a temporary file beside `destination` and are moved into place only when the
     /// transfer is complete and the file starts with the HDF5 signature, so a failed or interrupted
     /// download never leaves a file that looks like weights.
     /// - Parameter progress: called with the bytes received and the expected total, when known.
-    public static func fetch(
+    package static func fetch(
         from url: URL, to destination: String,
         progress: @escaping @Sendable (_ received: Int64, _ expected: Int64?) -> Void = { _, _ in }
     ) async throws(WeightsLocationError) {
@@ -136,11 +153,11 @@ public enum WeightsDownload {
                 session.downloadTask(with: url).resume()
             }
         } catch {
-            throw WeightsLocationError(message: "download of \(url.absoluteString) failed: \(error.localizedDescription)")
+            throw WeightsLocationError(kind: .downloadFailed, path: destination, message: "download of \(url.absoluteString) failed: \(error.localizedDescription)")
         }
         defer { try? FileManager.default.removeItem(at: temporary) }
         if let http = response as? HTTPURLResponse, !(200..<300).contains(http.statusCode) {
-            throw WeightsLocationError(message: "download of \(url.absoluteString) failed: HTTP \(http.statusCode)")
+            throw WeightsLocationError(kind: .downloadFailed, path: destination, message: "download of \(url.absoluteString) failed: HTTP \(http.statusCode)")
         }
         let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
         var head = [UInt8](repeating: 0, count: 8)
@@ -149,14 +166,14 @@ public enum WeightsDownload {
         }) ?? 0
         head.removeSubrange(headCount...)
         guard head == signature else {
-            throw WeightsLocationError(message: "\(url.absoluteString) did not return an HDF5 file")
+            throw WeightsLocationError(kind: .downloadFailed, path: destination, message: "\(url.absoluteString) did not return an HDF5 file")
         }
         // Folders are created only now that there is a file to put in them, and removed again if it cannot go there.
         let created: [String]
         do {
             created = try createMissingFolders(of: destination)
         } catch {
-            throw WeightsLocationError(message: "cannot create the folder of \(destination): \(error.reasonText)")
+            throw WeightsLocationError(kind: .unwritable, path: destination, message: "cannot create the folder of \(destination): \(error.reasonText)")
         }
         do {
             let replacement = try FileReplacement(destination: destination)
@@ -171,7 +188,7 @@ public enum WeightsDownload {
             try replacement.commit()
         } catch {
             for folder in created.reversed() { SystemCalls.removeEmptyFolder(folder) }
-            throw WeightsLocationError(message: "cannot write \(destination): \(error.reasonText)")
+            throw WeightsLocationError(kind: .unwritable, path: destination, message: "cannot write \(destination): \(error.reasonText)")
         }
     }
 

@@ -55,7 +55,7 @@ public struct BicubicResampler: Sendable, Equatable {
 
     /// The `region` of `image` resized to ``width`` × ``height``: Pillow's
     /// `image.resize((width, height), box=region)`, with Pillow's checks on the region.
-    public func resize(_ image: RGBImage, region: ResampleRegion) throws(ResampleError) -> RGBImage {
+    func resize(_ image: RGBImage, region: ResampleRegion) throws(ResampleError) -> RGBImage {
         if !(region.x0.isFinite && region.y0.isFinite && region.x1.isFinite && region.y1.isFinite) {
             throw .regionNotFinite(region)
         }
@@ -215,18 +215,18 @@ public struct BicubicResampler: Sendable, Equatable {
 /// (left, top, right, bottom; right and bottom exclusive), as Pillow's `box` argument.
 ///
 /// Coordinates are `Float` because Pillow passes the box to C as `float`.
-public struct ResampleRegion: Sendable, Equatable {
+struct ResampleRegion: Sendable, Equatable {
     /// Left edge.
-    public var x0: Float
+    var x0: Float
     /// Top edge.
-    public var y0: Float
+    var y0: Float
     /// Right edge.
-    public var x1: Float
+    var x1: Float
     /// Bottom edge.
-    public var y1: Float
+    var y1: Float
 
     /// The rectangle from (`x0`, `y0`) to (`x1`, `y1`).
-    public init(x0: Float, y0: Float, x1: Float, y1: Float) {
+    init(x0: Float, y0: Float, x1: Float, y1: Float) {
         self.x0 = x0
         self.y0 = y0
         self.x1 = x1
@@ -235,7 +235,7 @@ public struct ResampleRegion: Sendable, Equatable {
 }
 
 /// A region Pillow would refuse, with Pillow's reasons.
-public enum ResampleError: Error, Sendable, Equatable, CustomStringConvertible {
+enum ResampleError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A coordinate that is infinite or NaN.
     case regionNotFinite(ResampleRegion)
     /// A left or top edge below 0.
@@ -246,7 +246,7 @@ public enum ResampleError: Error, Sendable, Equatable, CustomStringConvertible {
     case regionEmpty(ResampleRegion)
 
     /// The problem in words.
-    public var description: String {
+    var description: String {
         switch self {
         case .regionNotFinite(let r):
             return "resample region \(r) has a coordinate that is not a finite number"

@@ -19,10 +19,43 @@ public struct ImageError: Error, Sendable, Equatable, CustomStringConvertible {
         case unsupported(String)
         /// The file could not be read (missing, permission, a directory, I/O error).
         case unreadable(String)
+        /// The file holds more bytes than the reader accepts; refused before it is read.
+        case fileTooLarge(size: Int, limit: Int)
         /// Memory ran out while decoding.
         case outOfMemory
         /// The caller's output buffer does not hold exactly one preprocessed image.
         case outputBufferSize(expected: Int, actual: Int)
+    }
+
+    /// The kind of failure, for a caller that branches on it (a service maps it to a status).
+    public enum Kind: Sendable, Equatable {
+        /// The bytes are not a photo this library reads (empty, or not a JPEG).
+        case notAPhoto
+        /// The file, or the pixels its header declares, exceed the limit.
+        case tooLarge
+        /// The file could not be read (missing, permission, a directory, I/O error).
+        case unreadable
+        /// The JPEG data is truncated or corrupt.
+        case corrupt
+        /// A well-formed JPEG of a kind this decoder does not handle.
+        case unsupported
+        /// Memory ran out while decoding.
+        case outOfMemory
+        /// The caller passed a buffer of the wrong size.
+        case invalidArgument
+    }
+
+    /// The kind of failure, derived from ``reason``.
+    public var kind: Kind {
+        switch reason {
+        case .emptyFile, .notJPEG: .notAPhoto
+        case .tooLarge, .fileTooLarge: .tooLarge
+        case .unreadable: .unreadable
+        case .truncated, .corrupt: .corrupt
+        case .unsupported: .unsupported
+        case .outOfMemory: .outOfMemory
+        case .outputBufferSize: .invalidArgument
+        }
     }
 
     /// The path of the file, as given by the caller.
@@ -61,6 +94,8 @@ public struct ImageError: Error, Sendable, Equatable, CustomStringConvertible {
             return "unsupported JPEG: \(message)"
         case .unreadable(let message):
             return "cannot read the file: \(message)"
+        case .fileTooLarge(let size, let limit):
+            return "cannot read the file: file is \(size) bytes, larger than the \(byteCountText(limit)) limit"
         case .outOfMemory:
             return "out of memory while decoding"
         case .outputBufferSize(let expected, let actual):
@@ -74,6 +109,7 @@ extension ImageError {
     init(readFailure error: DiscoveryError) {
         switch error.reason {
         case .unreadableFile(let why): self.init(path: error.path, reason: .unreadable(why))
+        case .fileTooLarge(let size, let limit): self.init(path: error.path, reason: .fileTooLarge(size: size, limit: limit))
         default: self.init(path: error.path, reason: .unreadable(error.reasonText))
         }
     }

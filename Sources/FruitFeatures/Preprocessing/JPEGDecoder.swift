@@ -2,7 +2,7 @@ import CJPEGDecoder
 import Foundation
 
 /// The colour space of a JPEG's stored samples, as libjpeg infers it from the markers.
-public enum JPEGColorSpace: Sendable, Equatable {
+enum JPEGColorSpace: Sendable, Equatable {
     /// One component.
     case grayscale
     /// Three components stored as RGB (Adobe transform 0, or component ids 'R','G','B').
@@ -29,19 +29,19 @@ public enum JPEGColorSpace: Sendable, Equatable {
 }
 
 /// What a JPEG's frame header says, read without decoding any pixels.
-public struct JPEGHeader: Sendable, Equatable {
+struct JPEGHeader: Sendable, Equatable {
     /// Width in pixels.
-    public var width: Int
+    var width: Int
     /// Height in pixels.
-    public var height: Int
+    var height: Int
     /// Number of colour components (1, 3 or 4 for a decodable image).
-    public var components: Int
+    var components: Int
     /// Colour space of the stored samples.
-    public var colorSpace: JPEGColorSpace
+    var colorSpace: JPEGColorSpace
     /// Bits per sample (8 for every decodable image).
-    public var bitsPerSample: Int
+    var bitsPerSample: Int
     /// Whether the frame is progressive.
-    public var isProgressive: Bool
+    var isProgressive: Bool
 }
 
 /// Decodes JPEG data to 8-bit RGB with libjpeg, exactly as Pillow's `Image.open(...).convert("RGB")`.
@@ -74,7 +74,7 @@ public struct JPEGDecoder: Sendable {
     /// Reads the frame header of `data` without decoding pixels.
     ///
     /// Checks the signature (naming the format of non-JPEG data) but not the pixel limit.
-    public func readHeader(_ data: UnsafeRawBufferPointer, path: String) throws(ImageError) -> JPEGHeader {
+    func readHeader(_ data: UnsafeRawBufferPointer, path: String) throws(ImageError) -> JPEGHeader {
         try checkSignature(data, path: path)
         let session = try Session(path: path, pixelLimit: pixelLimit)
         return try session.readHeader(data)

@@ -48,7 +48,7 @@ public struct KerasPreprocessor: Preprocessor {
 
     /// MobileNetV2's scaling of one byte: `Float(x) / 127.5 − 1`, each step rounded to float32
     /// as NumPy does it on a float32 array.
-    public static func scale(_ value: UInt8) -> Float {
+    package static func scale(_ value: UInt8) -> Float {
         let x = Float(value)
         let divided = x / Float(127.5)
         return divided - Float(1.0)

@@ -8,14 +8,14 @@ import CKernels
 /// one. With the thresholds raised, freed buffers stay in the heap and the next decode reuses them. Nothing
 /// about the pixels changes. Buffers above 64 MB (over ≈ 21 megapixels) are still mapped and unmapped, so the
 /// memory kept is at most about 64 MB per worker thread.
-public enum LargeBufferReuse {
+package enum LargeBufferReuse {
     /// Blocks up to this size come from the heap instead of their own mapping.
-    public static let heapLimit = 64 << 20
+    package static let heapLimit = 64 << 20
 
     /// Raises glibc's mmap threshold to ``heapLimit`` and its trim threshold above it, for the whole process;
     /// returns whether the allocator took the settings (false on other C libraries). Call once at start-up.
     @discardableResult
-    public static func enable() -> Bool {
+    package static func enable() -> Bool {
         ffk_keep_freed_blocks_up_to(heapLimit) != 0
     }
 }

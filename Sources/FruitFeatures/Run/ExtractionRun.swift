@@ -190,7 +190,7 @@ public struct ExtractionRun: Sendable {
     ]
 
     /// Checks that the features are the model's projections: as many features as components.
-    public static func checkConsistency(features: FeatureTable, pca: PCAModel, directory: String) throws(AnalysisError) {
+    package static func checkConsistency(features: FeatureTable, pca: PCAModel, directory: String) throws(AnalysisError) {
         guard features.featureCount == pca.componentCount else {
             throw AnalysisError(.inconsistent, path: directory,
                                 reason: "features.csv has \(features.featureCount) features but pca.h5 has \(pca.componentCount) components")

@@ -30,7 +30,7 @@ do {
 let lines = await withTaskGroup(of: (Int, String).self) { group in
     for (index, photo) in photos.enumerated() {
         group.addTask {
-            do {
+            do throws(AnalysisError) {
                 // A service holding the request's bytes calls recognize(encodedPhoto:name:labelCount:);
                 // reading a file goes through the library's bounded reader (same size limit as extract).
                 let answer = try recognizer.recognize(photoAt: photo, labelCount: 3)
