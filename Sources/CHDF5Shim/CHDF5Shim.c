@@ -39,3 +39,23 @@ int ffh5_is_hdf5(const char *path) {
     return (int)H5Fis_hdf5(path);
 #endif
 }
+
+hid_t ffh5_open_image(const void *bytes, size_t count) {
+    hid_t access = H5Pcreate(H5P_FILE_ACCESS);
+    if (access < 0) return -1;
+    hid_t file = -1;
+    // The core driver without a backing store reads the file from memory; H5Pset_file_image copies the
+    // bytes, so the caller may release them once the file is open.
+    if (H5Pset_fapl_core(access, 1 << 16, 0) >= 0 && H5Pset_file_image(access, (void *)bytes, count) >= 0) {
+        file = H5Fopen("in-memory image", H5F_ACC_RDONLY, access);
+    }
+    H5Pclose(access);
+    // The core driver reads past the end of a short image as zeros: refuse an image shorter than the end of
+    // file its superblock records (a truncated file) instead.
+    haddr_t end = 0;
+    if (file >= 0 && H5Fget_eoa(file, &end) >= 0 && end > (haddr_t)count) {
+        H5Fclose(file);
+        return -2;
+    }
+    return file;
+}

@@ -2,11 +2,11 @@ import ArgumentParser
 import Foundation
 import FruitFeatures
 
-/// `fruitfeatures weights …`: find and fetch MobileNetV2 weights.
+/// `fruitfeatures weights …`: find and fetch the ImageNet weights of a backbone (MobileNetV2 by default).
 struct WeightsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weights",
-        abstract: "Find or download the MobileNetV2 ImageNet weights.",
+        abstract: "Find or download the ImageNet weights of MobileNetV2 or MobileNetV3 (--model).",
         subcommands: [Download.self, Locate.self]
     )
 
@@ -17,15 +17,19 @@ struct WeightsCommand: AsyncParsableCommand {
         @Option(help: "Where to save the file (default: the Keras cache, ~/.keras/models/).")
         var output: String?
 
-        @Option(help: ArgumentHelp("The address to fetch from.", visibility: .hidden))
-        var url: String = WeightsLocation.kerasURL.absoluteString
+        @Option(help: "The network: \(KerasApplicationsModel.allCases.map(\.rawValue).joined(separator: ", ")).")
+        var model: KerasApplicationsModel = .mobileNetV2
+
+        @Option(help: ArgumentHelp("The address to fetch from (default: Keras's address for --model).", visibility: .hidden))
+        var url: String?
 
         @Flag(help: "Do not show progress.")
         var noProgress = false
 
         func run() async throws {
-            guard let source = URL(string: url) else { throw ValidationError("invalid URL: \(url)") }
-            let destination = output ?? WeightsLocation.kerasCachePath()
+            let address = url ?? model.url.absoluteString
+            guard let source = URL(string: address) else { throw ValidationError("invalid URL: \(address)") }
+            let destination = output ?? model.kerasCachePath()
             let progress = ProgressReporter(total: nil, unit: "bytes", enabled: !noProgress)
             do {
                 try await WeightsDownload.fetch(from: source, to: destination) { received, expected in
@@ -47,7 +51,22 @@ struct WeightsCommand: AsyncParsableCommand {
         @Option(help: "A weights file to check instead of the usual places.")
         var weights: String?
 
+        @Option(help: "The network whose Keras cache file to look for: \(KerasApplicationsModel.allCases.map(\.rawValue).joined(separator: ", ")).")
+        var model: KerasApplicationsModel = .mobileNetV2
+
         func run() throws {
+            if model != .mobileNetV2 && weights == nil {
+                // Another backbone's file has its own name in the Keras cache.
+                let cache = model.kerasCachePath()
+                guard FileManager.default.isReadableFile(atPath: cache) else {
+                    throw CLIFailure("""
+                        no \(model.rawValue) weights found at \(cache): pass --weights FILE or run \
+                        `fruitfeatures weights download --model \(model.rawValue)` to fetch \(model.url.absoluteString)
+                        """, code: .fatal)
+                }
+                print(cache)
+                return
+            }
             do {
                 print(try WeightsLocation.resolve(explicit: weights))
             } catch {
@@ -56,3 +75,5 @@ struct WeightsCommand: AsyncParsableCommand {
         }
     }
 }
+
+extension KerasApplicationsModel: ExpressibleByArgument {}

@@ -3,6 +3,7 @@
 // Each function picks an AVX2+FMA build of its loop at run time when the CPU has those
 // instructions, and a portable build otherwise (no compiler flags needed for either).
 #include <stddef.h>
+#include "MobileNetV3Kernels.h"  // MobileNetV3's kernels (MobileNetV3.c)
 
 /// 1 when the CPU supports AVX2 and FMA (the fast paths), else 0.
 int ffk_cpu_has_avx2_fma(void);

@@ -34,6 +34,37 @@ public final class HDF5File: Sendable {
         }
     }
 
+    /// Opens an HDF5 file held in memory (such as the weights member of a `.keras` archive) read-only;
+    /// `url` names it in errors. The bytes are copied, so the caller may release them.
+    public init(image bytes: [UInt8], url: URL) throws(HDF5Error) {
+        self.url = url
+        let path = url.path
+        // The superblock signature sits at byte 0, 512, 1024, 2048, … (HDF5 file format, "Superblock").
+        let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
+        var offset = 0
+        var found = false
+        while offset + 8 <= bytes.count, !found {
+            found = Array(bytes[offset..<(offset + 8)]) == signature
+            offset = offset == 0 ? 512 : offset * 2
+        }
+        guard found else { throw HDF5Error(file: path, object: "/", reason: .notHDF5) }
+        if let damage = bytes.withUnsafeBytes({ HDF5GlobalHeapCheck.firstDamage(in: $0) }) {
+            throw HDF5Error(file: path, object: "/", reason: .cannotOpen,
+                            libraryMessage: "damaged global heap collection at byte \(damage.offset): \(damage.reason)")
+        }
+        id = try HDF5Library.withLock { () throws(HDF5Error) -> hid_t in
+            let id = bytes.withUnsafeBytes { ffh5_open_image($0.baseAddress, $0.count) }
+            guard id != -2 else {
+                throw HDF5Error(file: path, object: "/", reason: .cannotOpen,
+                                libraryMessage: "truncated: \(bytes.count) bytes, shorter than the end of file its superblock records")
+            }
+            guard id >= 0 else {
+                throw HDF5Error(file: path, object: "/", reason: .cannotOpen, libraryMessage: HDF5Library.takeErrorMessage())
+            }
+            return id
+        }
+    }
+
     /// Creates an HDF5 file for writing, replacing any file already at `url`.
     public init(creatingAt url: URL) throws(HDF5Error) {
         self.url = url
