@@ -29,6 +29,5 @@ int ffh5_take_error_message(char *buffer, size_t capacity);
 int ffh5_is_hdf5(const char *path);
 
 /// Opens an HDF5 file held in memory (`count` bytes at `bytes`, copied) read-only, with the core driver and
-/// no backing store. Returns the file identifier, -2 when the image is shorter than the end of file its
-/// superblock records (truncated), or another negative value on failure (error stack set).
+/// no backing store. Returns the file identifier, or a negative value on failure (error stack set).
 hid_t ffh5_open_image(const void *bytes, size_t count);

@@ -24,6 +24,8 @@ public struct WeightsError: Error, CustomStringConvertible, Sendable, Equatable 
         case unknownArchitecture(String)
         /// A known network in a variant FruitFeatures does not compute (detail says which and why).
         case unsupportedVariant(String)
+        /// The file could not be read to the end (to hash it); the system's reason.
+        case unreadable(String)
     }
 
     /// The path of the weights file.
@@ -64,6 +66,7 @@ public struct WeightsError: Error, CustomStringConvertible, Sendable, Equatable 
         case .archive(let error): return "cannot read the Keras archive: \(error)"
         case .unknownArchitecture(let detail): what = "not a network FruitFeatures knows (MobileNetV2, MobileNetV3 Large/Small): \(detail)"
         case .unsupportedVariant(let detail): what = detail
+        case .unreadable(let reason): what = "cannot read the file: \(reason)"
         }
         var location = file
         if let layer {

@@ -61,4 +61,32 @@ import Testing
         let unknown = try CommandRunner.run(["weights", "locate", "--model", "resnet50"])
         #expect(unknown.status == 64)
     }
+
+    /// extract with a MobileNetV3 file (and another input size): the run records the backbone in summary.json,
+    /// and transform uses the same backbone through the run.
+    @Test func extractAndTransformRunOnMobileNetV3() throws {
+        let images = FixturePaths.root.appendingPathComponent("images").path
+        let weights = Keras3Goldens.weightsURL("mobilenet_v3_small_1.0_legacy.h5").path
+        for (size, arguments) in [(224, [String]()), (160, ["--input-size", "160"])] {
+            let out = try makeScratchFolder() + "/run"
+            let result = try CommandRunner.run(["extract", images, "--output", out, "--weights", weights, "--no-progress"] + arguments)
+            #expect(result.status == 0, "\(result.standardError)")
+            let summary = try #require(try ExtractionRun(directory: URL(fileURLWithPath: out)).readSummary())
+            let identity = try #require(summary.featureModel)
+            #expect(identity.architecture == "mobilenet_v3_small")
+            #expect(identity.alpha == 1.0)
+            #expect(identity.featureCount == 576)
+            #expect(identity.inputSize == size)
+            #expect(identity.preprocessing == "keras_mobilenet_v3")
+            if size == 224 {
+                let photo = FixturePaths.root.appendingPathComponent("images/Apple/0_100.jpg").path
+                let transformed = try CommandRunner.run(["transform", photo, "--model", out])
+                #expect(transformed.status == 0, "\(transformed.standardError)")
+            }
+        }
+        let bad = try CommandRunner.run(["extract", images, "--output", try makeScratchFolder() + "/r", "--weights", weights,
+                                         "--input-size", "8", "--no-progress"])
+        #expect(bad.status == 1)
+        #expect(bad.standardError.contains("input size 8"))
+    }
 }

@@ -72,8 +72,9 @@ enum ReferenceMobileNetV3 {
     }
 
     /// `weights` with every BatchNorm's moving mean and variance set from the statistics of its input on `image`
-    /// (as the fixture script calibrates Keras's): activations stay of order one through a random network,
-    /// as in a trained one, instead of growing by orders of magnitude (which no float32 path follows closely).
+    /// (as the fixture script calibrates Keras's; variances of at least 1): activations stay of order one through a
+    /// random network, as in a trained one, instead of growing by orders of magnitude and cancelling in the
+    /// residual sums (which no float32 path follows closely).
     static func calibrated(_ weights: MobileNetV3Weights, image: [Float], size: Int) -> MobileNetV3Weights {
         var result = weights
         _ = run(&result, image: image, size: size, calibrate: true)
@@ -96,7 +97,9 @@ enum ReferenceMobileNetV3 {
                     }
                     let m = sum / pixels
                     mean[c] = Float(m)
-                    variance[c] = Float(max(squares / pixels - m * m, 1e-2))
+                    // Never below 1: dividing by a tiny variance (one-pixel maps have none) would amplify the
+                    // float32 path's rounding of x − mean far beyond anything a trained network does.
+                    variance[c] = Float(max(squares / pixels - m * m, 1))
                 }
                 layer = .init(name: layer.name, kernelShape: layer.kernelShape, kernel: layer.kernel, gamma: layer.gamma,
                               beta: layer.beta, movingMean: mean, movingVariance: variance)
