@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 let package = Package(
@@ -10,9 +10,25 @@ let package = Package(
         .executable(name: "fruitfeatures-benchmark", targets: ["FruitFeaturesBenchmark"]),
         // libfruitfeatures_c.so: the C ABI of include/fruitfeatures.h, for Python (python/fruitfeatures) and Spark.
         .library(name: "fruitfeatures_c", type: .dynamic, targets: ["FruitFeaturesC"]),
+        // The HTTP recognition service (`fruitfeatures-server`; Docs/serve.md). Its own product so that the
+        // library and `fruitfeatures` build without Hummingbird and SwiftNIO.
+        .library(name: "FruitFeaturesServer", targets: ["FruitFeaturesServer"]),
+        .executable(name: "fruitfeatures-server", targets: ["FruitFeaturesServerCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // System calls with typed errors (FileDescriptor, Errno, FilePath).
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        // SHA-256 of weights files; either major version, so a host service on 3.x or 4.x resolves.
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
+        // The server only. Hummingbird without its default traits (swift-configuration support, full Foundation).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0", traits: []),
+        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // System libraries, found with pkg-config and installed from Debian's -dev packages.
@@ -38,6 +54,8 @@ let package = Package(
             name: "FruitFeatures",
             dependencies: [
                 "CJPEGDecoder", "CHDF5Shim", "CHDF5", "COpenBLAS", "CLAPACKE", "CKernels", "CSnappy", "CZstd", "CZlib",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(name: "FruitFeaturesC", dependencies: ["FruitFeatures"], exclude: ["include"]),
@@ -46,6 +64,36 @@ let package = Package(
             dependencies: [
                 "FruitFeatures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // The HTTP service: routes, limits, metrics (never bootstraps LoggingSystem or MetricsSystem).
+        .target(
+            name: "FruitFeaturesServer",
+            dependencies: [
+                "FruitFeatures",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // `fruitfeatures-server`: parses the options, bootstraps logging and metrics, runs the service.
+        .executableTarget(
+            name: "FruitFeaturesServerCLI",
+            dependencies: [
+                "FruitFeaturesServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Speed and memory figures (`swift run -c release fruitfeatures-benchmark extractor`).
@@ -60,6 +108,13 @@ let package = Package(
         .testTarget(
             name: "FruitFeaturesTests",
             dependencies: ["FruitFeatures"]
+        ),
+        .testTarget(
+            name: "FruitFeaturesServerTests",
+            dependencies: [
+                "FruitFeaturesServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
         ),
     ]
 )

@@ -5,7 +5,9 @@ Reads the symbol graph of the FruitFeatures module (made by Scripts/check_docc.s
 `swift symbolgraph-extract` from the built module) and the catalog's Markdown, then fails when
   - a public top-level symbol is not listed in the catalog as ``Name``,
   - the catalog names a symbol the module does not have (a stale entry), or
-  - a public symbol declared in Sources/FruitFeatures has no doc comment.
+  - a public symbol declared in Sources/FruitFeatures has no doc comment, or
+  - the article "Embedding FruitFeatures in a service" no longer shows the example package's code
+    (Examples/RecognitionService, which the test script builds and runs) verbatim.
 Synthesised members (Equatable's !=, Codable's init(from:), protocol default implementations) have no
 source location and are not checked.
 
@@ -40,6 +42,12 @@ def main(symbols_path: str, catalog: str) -> int:
             where = s["location"]["uri"].split("/Sources/", 1)[-1]
             line = s["location"]["position"]["line"] + 1
             problems.append(f"undocumented public symbol: {'.'.join(s['pathComponents'])} ({where}:{line})")
+
+    article = pathlib.Path(catalog, "EmbeddingInAService.md").read_text()
+    example = pathlib.Path(__file__).resolve().parent.parent / "Examples" / "RecognitionService"
+    for source in [example / "Package.swift", *sorted((example / "Sources").rglob("*.swift"))]:
+        if source.read_text().rstrip() not in article:
+            problems.append(f"EmbeddingInAService.md does not show {source.relative_to(example.parent.parent)} as it is")
 
     for problem in problems:
         print(problem)

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${FRUITFEATURES_ONNX_VENV:-.venv-onnx}
-packages=(onnxruntime==1.32.0 tf2onnx==1.17.0 tensorflow-cpu==2.21.0 pillow==13.0.0 h5py numpy)
+packages=(onnxruntime==1.32.0 tf2onnx==1.17.0 tensorflow-cpu==2.21.0 pillow==13.0.0 h5py numpy scikit-learn)
 stamp="$venv/compare-onnx-packages.txt"
 if [[ ! -x $venv/bin/python || ! -f $stamp || "$(cat "$stamp")" != "${packages[*]}" ]]; then
     echo "setting up $venv: ${packages[*]}" >&2

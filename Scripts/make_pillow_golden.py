@@ -117,6 +117,42 @@ def make_resize_inputs(rng):
     return out
 
 
+def smooth_large(rng, width, height):
+    """A large, smooth photo-like image that compresses well: a small photo_like image enlarged (bicubic),
+    soft shading, a few hard-edged shapes at full resolution (the filter clips at them) and very mild noise."""
+    from PIL import ImageDraw  # noqa: PLC0415
+    small = Image.fromarray(photo_like(rng, max(width // 16, 8), max(height // 16, 8)), "RGB")
+    im = small.resize((width, height), Image.BICUBIC)
+    draw = ImageDraw.Draw(im)
+    for _ in range(5):
+        cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+        r = rng.uniform(0.03, 0.12) * min(width, height) + 2
+        colour = tuple(int(v) for v in (rng.choice([0, 255], size=3) if rng.uniform() < 0.5
+                                        else rng.integers(0, 256, size=3)))
+        box = [cx - r, cy - r * 0.7, cx + r, cy + r * 0.7]
+        if rng.uniform() < 0.5:
+            draw.ellipse(box, fill=colour)
+        else:
+            draw.rectangle(box, fill=colour)
+    array = np.asarray(im).astype(np.int16)
+    array += rng.integers(-1, 2, size=array.shape, dtype=np.int16)
+    return np.clip(array, 0, 255).astype(np.uint8)
+
+
+def make_large_inputs():
+    """Phone-photo sizes and odd sizes, shrunk to 224 (issue 16). Their own generator keeps the draws of the
+    other fixtures unchanged; smooth content keeps the files small. Only CRC-32s of the outputs are stored."""
+    rng = np.random.default_rng(16)
+    out = {}
+    for name, (w, h), quality in [
+        ("phone_4032x3024", (4032, 3024), 70), ("phone_3000x4000", (3000, 4000), 70),
+        ("hd_1920x1080", (1920, 1080), 75), ("odd_2049x1531", (2049, 1531), 75),
+        ("odd_1001x333", (1001, 333), 80), ("tall_97x1203", (97, 1203), 85),
+    ]:
+        out[name] = (save_jpeg(os.path.join(RESIZE, f"{name}.jpg"), smooth_large(rng, w, h), quality=quality), False)
+    return out
+
+
 def horizontal_first(im, size):
     """Pillow <= 12's order (horizontal pass, then vertical), as two one-pass resizes.
 
@@ -287,6 +323,7 @@ def main():
     jobs = [(f"sample_{os.path.basename(os.path.dirname(p))}_{os.path.splitext(os.path.basename(p))[0]}", p,
              p == samples[0]) for p in samples]
     jobs += [(name, path, raw) for name, (path, raw) in inputs.items()]
+    jobs += [(name, path, raw) for name, (path, raw) in make_large_inputs().items()]
 
     keras_images = []
     for name, path, store_resized in jobs:

@@ -1,5 +1,6 @@
 #include "CKernels.h"
 #include "Dispatch.h"
+#include "PointwiseTiles.h"
 #include <string.h>
 
 // 1×1 convolution as a matrix product with the layer's epilogue fused in:
@@ -12,7 +13,7 @@
 #pragma clang diagnostic ignored "-Wpsabi"
 typedef float v8f __attribute__((vector_size(32), aligned(4)));
 #define INLINE static inline __attribute__((always_inline))
-#define AVX2 __attribute__((target("avx2,fma")))
+#define AVX2 FFK_TARGET_AVX2
 
 enum { PANEL = 16, TILE_ROWS = 6 };
 
@@ -144,12 +145,16 @@ static void pointwise_portable(const float *a, size_t rows, int in_channels, con
 
 void ffk_pointwise(const float *a, size_t rows, int in_channels, const float *packed, int out_channels,
                    const float *residual, int relu6, float *out) {
-    if (ffk_simd_active()) pointwise_avx2(a, rows, in_channels, packed, out_channels, residual, relu6, out, 0);
+    int level = ffk_level();
+    if (level >= FFK_LEVEL_AVX512) ffk_pointwise_avx512(a, rows, in_channels, packed, out_channels, residual, relu6, out, 0);
+    else if (level >= FFK_LEVEL_AVX2) pointwise_avx2(a, rows, in_channels, packed, out_channels, residual, relu6, out, 0);
     else pointwise_portable(a, rows, in_channels, packed, out_channels, residual, relu6, out, 0);
 }
 
 void ffk_pointwise_blocked(const float *a, size_t rows, int in_channels, const float *packed, int out_channels,
                            int relu6, float *out, size_t block_stride) {
-    if (ffk_simd_active()) pointwise_avx2(a, rows, in_channels, packed, out_channels, 0, relu6, out, block_stride);
+    int level = ffk_level();
+    if (level >= FFK_LEVEL_AVX512) ffk_pointwise_avx512(a, rows, in_channels, packed, out_channels, 0, relu6, out, block_stride);
+    else if (level >= FFK_LEVEL_AVX2) pointwise_avx2(a, rows, in_channels, packed, out_channels, 0, relu6, out, block_stride);
     else pointwise_portable(a, rows, in_channels, packed, out_channels, 0, relu6, out, block_stride);
 }

@@ -65,7 +65,7 @@ struct ExtractorBenchmark: ParsableCommand {
         let loadSeconds = Date().timeIntervalSince(loadStart)
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let defaultBLASThreads = BLASThreading.threadCount
-        print("machine: \(cpuModel()), \(cores) cores, AVX2+FMA kernels: \(MobileNetV2Extractor.usesAVX2)")
+        print("machine: \(cpuModel()), \(cores) cores, kernel level: \(KernelLevel.active.name), AVX2+FMA kernels: \(MobileNetV2Extractor.usesAVX2)")
         print("OpenBLAS: \(BLASThreading.configuration), default threads \(defaultBLASThreads)")
         print("weights: \(weights) (alpha \(extractor.architecture.alpha.map { String($0) } ?? "custom"), "
               + "\(extractor.featureCount) features), loaded in \(String(format: "%.2f", loadSeconds)) s")

@@ -29,7 +29,7 @@ struct ProfileBenchmark: ParsableCommand {
         let plan = MobileNetV2Extractor.ExecutionPlan(
             bandFloats: MobileNetV2Extractor.ExecutionPlan.standard.bandFloats, groupSize: groupSize)
         let extractor = try MobileNetV2Extractor(weightsAt: URL(fileURLWithPath: weights), plan: plan)
-        print("machine: \(cpuModel()), AVX2+FMA kernels: \(MobileNetV2Extractor.usesAVX2); load average \(loadAverage())")
+        print("machine: \(cpuModel()), kernel level: \(KernelLevel.active.name), AVX2+FMA kernels: \(MobileNetV2Extractor.usesAVX2); load average \(loadAverage())")
 
         // Decode and resize: every JPEG under `images`, repeated until at least `count` images are timed.
         let files = (FileManager.default.enumerator(atPath: images)?.compactMap { $0 as? String } ?? [])

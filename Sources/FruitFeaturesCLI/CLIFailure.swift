@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import FruitFeatures
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -36,12 +37,40 @@ struct CLIFailure: Error, CustomStringConvertible {
 extension CLIFailure {
     /// Prints the message and exits with the failure's status.
     func exit() -> Never {
-        writeToStandardError("fruitfeatures: error: \(message)\n")
+        writeMessage("fruitfeatures: error: \(message)")
         Glibc.exit(code.rawValue)
     }
 }
 
-/// Writes text to stderr, unbuffered.
+/// Writes one line of a message to stderr, control characters in it made visible (``DisplayText``): a
+/// file name holding a newline or an escape sequence cannot split the line or drive the terminal.
+func writeMessage(_ line: String) {
+    writeToStandardError(DisplayText.escaped(line) + "\n")
+}
+
+/// Writes text to stderr as it is, unbuffered. Failures are ignored: with no one reading (a closed pipe), messages
+/// and progress simply stop while the work goes on (SIGPIPE is ignored, see ``FruitFeaturesCommand``).
 func writeToStandardError(_ text: String) {
-    FileHandle.standardError.write(Data(text.utf8))
+    _ = writeAll(text, to: 2)
+}
+
+/// Writes a command's product to stdout, unbuffered. When the reader has gone away (a closed pipe, as
+/// `fruitfeatures predict … | head -1` does), nobody wants the rest: the command stops quietly, with
+/// status 0.
+func writeToStandardOutput(_ text: String) {
+    if !writeAll(text, to: 1) && errno == EPIPE { Glibc.exit(ExitStatus.success.rawValue) }
+}
+
+/// Writes all of `text` to `descriptor`; false when a write fails (`errno` says why).
+private func writeAll(_ text: String, to descriptor: Int32) -> Bool {
+    var bytes = Array(text.utf8)[...]
+    while !bytes.isEmpty {
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        if written < 0 {
+            if errno == EINTR { continue }
+            return false
+        }
+        bytes = bytes.dropFirst(written)
+    }
+    return true
 }

@@ -48,7 +48,7 @@ struct EvaluateCommand: ParsableCommand {
                 print(try String(contentsOf: destination, encoding: .utf8), terminator: "")
             } else {
                 print(evaluation.formatted())
-                print("\nwrote \(destination.path)")
+                print("\nwrote \(DisplayText.escaped(destination.path))")
             }
         } catch {
             throw CLIFailure("\(error)", code: .fatal)

@@ -101,6 +101,13 @@ struct ExtractCommand: AsyncParsableCommand {
         // Past a file-size limit (ulimit -f), writes then fail with EFBIG and are reported with the
         // file's name, instead of the signal killing the process with partial files behind.
         signal(SIGXFSZ, SIG_IGN)
+        // Phone photos decode into 36 MB buffers: keep them in the heap between images (no page faults).
+        LargeBufferReuse.enable()
+        if let request = KernelLevel.invalidRequest {
+            writeToStandardError(
+                "fruitfeatures: warning: \(KernelLevel.variable)=\(request) names no kernel level (portable, avx2, "
+                    + "avx512); running at \(KernelLevel.active.name)\n")
+        }
         var settings = ExtractionSettings()
         if let components { settings.components = .count(components) }
         if let variance { settings.components = .varianceShare(variance) }
@@ -151,6 +158,10 @@ struct ExtractCommand: AsyncParsableCommand {
         } catch let error as ExtractionError {
             interruption.stop()
             reporter.finish()
+            if case .invalidSettings = error {
+                // Found before anything was touched: a usage error, like the option checks above.
+                throw CLIFailure(error.description, code: .usage)
+            }
             if case .interrupted = error {
                 throw CLIFailure(
                     error.description, code: interruption.firstSignal == SIGTERM ? .terminated : .interrupted)
@@ -162,10 +173,10 @@ struct ExtractCommand: AsyncParsableCommand {
             throw CLIFailure("\(error)", code: .fatal)
         }
         reporter.finish()
-        for warning in summary.warnings { writeToStandardError("fruitfeatures: warning: \(warning)\n") }
+        for warning in summary.warnings { writeMessage("fruitfeatures: warning: \(warning)") }
         if !noProgress {
-            writeToStandardError(String(
-                format: "%d images, %d failed, %.1f images/s; %d PCA components explain %.1f%% of the variance; outputs in %@\n",
+            writeMessage(String(
+                format: "%d images, %d failed, %.1f images/s; %d PCA components explain %.1f%% of the variance; outputs in %@",
                 summary.images.processed, summary.images.failed, summary.imagesPerSecond, summary.pca.components,
                 summary.pca.explainedVarianceRatioTotal * 100, output))
         }

@@ -108,7 +108,7 @@ struct InspectCommand: ParsableCommand {
             "Backbone parameters: \(grouped(total)) (trainable \(grouped(total - frozen)), non-trainable \(grouped(frozen)))",
             "Input size the file was built for: \(size); extract resizes to 224 unless --input-size says otherwise",
         ]
-        return lines.joined(separator: "\n") + "\n"
+        return lines.map(DisplayText.escaped).joined(separator: "\n") + "\n"
     }
 
     private static func pad(_ text: String, _ width: Int) -> String {

@@ -59,18 +59,17 @@ struct PredictCommand: ParsableCommand {
                 let recognition = try recognizer.recognize(photoAt: photo, labelCount: top)
                 if json {
                     let data = try encoder.encode(recognition)
-                    print(String(decoding: data, as: UTF8.self))
+                    writeToStandardOutput(String(decoding: data, as: UTF8.self) + "\n")
                 } else {
-                    if answered > 0 { print() }
-                    print(Self.formatted(recognition))
+                    writeToStandardOutput((answered > 0 ? "\n" : "") + Self.formatted(recognition) + "\n")
                 }
                 answered += 1
             } catch let error as AnalysisError {
                 failures += 1
-                writeToStandardError("fruitfeatures: \(error.description)\n")
+                writeMessage("fruitfeatures: \(error.description)")
             } catch {
                 failures += 1
-                writeToStandardError("fruitfeatures: \(photo): \(error)\n")
+                writeMessage("fruitfeatures: \(photo): \(error)")
             }
         }
         if failures > 0 {
@@ -95,6 +94,7 @@ struct PredictCommand: ParsableCommand {
             lines.append(String(format: "  %2d. %7.3f  ", rank + 1, neighbour.distance) + pad(neighbour.label, labelWidth)
                          + "  " + neighbour.path)
         }
-        return lines.joined(separator: "\n")
+        // Each line is one line: names are shown escaped (a newline in a name cannot fake an answer).
+        return lines.map(DisplayText.escaped).joined(separator: "\n")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import FruitFeatures
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -44,7 +45,7 @@ final class ProgressReporter: Sendable {
             state.lastDrawnDone = done
             return render(state, now: now)
         }
-        if let line { writeToStandardError(isTerminal ? "\r\u{1B}[K" + line : line + "\n") }
+        if let line { writeToStandardError(isTerminal ? "\r\u{1B}[K" + DisplayText.escaped(line) : DisplayText.escaped(line) + "\n") }
     }
 
     /// Ends the bar's line.
@@ -56,7 +57,7 @@ final class ProgressReporter: Sendable {
         }
         // A plain log already holds the last figures unless work was done since.
         if drewBar || stale {
-            writeToStandardError((drewBar ? "\r\u{1B}[K" : "") + line + "\n")
+            writeToStandardError((drewBar ? "\r\u{1B}[K" : "") + DisplayText.escaped(line) + "\n")
         }
     }
 

@@ -34,7 +34,7 @@ struct ReportCommand: ParsableCommand {
             try page.write(to: destination)
             // Written into the run's generation: it goes with the run when the run is replaced.
             if output == nil { destination = try run.linkDerivedFile(ReportPage.fileName) }
-            print(destination.path)
+            print(DisplayText.escaped(destination.path))
         } catch {
             throw CLIFailure(error.description, code: .fatal)
         }

@@ -72,7 +72,7 @@ struct TransformCommand: AsyncParsableCommand {
             case .failure(let error): failures.append((image.path, error.description))
             }
         }
-        for (_, message) in failures { writeToStandardError("fruitfeatures: warning: \(message)\n") }
+        for (_, message) in failures { writeMessage("fruitfeatures: warning: \(message)") }
 
         do {
             if let output {
@@ -88,7 +88,7 @@ struct TransformCommand: AsyncParsableCommand {
                     for value in row.features { text += "," + CSVResultWriter.formatted(value) }
                     text += "\n"
                 }
-                FileHandle.standardOutput.write(Data(text.utf8))
+                writeToStandardOutput(text)
             }
         } catch {
             throw CLIFailure("\(error)", code: .fatal)

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
 import FruitFeatures
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `fruitfeatures weights …`: find and fetch the ImageNet weights of a backbone (MobileNetV2 by default).
 struct WeightsCommand: AsyncParsableCommand {
@@ -40,7 +43,7 @@ struct WeightsCommand: AsyncParsableCommand {
                 throw CLIFailure(error.description, code: .fatal)
             }
             progress.finish()
-            print(destination)
+            print(DisplayText.escaped(destination))
         }
     }
 
@@ -55,23 +58,42 @@ struct WeightsCommand: AsyncParsableCommand {
         var model: KerasApplicationsModel = .mobileNetV2
 
         func run() throws {
+            let path: String
             if model != .mobileNetV2 && weights == nil {
                 // Another backbone's file has its own name in the Keras cache.
-                let cache = model.kerasCachePath()
-                guard FileManager.default.isReadableFile(atPath: cache) else {
+                path = model.kerasCachePath()
+                guard FileManager.default.isReadableFile(atPath: path) else {
                     throw CLIFailure("""
-                        no \(model.rawValue) weights found at \(cache): pass --weights FILE or run \
+                        no \(model.rawValue) weights found at \(path): pass --weights FILE or run \
                         `fruitfeatures weights download --model \(model.rawValue)` to fetch \(model.url.absoluteString)
                         """, code: .fatal)
                 }
-                print(cache)
-                return
+            } else {
+                do {
+                    path = try WeightsLocation.resolve(explicit: weights)
+                } catch {
+                    throw CLIFailure(error.description, code: .fatal)
+                }
             }
+            // The file found must be one extract can use: a folder, an empty file or a file of other
+            // data is a failure here, not at the next extract.
+            var info = stat()
+            guard stat(path, &info) == 0 else { throw CLIFailure("\(path): \(String(cString: strerror(errno)))", code: .fatal) }
+            guard info.st_mode & S_IFMT == S_IFREG else {
+                let kind = info.st_mode & S_IFMT == S_IFDIR ? "a folder" : "not a regular file"
+                throw CLIFailure("\(path): \(kind), not a weights file", code: .fatal)
+            }
+            guard info.st_size > 0 else { throw CLIFailure("\(path): an empty file, not a weights file", code: .fatal) }
             do {
-                print(try WeightsLocation.resolve(explicit: weights))
+                let file = try KerasWeightsFile(contentsOf: URL(fileURLWithPath: path))
+                switch try file.backboneArchitecture() {
+                case .mobileNetV2: _ = try file.mobileNetV2Weights()
+                case .mobileNetV3: _ = try file.mobileNetV3Weights()
+                }
             } catch {
                 throw CLIFailure(error.description, code: .fatal)
             }
+            print(DisplayText.escaped(path))
         }
     }
 }

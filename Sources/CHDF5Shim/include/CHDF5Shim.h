@@ -31,3 +31,12 @@ int ffh5_is_hdf5(const char *path);
 /// Opens an HDF5 file held in memory (`count` bytes at `bytes`, copied) read-only, with the core driver and
 /// no backing store. Returns the file identifier, or a negative value on failure (error stack set).
 hid_t ffh5_open_image(const void *bytes, size_t count);
+/// Walks every link of the file from the root and finds the first one that leaves the file: an external
+/// link (returns 1) or a user-defined link (returns 2); 0 when there is none, negative when the walk
+/// failed. The link's path goes to `path`, an external link's `file:object` to `target` (NUL-terminated,
+/// truncated to the capacities).
+int ffh5_find_outside_link(hid_t file, char *path, size_t path_capacity, char *target, size_t target_capacity);
+
+/// The chunk extents of a chunked dataset into `dims` (at most `capacity`), returning the rank; 0 for a
+/// dataset that is not chunked; negative on failure.
+int ffh5_chunk_shape(hid_t dataset, int capacity, hsize_t *dims);

@@ -226,3 +226,43 @@ func withCNumericLocale<Result>(_ body: () throws(AnalysisError) -> Result) thro
     defer { uselocale(previous) }
     return try body()
 }
+
+/// Reads the CSV file at `path` (a run's table: `features.csv`, `errors.csv`): hands the header's fields to
+/// `header` to check, then every later record — which must have as many fields as the header — to `record`.
+///
+/// The one loop behind every CSV the library reads; a syntax error, a record of the wrong width or an error
+/// thrown by `header` or `record` stops it, named by file and line.
+/// - Returns: false when the file is empty (it has no header).
+@discardableResult
+func scanCSVFile(
+    atPath path: String,
+    header: ([String]) throws(AnalysisError) -> Void,
+    record: (_ scanner: CSVScanner, _ fields: [CSVField]) throws(AnalysisError) -> Void
+) throws(AnalysisError) -> Bool {
+    var bytes = try readFileContents(atPath: path, limit: FileSizeLimit.table, terminatorCount: 1)
+    let byteCount = bytes.count - 1
+    return try bytes.withUnsafeMutableBufferPointer { (buffer) throws(AnalysisError) -> Bool in
+        guard let base = buffer.baseAddress else { return false }
+        var scanner = CSVScanner(bytes: base, count: byteCount)
+        var fields: [CSVField] = []
+        do {
+            guard try scanner.nextRecord(into: &fields) else { return false }
+            let names = fields.map { scanner.string($0) }
+            try header(names)
+            while try scanner.nextRecord(into: &fields) {
+                guard fields.count == names.count else {
+                    throw AnalysisError(.malformed, path: path,
+                                        reason: "line \(scanner.recordLine) has \(fields.count) fields, expected \(names.count)")
+                }
+                try record(scanner, fields)
+            }
+            return true
+        } catch let error as CSVSyntaxError {
+            throw AnalysisError(.malformed, path: path, reason: "line \(error.line): \(error.reason)")
+        } catch let error as AnalysisError {
+            throw error
+        } catch {
+            throw AnalysisError(.malformed, path: path, reason: "\(error)")
+        }
+    }
+}

@@ -158,12 +158,12 @@ public struct Evaluation: Sendable, Equatable, Codable {
         } catch {
             throw AnalysisError(.unwritable, path: url.path, reason: "cannot encode the evaluation: \(error)")
         }
-        try writeAtomically(Array(data) + [UInt8(ascii: "\n")], to: url.path)
+        try writeAtomically(Array(data) + [UInt8(ascii: "\n")], to: url.path, owner: .evaluation)
     }
 
     /// Reads an evaluation written by ``write(to:)``.
     public init(contentsOf url: URL) throws(AnalysisError) {
-        let bytes = try readFileContents(atPath: url.path)
+        let bytes = try readFileContents(atPath: url.path, limit: FileSizeLimit.json)
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         do {
@@ -171,6 +171,49 @@ public struct Evaluation: Sendable, Equatable, Codable {
         } catch {
             throw AnalysisError(.malformed, path: url.path, reason: "not an evaluation written by fruitfeatures evaluate: \(error)")
         }
+        // The file is ours, but anyone can edit it: what is shown must add up, or it is not shown.
+        if let problem = inconsistency {
+            throw AnalysisError(.malformed, path: url.path, reason: "not a valid evaluation (\(problem)): run fruitfeatures evaluate again")
+        }
+    }
+
+    /// Why the parts do not fit together as ``CrossValidation`` makes them, or nil when they do: counts
+    /// within range and summing without overflow, one confusion-matrix row and column and one score per
+    /// label, every share a finite number in [0, 1].
+    public var inconsistency: String? {
+        let labelCount = report.labels.count
+        guard labelCount >= 1 else { return "no labels" }
+        guard neighbourCount >= 1, foldCount >= 2, featureCount >= 1 else {
+            return "neighbours \(neighbourCount), folds \(foldCount), features \(featureCount)"
+        }
+        guard report.confusionMatrix.count == labelCount,
+              report.confusionMatrix.allSatisfy({ $0.count == labelCount }) else {
+            return "the confusion matrix is not \(labelCount) × \(labelCount), one row and column per label"
+        }
+        guard report.perLabel.count == labelCount, zip(report.perLabel, report.labels).allSatisfy({ $0.label == $1 }) else {
+            return "the per-label scores do not follow the \(labelCount) labels"
+        }
+        var total = 0
+        for row in report.confusionMatrix {
+            for count in row {
+                guard count >= 0 else { return "a negative count in the confusion matrix" }
+                let sum = total.addingReportingOverflow(count)
+                guard !sum.overflow else { return "the confusion matrix adds up to more than can be counted" }
+                total = sum.partialValue
+            }
+        }
+        guard total == report.sampleCount, rowCount == report.sampleCount else {
+            return "the confusion matrix counts \(total) rows, the evaluation \(report.sampleCount) and \(rowCount)"
+        }
+        guard misclassified.count <= rowCount else { return "more misclassified rows than rows" }
+        guard report.perLabel.allSatisfy({ $0.support >= 0 && $0.predicted >= 0 }) else { return "a negative label count" }
+        let shares = [report.accuracy] + foldAccuracies
+            + report.perLabel.flatMap { [$0.precision, $0.recall, $0.f1] }
+            + [report.macroAverage, report.weightedAverage].flatMap { [$0.precision, $0.recall, $0.f1] }
+        guard shares.allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= 1 }) else {
+            return "a score outside [0, 1]"
+        }
+        return nil
     }
 
     /// A plain-text summary: settings, accuracy per fold and the ``ClassificationReport/formatted(matrixLabelLimit:)`` table.
@@ -191,10 +234,10 @@ public struct Evaluation: Sendable, Equatable, Codable {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary sibling renamed into place.
-func writeAtomically(_ bytes: [UInt8], to path: String) throws(AnalysisError) {
+/// Writes `bytes` to `path` through a temporary sibling renamed into place, as `owner` (see ``OutputTarget``).
+func writeAtomically(_ bytes: [UInt8], to path: String, owner: OutputOwner) throws(AnalysisError) {
     do {
-        let file = try AtomicFile(destination: path)
+        let file = try AtomicFile(destination: path, owner: owner)
         try file.write(bytes)
         try file.commit()
     } catch {

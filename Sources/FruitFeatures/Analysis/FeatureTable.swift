@@ -64,47 +64,21 @@ public struct FeatureTable: Sendable, Equatable {
     ///   a value that is not a number or is NaN or infinite.
     public init(contentsOfCSV url: URL) throws(AnalysisError) {
         let path = url.path
-        var bytes = try readFileContents(atPath: path, terminatorCount: 1)
-        let byteCount = bytes.count - 1
-        let parsed = try bytes.withUnsafeMutableBufferPointer { (buffer) throws(AnalysisError) -> ([String], [String], Int, [Float]) in
-            guard let base = buffer.baseAddress else { throw AnalysisError(.malformed, path: path, reason: "empty file") }
-            return try withCNumericLocale { () throws(AnalysisError) in
-                try Self.parse(CSVScanner(bytes: base, count: byteCount), path: path)
-            }
-        }
-        bytes = []
-        do {
-            try self.init(paths: parsed.0, labels: parsed.1, featureCount: parsed.2, values: parsed.3)
-        } catch {
-            throw AnalysisError(.malformed, path: path, reason: error.reason)
-        }
-    }
-
-    private static func parse(
-        _ scanner: CSVScanner, path: String
-    ) throws(AnalysisError) -> ([String], [String], Int, [Float]) {
-        var scanner = scanner
-        var fields: [CSVField] = []
         func malformed(_ reason: String) -> AnalysisError { AnalysisError(.malformed, path: path, reason: reason) }
-        do {
-            guard try scanner.nextRecord(into: &fields) else {
-                throw malformed("empty file: expected a header path,label,feature_0,…")
-            }
-            let header = fields.map { scanner.string($0) }
-            guard header.count >= 3, header[0] == "path", header[1] == "label" else {
-                throw malformed("the header must start with path,label,feature_0 (found \(header.prefix(3).joined(separator: ",")))")
-            }
-            for (index, name) in header.dropFirst(2).enumerated() where name != "feature_\(index)" {
-                throw malformed("header column \(index + 3) is \"\(name)\", expected \"feature_\(index)\"")
-            }
-            let featureCount = header.count - 2
-            var paths: [String] = []
-            var labels: [String] = []
-            var values: [Float] = []
-            while try scanner.nextRecord(into: &fields) {
-                guard fields.count == featureCount + 2 else {
-                    throw malformed("line \(scanner.recordLine) has \(fields.count) fields, expected \(featureCount + 2)")
+        var featureCount = 0
+        var paths: [String] = []
+        var labels: [String] = []
+        var values: [Float] = []
+        let found = try withCNumericLocale { () throws(AnalysisError) -> Bool in
+            try scanCSVFile(atPath: path) { (header) throws(AnalysisError) in
+                guard header.count >= 3, header[0] == "path", header[1] == "label" else {
+                    throw malformed("the header must start with path,label,feature_0 (found \(header.prefix(3).joined(separator: ",")))")
                 }
+                for (index, name) in header.dropFirst(2).enumerated() where name != "feature_\(index)" {
+                    throw malformed("header column \(index + 3) is \"\(name)\", expected \"feature_\(index)\"")
+                }
+                featureCount = header.count - 2
+            } record: { (scanner, fields) throws(AnalysisError) in
                 paths.append(scanner.string(fields[0]))
                 labels.append(scanner.string(fields[1]))
                 for column in 0..<featureCount {
@@ -115,13 +89,12 @@ public struct FeatureTable: Sendable, Equatable {
                     values.append(value)
                 }
             }
-            return (paths, labels, featureCount, values)
-        } catch let error as CSVSyntaxError {
-            throw malformed("line \(error.line): \(error.reason)")
-        } catch let error as AnalysisError {
-            throw error
+        }
+        guard found else { throw malformed("empty file: expected a header path,label,feature_0,…") }
+        do {
+            try self.init(paths: paths, labels: labels, featureCount: featureCount, values: values)
         } catch {
-            throw malformed("\(error)")
+            throw malformed(error.reason)
         }
     }
 

@@ -8,15 +8,37 @@ public struct Recognition: Sendable, Equatable, Codable {
     public var labels: [LabelScore]
     /// The nearest images of the output folder, nearest first, with their distances in PCA space.
     public var neighbours: [Neighbour]
+    /// The model that answered, when the answer leaves the process (the HTTP service sets it; nil otherwise and
+    /// then absent from the JSON).
+    public var model: RecognitionModel?
+    /// Seconds spent answering, when measured (the HTTP service sets it).
+    public var seconds: Double?
 
     /// The most likely label.
     public var label: String { labels.first?.label ?? "" }
 
     /// Creates a recognition.
-    public init(photo: String, labels: [LabelScore], neighbours: [Neighbour]) {
+    public init(photo: String, labels: [LabelScore], neighbours: [Neighbour], model: RecognitionModel? = nil,
+                seconds: Double? = nil) {
         self.photo = photo
         self.labels = labels
         self.neighbours = neighbours
+        self.model = model
+        self.seconds = seconds
+    }
+}
+
+/// Which model gave a ``Recognition``: its feature network and the SHA-256 of its weights.
+public struct RecognitionModel: Sendable, Equatable, Codable {
+    /// The feature network, e.g. `MobileNetV2 alpha 1.0, 224×224`.
+    public var architecture: String
+    /// The SHA-256 of the weights file, in hexadecimal (as summary.json records it).
+    public var sha256: String
+
+    /// Creates a model identity.
+    public init(architecture: String, sha256: String) {
+        self.architecture = architecture
+        self.sha256 = sha256
     }
 }
 

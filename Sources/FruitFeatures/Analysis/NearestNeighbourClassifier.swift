@@ -30,13 +30,22 @@ public struct LabelScore: Sendable, Equatable, Codable {
     public var nearestDistance: Float
     /// The image path of that nearest row.
     public var nearestPath: String
+    /// ``votes`` as a share of the neighbours that voted (0…1), what a bar chart of the answer shows.
+    public var share: Double
 
-    /// Creates a score.
-    public init(label: String, votes: Int, nearestDistance: Float, nearestPath: String) {
+    /// Creates a score; `share` is `votes / voterCount` (0 when `voterCount` is 0).
+    public init(label: String, votes: Int, nearestDistance: Float, nearestPath: String, voterCount: Int) {
+        self.init(label: label, votes: votes, nearestDistance: nearestDistance, nearestPath: nearestPath,
+                  share: voterCount > 0 ? Double(votes) / Double(voterCount) : 0)
+    }
+
+    /// Creates a score with its share given.
+    public init(label: String, votes: Int, nearestDistance: Float, nearestPath: String, share: Double) {
         self.label = label
         self.votes = votes
         self.nearestDistance = nearestDistance
         self.nearestPath = nearestPath
+        self.share = share
     }
 }
 
@@ -104,25 +113,29 @@ public struct NearestNeighbourClassifier: Sendable {
     ///   - labelCount: how many labels to keep in the ranking (all by default).
     /// - Throws: ``AnalysisError/Kind/invalidArgument`` for a wrong length or a non-finite value.
     public func prediction(for features: [Float], labelCount: Int? = nil) throws(AnalysisError) -> LabelPrediction {
-        try check(features)
-        guard let found = features.withUnsafeBufferPointer({ query in query.baseAddress.map { search($0, count: 1, perLabel: true)[0] } }) else {
-            throw AnalysisError(.invalidArgument, reason: "an empty query")
-        }
+        let found = try searchOne(features, perLabel: true)
         var ranking = rankedLabels(found)
         if let labelCount { ranking = Array(ranking.prefix(max(labelCount, 1))) }
-        let neighbours = zip(found.rows, found.distances).map { row, distance in
-            Neighbour(row: row, path: training.paths[row], label: training.labels[row], distance: distance)
-        }
-        return LabelPrediction(ranking: ranking, neighbours: neighbours)
+        return LabelPrediction(ranking: ranking, neighbours: neighbours(in: found))
     }
 
     /// The k nearest training rows of one feature vector, nearest first.
     public func neighbours(of features: [Float]) throws(AnalysisError) -> [Neighbour] {
+        neighbours(in: try searchOne(features, perLabel: false))
+    }
+
+    /// Checks one query and searches for it.
+    private func searchOne(_ features: [Float], perLabel: Bool) throws(AnalysisError) -> SearchResult {
         try check(features)
-        guard let found = features.withUnsafeBufferPointer({ query in query.baseAddress.map { search($0, count: 1, perLabel: false)[0] } }) else {
+        guard let found = features.withUnsafeBufferPointer({ query in query.baseAddress.map { search($0, count: 1, perLabel: perLabel)[0] } }) else {
             throw AnalysisError(.invalidArgument, reason: "an empty query")
         }
-        return zip(found.rows, found.distances).map { row, distance in
+        return found
+    }
+
+    /// A search's nearest rows as ``Neighbour`` values.
+    private func neighbours(in found: SearchResult) -> [Neighbour] {
+        zip(found.rows, found.distances).map { row, distance in
             Neighbour(row: row, path: training.paths[row], label: training.labels[row], distance: distance)
         }
     }
@@ -243,39 +256,46 @@ public struct NearestNeighbourClassifier: Sendable {
         }
     }
 
-    /// The label with the most votes; a tie goes to the label whose first vote comes from the nearer neighbour.
-    private func votedLabel(_ result: SearchResult) -> Int {
+    /// The one vote rule: the labels of the k nearest rows with their votes, most votes first; a tie goes to the
+    /// label whose first vote comes from the nearer neighbour (neighbours are in (distance, row) order).
+    private func votes(_ result: SearchResult) -> [(label: Int, votes: Int)] {
+        var order: [Int] = []
         var votes = [Int](repeating: 0, count: labels.count)
-        var firstSeen = [Int](repeating: Int.max, count: labels.count)
-        for (position, row) in result.rows.enumerated() {
+        for row in result.rows {
             let label = labelIndices[row]
+            if votes[label] == 0 { order.append(label) }
             votes[label] += 1
-            firstSeen[label] = min(firstSeen[label], position)
         }
-        var best = labelIndices[result.rows[0]]
-        for label in 0..<labels.count where votes[label] > votes[best]
-            || (votes[label] == votes[best] && firstSeen[label] < firstSeen[best]) {
-            best = label
-        }
-        return best
+        // `order` is by first vote; a stable sort by votes keeps that order within a tie.
+        return order.enumerated()
+            .sorted { a, b in votes[a.element] != votes[b.element] ? votes[a.element] > votes[b.element] : a.offset < b.offset }
+            .map { (label: $0.element, votes: votes[$0.element]) }
     }
 
-    /// Every label, ranked by votes, then nearest distance, then name.
+    /// The predicted label: the first of ``votes(_:)``.
+    private func votedLabel(_ result: SearchResult) -> Int {
+        votes(result)[0].label
+    }
+
+    /// Every label: those with votes in ``votes(_:)`` order, then the others by the distance to their nearest
+    /// training row (then that row's index).
+    ///
+    /// For a label with votes, its nearest training row is among the k nearest, so ordering ties by first vote is
+    /// ordering them by that distance: the ranking is one order throughout.
     private func rankedLabels(_ result: SearchResult) -> [LabelScore] {
-        var votes = [Int](repeating: 0, count: labels.count)
-        for row in result.rows { votes[labelIndices[row]] += 1 }
-        let order = (0..<labels.count).sorted { a, b in
-            if votes[a] != votes[b] { return votes[a] > votes[b] }
+        let voted = votes(result)
+        var hasVotes = [Bool](repeating: false, count: labels.count)
+        for entry in voted { hasVotes[entry.label] = true }
+        let others = (0..<labels.count).filter { !hasVotes[$0] }.sorted { a, b in
             let (da, db) = (result.nearestSquaredDistancePerLabel[a], result.nearestSquaredDistancePerLabel[b])
             if da != db { return da < db }
-            // Equal distances: the label whose nearest row comes first in the table, as in neighbour order.
             return result.nearestRowPerLabel[a] < result.nearestRowPerLabel[b]
         }
-        return order.map { label in
-            let row = result.nearestRowPerLabel[label]
-            return LabelScore(label: labels[label], votes: votes[label],
-                              nearestDistance: result.nearestSquaredDistancePerLabel[label].squareRoot(),
-                              nearestPath: row >= 0 ? training.paths[row] : "")
+        return (voted + others.map { (label: $0, votes: 0) }).map { entry in
+            let row = result.nearestRowPerLabel[entry.label]
+            return LabelScore(label: labels[entry.label], votes: entry.votes,
+                              nearestDistance: result.nearestSquaredDistancePerLabel[entry.label].squareRoot(),
+                              nearestPath: row >= 0 ? training.paths[row] : "", voterCount: result.rows.count)
         }
     }
 }

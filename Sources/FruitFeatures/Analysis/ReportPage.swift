@@ -80,7 +80,7 @@ public struct ReportPage: Sendable {
 
     /// Writes the page to `url` atomically.
     public func write(to url: URL) throws(AnalysisError) {
-        try writeAtomically(Array(html().utf8), to: url.path)
+        try writeAtomically(Array(html().utf8), to: url.path, owner: .report)
     }
 
     /// The page.
@@ -174,11 +174,7 @@ public struct ReportPage: Sendable {
         // Evenly spread rows; drawn in a seeded shuffled order so that no label is always painted on top.
         var rows = (0..<shown).map { $0 * n / shown }
         var generator = SplitMix64(seed: 1)
-        var index = rows.count - 1
-        while index > 0 {
-            rows.swapAt(index, Int(generator.next() % UInt64(index + 1)))
-            index -= 1
-        }
+        rows.reproducibleShuffle(using: &generator)
         let hasSecond = features.featureCount >= 2
         let points = rows.map { row in
             let values = features.features(ofRow: row)

@@ -28,12 +28,7 @@ public struct StratifiedFolds: Sendable, Equatable {
         var turn = 0
         for label in rowsByLabel.keys.sorted(by: FeatureTable.labelOrder) {
             var rows = rowsByLabel[label] ?? []
-            var index = rows.count - 1
-            while index > 0 {
-                let other = Int(generator.next() % UInt64(index + 1))
-                rows.swapAt(index, other)
-                index -= 1
-            }
+            rows.reproducibleShuffle(using: &generator)
             for row in rows {
                 assignment[row] = turn
                 turn = (turn + 1) % foldCount
@@ -88,5 +83,17 @@ struct SplitMix64: RandomNumberGenerator {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+extension MutableCollection where Self: RandomAccessCollection, Index == Int {
+    /// Fisher–Yates driven by ``SplitMix64``: the same seed gives the same order on every platform and Swift
+    /// version (the standard library's `shuffle(using:)` promises no particular algorithm).
+    mutating func reproducibleShuffle(using generator: inout SplitMix64) {
+        var index = endIndex - 1
+        while index > startIndex {
+            swapAt(index, startIndex + Int(generator.next() % UInt64(index - startIndex + 1)))
+            index -= 1
+        }
     }
 }

@@ -19,12 +19,12 @@ public struct DirectoryImageSource: ImageSource {
     public let root: String
     /// The file-name filter.
     public let pattern: GlobPattern
-    /// Files larger than this are reported instead of read (default 256 MiB).
+    /// Files larger than this are reported instead of read (default ``FileSizeLimit/photo``, 256 MiB).
     public var maximumFileSize: Int
 
     /// Creates a source over `root`.
     /// - Throws: ``DiscoveryError`` when `root` is not a readable folder.
-    public init(root: String, pattern: GlobPattern = .jpeg, maximumFileSize: Int = 256 << 20) throws(DiscoveryError) {
+    public init(root: String, pattern: GlobPattern = .jpeg, maximumFileSize: Int = FileSizeLimit.photo) throws(DiscoveryError) {
         var info = stat()
         guard stat(root, &info) == 0 else {
             throw DiscoveryError(path: root, reason: .unreadableDirectory(errnoText()))
@@ -45,37 +45,16 @@ public struct DirectoryImageSource: ImageSource {
         try Self.contents(ofFileAt: image.path, maximumSize: maximumFileSize)
     }
 
-    /// Reads a whole file, refusing files larger than `maximumSize`.
-    public static func contents(ofFileAt path: String, maximumSize: Int = 256 << 20) throws(DiscoveryError) -> [UInt8] {
-        let image = ImageFile(path: path, label: "")
-        let maximumFileSize = maximumSize
-        let descriptor = open(image.path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            throw DiscoveryError(path: image.path, reason: .unreadableFile(errnoText()))
-        }
-        defer { close(descriptor) }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0 else {
-            throw DiscoveryError(path: image.path, reason: .unreadableFile(errnoText()))
-        }
-        let size = Int(info.st_size)
-        guard size <= maximumFileSize else {
-            throw DiscoveryError(path: image.path, reason: .fileTooLarge(size: size, limit: maximumFileSize))
-        }
-        var bytes = [UInt8](repeating: 0, count: size)
-        var filled = 0
-        while filled < size {
-            let count = bytes.withUnsafeMutableBytes { buffer in
-                read(descriptor, buffer.baseAddress! + filled, size - filled)
+    /// Reads a whole file, refusing anything but a regular file and files larger than `maximumSize`.
+    public static func contents(ofFileAt path: String, maximumSize: Int = FileSizeLimit.photo) throws(DiscoveryError) -> [UInt8] {
+        do {
+            return try readRegularFile(atPath: path, limit: maximumSize)
+        } catch {
+            if case .tooLarge(let size, let limit) = error.reason {
+                throw DiscoveryError(path: path, reason: .fileTooLarge(size: size, limit: limit))
             }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw DiscoveryError(path: image.path, reason: .unreadableFile(errnoText()))
-            }
-            if count == 0 { break }  // The file shrank while being read.
-            filled += count
+            throw DiscoveryError(path: path, reason: .unreadableFile(error.reasonText))
         }
-        return filled == size ? bytes : Array(bytes[..<filled])
     }
 
     /// Walks the tree depth-first, one sorted folder listing per level of the current path.
@@ -144,7 +123,7 @@ public struct DirectoryImageSource: ImageSource {
                     if failure == ELOOP { return .problem(DiscoveryError(path: path, reason: .linkCycle)) }
                     return pattern.matches(name) ? .problem(DiscoveryError(path: path, reason: .brokenLink)) : nil
                 }
-                return .problem(DiscoveryError(path: path, reason: .unreadableFile(String(cString: strerror(failure)))))
+                return .problem(DiscoveryError(path: path, reason: .unreadableFile(errnoText(failure))))
             }
             switch info.st_mode & S_IFMT {
             case S_IFDIR:
@@ -194,9 +173,4 @@ public struct DirectoryImageSource: ImageSource {
             return name
         }
     }
-}
-
-/// The text of the current `errno`, for error messages.
-func errnoText() -> String {
-    String(cString: strerror(errno))
 }

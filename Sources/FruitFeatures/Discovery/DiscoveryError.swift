@@ -39,7 +39,7 @@ public struct DiscoveryError: Error, CustomStringConvertible, Sendable, Equatabl
         case .brokenLink: "\(path): broken symbolic link"
         case .linkCycle: "\(path): symbolic link cycle, folder already visited"
         case .nameNotUTF8: "\(path): file name is not valid UTF-8"
-        case .fileTooLarge(let size, let limit): "\(path): file is \(size) bytes, above the limit of \(limit)"
+        case .fileTooLarge(let size, let limit): "\(path): file is \(size) bytes, larger than the \(byteCountText(limit)) limit"
         case .invalidPattern(let why): "invalid file-name pattern '\(path)': \(why)"
         }
     }

@@ -60,6 +60,10 @@ extension HDF5Object {
             let isVariable = H5Tis_variable_str(storedType.raw)
             guard isVariable >= 0 else { throw file.error(.readFailed, at: location) }
             if isVariable > 0 {
+                guard count <= HDF5Dataset.defaultByteLimit / MemoryLayout<UnsafeMutablePointer<CChar>?>.stride else {
+                    throw HDF5Error(file: file.url.path, object: location, reason: .tooLarge(
+                        shape: [count], bytes: nil, limit: HDF5Dataset.defaultByteLimit))
+                }
                 guard let memoryType = HDF5Handle(H5Tcopy(ffh5_c_s1()), kind: .datatype),
                       H5Tset_size(memoryType.raw, ffh5_t_variable()) >= 0,
                       H5Tset_cset(memoryType.raw, H5Tget_cset(storedType.raw)) >= 0 else {
@@ -74,6 +78,13 @@ extension HDF5Object {
             }
             let width = H5Tget_size(storedType.raw)
             guard width > 0 else { throw file.error(.readFailed, at: location) }
+            // The count and width come from the file: check what they cost before allocating.
+            let size = count.multipliedReportingOverflow(by: width)
+            guard !size.overflow, size.partialValue <= HDF5Dataset.defaultByteLimit else {
+                throw HDF5Error(file: file.url.path, object: location, reason: .tooLarge(
+                    shape: [count, width], bytes: size.overflow ? nil : size.partialValue,
+                    limit: HDF5Dataset.defaultByteLimit))
+            }
             let padding = H5Tget_strpad(storedType.raw)
             var bytes = [UInt8](repeating: 0, count: count * width)
             // Fixed-length strings have no byte order: reading with the stored type copies them as they are.

@@ -26,22 +26,31 @@ public struct HDF5Dataset: HDF5Object {
         }
     }
 
+    /// The most bytes a read allocates unless told otherwise (256 MiB): far above any weight or PCA
+    /// array, far below what a file of a few KB can declare.
+    public static let defaultByteLimit = 256 << 20
+
     /// Reads the dataset as float32, converting from any stored float (16-, 32-, 64-bit) or integer type.
-    public func readFloats() throws(HDF5Error) -> HDF5Array<Float> {
-        try read(memoryType: ffh5_native_float(), zero: 0)
+    ///
+    /// - Throws: ``HDF5Error/Reason/tooLarge(shape:bytes:limit:)`` before allocating when the dataset
+    ///   (or one of its chunks) would take more than `byteLimit` bytes in memory.
+    public func readFloats(byteLimit: Int = defaultByteLimit) throws(HDF5Error) -> HDF5Array<Float> {
+        try read(memoryType: ffh5_native_float(), zero: 0, byteLimit: byteLimit)
     }
 
-    /// Reads the dataset as float64, converting from any stored float or integer type.
-    public func readDoubles() throws(HDF5Error) -> HDF5Array<Double> {
-        try read(memoryType: ffh5_native_double(), zero: 0)
+    /// Reads the dataset as float64, converting from any stored float or integer type (limit as ``readFloats(byteLimit:)``).
+    public func readDoubles(byteLimit: Int = defaultByteLimit) throws(HDF5Error) -> HDF5Array<Double> {
+        try read(memoryType: ffh5_native_double(), zero: 0, byteLimit: byteLimit)
     }
 
-    /// Reads the dataset as int64, converting from any stored integer type.
-    public func readInt64s() throws(HDF5Error) -> HDF5Array<Int64> {
-        try read(memoryType: ffh5_native_int64(), zero: 0)
+    /// Reads the dataset as int64, converting from any stored integer type (limit as ``readFloats(byteLimit:)``).
+    public func readInt64s(byteLimit: Int = defaultByteLimit) throws(HDF5Error) -> HDF5Array<Int64> {
+        try read(memoryType: ffh5_native_int64(), zero: 0, byteLimit: byteLimit)
     }
 
-    private func read<Element: BitwiseCopyable & Sendable>(memoryType: hid_t, zero: Element) throws(HDF5Error) -> HDF5Array<Element> {
+    private func read<Element: BitwiseCopyable & Sendable>(
+        memoryType: hid_t, zero: Element, byteLimit: Int
+    ) throws(HDF5Error) -> HDF5Array<Element> {
         try HDF5Library.withLock { () throws(HDF5Error) -> HDF5Array<Element> in
             let dataset = try open()
             let shape = try shape(of: dataset)
@@ -53,8 +62,28 @@ public struct HDF5Dataset: HDF5Object {
             guard storedClass == H5T_INTEGER || (wantsFloat && storedClass == H5T_FLOAT) else {
                 throw HDF5Error(file: file.url.path, object: path, reason: .unsupportedType(hdf5ClassName(storedClass)))
             }
+            // The shape comes from the file: check what it costs before allocating anything for it.
+            let elementSize = max(MemoryLayout<Element>.stride, H5Tget_size(storedType.raw))
             guard let count = hdf5ElementCount(shape) else {
-                throw HDF5Error(file: file.url.path, object: path, reason: .invalidShape(shape))
+                throw HDF5Error(file: file.url.path, object: path, reason: .tooLarge(shape: shape, bytes: nil, limit: byteLimit))
+            }
+            let bytes = count.multipliedReportingOverflow(by: elementSize)
+            guard !bytes.overflow, bytes.partialValue <= byteLimit else {
+                throw HDF5Error(file: file.url.path, object: path, reason: .tooLarge(
+                    shape: shape, bytes: bytes.overflow ? nil : bytes.partialValue, limit: byteLimit))
+            }
+            // libhdf5 allocates whole chunks to read them (to decompress, or to convert types): a chunk
+            // may declare extents beyond the dataset's own.
+            var chunkDims = [hsize_t](repeating: 0, count: 32)
+            let chunkRank = ffh5_chunk_shape(dataset.raw, Int32(chunkDims.count), &chunkDims)
+            guard chunkRank >= 0 else { throw file.error(.readFailed, at: path) }
+            if chunkRank > 0 {
+                let chunk = chunkDims.prefix(Int(chunkRank)).map { Int(clamping: $0) }
+                let chunkBytes = hdf5ElementCount(chunk).map { $0.multipliedReportingOverflow(by: elementSize) }
+                guard let chunkBytes, !chunkBytes.overflow, chunkBytes.partialValue <= byteLimit else {
+                    throw HDF5Error(file: file.url.path, object: path, reason: .tooLarge(
+                        shape: chunk, bytes: chunkBytes.flatMap { $0.overflow ? nil : $0.partialValue }, limit: byteLimit))
+                }
             }
             var values = [Element](repeating: zero, count: count)
             if count > 0 {

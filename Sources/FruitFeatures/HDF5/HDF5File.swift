@@ -15,20 +15,42 @@ public final class HDF5File: Sendable {
     public init(readingFrom url: URL) throws(HDF5Error) {
         self.url = url
         let path = url.path
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw HDF5Error(file: path, object: "/", reason: .fileNotFound)
+        // Read whole and checked before libhdf5 sees the path: a FIFO or a device is refused instead of
+        // blocking H5Fopen, and libhdf5 1.10 crashes on damaged global heap objects.
+        let contents: [UInt8]
+        do {
+            contents = try readRegularFile(atPath: path, limit: FileSizeLimit.hdf5)
+        } catch {
+            if case .system(.noSuchFileOrDirectory) = error.reason {
+                throw HDF5Error(file: path, object: "/", reason: .fileNotFound)
+            }
+            throw HDF5Error(file: path, object: "/", reason: .unreadable(error.reasonText))
         }
         id = try HDF5Library.withLock { () throws(HDF5Error) -> hid_t in
             let check = ffh5_is_hdf5(path)
             if check == 0 {
                 throw HDF5Error(file: path, object: "/", reason: .notHDF5)
             }
-            // libhdf5 1.10 crashes on damaged global heap objects: refuse those files first.
-            try HDF5GlobalHeapCheck.check(path)
+            try HDF5GlobalHeapCheck.check(contents, path: path)
             let id = H5Fopen(path, ffh5_f_acc_rdonly(), ffh5_p_default())
             guard id >= 0 else {
                 throw HDF5Error(file: path, object: "/", reason: check > 0 ? .cannotOpen : .notHDF5,
                                 libraryMessage: HDF5Library.takeErrorMessage())
+            }
+            // A link into another file would make this file's reader read that one (sized as that one
+            // declares, from wherever it points): no file of ours has one, so such files are refused.
+            var link = [CChar](repeating: 0, count: 512)
+            var target = [CChar](repeating: 0, count: 1024)
+            let outside = ffh5_find_outside_link(id, &link, link.count, &target, target.count)
+            guard outside == 0 else {
+                let message = HDF5Library.takeErrorMessage()
+                _ = H5Fclose(id)
+                let linkPath = "/" + hdf5CString(link)
+                if outside < 0 {
+                    throw HDF5Error(file: path, object: "/", reason: .readFailed, libraryMessage: message)
+                }
+                throw HDF5Error(file: path, object: linkPath, reason: .linkLeavesFile(
+                    outside == 1 ? "an external link to \(hdf5CString(target))" : "a user-defined link"))
             }
             return id
         }
@@ -178,6 +200,11 @@ public enum HDF5ObjectKind: Sendable, Equatable {
     case dataset
     /// Anything else, such as a named datatype.
     case other
+}
+
+/// The text of a NUL-terminated C buffer (invalid UTF-8 repaired).
+func hdf5CString(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 /// Joins a group path and a member name.

@@ -58,4 +58,9 @@ public enum PCAError: Error, CustomStringConvertible, Sendable, Equatable {
             return "\(path): \(reason)"
         }
     }
+
+    /// The explanation for a caller that names the model's file itself: the description without `path`.
+    public func description(omitting path: String) -> String {
+        description.replacingOccurrences(of: "\(path): ", with: "")
+    }
 }

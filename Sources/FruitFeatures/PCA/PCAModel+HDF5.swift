@@ -1,9 +1,4 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The fitted PCA as one HDF5 file, readable with h5py under obvious names:
 ///
@@ -19,15 +14,25 @@ extension PCAModel {
     /// The layout version written by ``write(to:)``; ``init(contentsOf:)`` reads this version and older.
     public static let fileFormatVersion = 1
 
-    /// Writes the model to an HDF5 file at `url`, atomically: under a temporary name first, renamed into place once complete.
+    /// Writes the model to an HDF5 file at `url`, atomically: under a temporary name unique to this write
+    /// first, renamed into place once complete and read back (see the library's one atomic replace,
+    /// `FileReplacement`). The destination must be missing or a regular file, and not the `pca.h5` of a
+    /// finished run.
     public func write(to url: URL) throws(PCAError) {
         let destination = url.path
-        let directory = url.deletingLastPathComponent().path
-        let temporary = "\(directory)/.\(url.lastPathComponent).partial-\(getpid())"
+        let replacement: FileReplacement
+        do {
+            replacement = try FileReplacement(destination: destination)
+        } catch {
+            throw .file(path: destination, reason: "cannot write the PCA model: \(error.reasonText)")
+        }
+        // libhdf5 writes the file by name.
+        replacement.closeForWriterByName()
+        let temporary = replacement.temporaryPath
         do {
             try writeContents(to: URL(fileURLWithPath: temporary))
         } catch {
-            unlink(temporary)
+            replacement.discard()
             throw .file(path: destination, reason: "cannot write the PCA model: \(error)")
         }
         // libhdf5 writes part of the data when the file closes and cannot report failures there (a full
@@ -36,7 +41,7 @@ extension PCAModel {
         do {
             written = try PCAModel(contentsOf: URL(fileURLWithPath: temporary))
         } catch {
-            unlink(temporary)
+            replacement.discard()
             throw .file(path: destination, reason: "cannot write the PCA model: cannot read it back: \(error)")
         }
         func same(_ a: [Double], _ b: [Double]) -> Bool { a.map(\.bitPattern) == b.map(\.bitPattern) }
@@ -44,22 +49,14 @@ extension PCAModel {
               same(written.explainedVariance, explainedVariance),
               same(written.explainedVarianceRatio, explainedVarianceRatio),
               written.centring == centring, written.sampleCount == sampleCount else {
-            unlink(temporary)
+            replacement.discard()
             throw .file(path: destination, reason: "cannot write the PCA model: the file read back differs (is the disk full?)")
         }
         // The HDF5 file is closed by now (its last reference is gone): sync its bytes, then publish it.
-        let descriptor = open(temporary, O_RDONLY | O_CLOEXEC)
-        let synced = descriptor >= 0 && fsync(descriptor) == 0
-        if descriptor >= 0 { close(descriptor) }
-        guard synced else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw .file(path: destination, reason: "cannot sync \(temporary): \(reason)")
-        }
-        guard rename(temporary, destination) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw .file(path: destination, reason: "cannot move \(temporary) into place: \(reason)")
+        do {
+            try replacement.commit()
+        } catch {
+            throw .file(path: destination, reason: error.reasonText)
         }
     }
 
@@ -97,17 +94,36 @@ extension PCAModel {
             guard version >= 1, version <= Self.fileFormatVersion else {
                 throw PCAError.file(path: path, reason: "PCA file format version \(version) is not supported (this build reads 1…\(Self.fileFormatVersion))")
             }
+            let (k, d) = (try root.integerAttribute("k"), try root.integerAttribute("dimension"))
+            // Sizes come from the file: check them against what a PCA can be, and every dataset's shape
+            // against them, before reading anything (each read is also capped in bytes).
+            guard d >= 1, d <= Int64(PCAAccumulator.maximumDimension), k >= 1, k <= d else {
+                throw PCAError.invalidModel(
+                    "\(path): k = \(k) components of dimension \(d) (a PCA has 1 ≤ k ≤ dimension ≤ \(PCAAccumulator.maximumDimension))")
+            }
+            let (kk, dd) = (Int(k), Int(d))
+            let expected: [(String, [Int])] = [
+                ("mean", [dd]), ("components", [kk, dd]), ("explained_variance", [kk]), ("explained_variance_ratio", [kk]),
+            ]
+            for (name, wanted) in expected {
+                let shape = try root.dataset(name).shape()
+                guard shape == wanted else {
+                    throw PCAError.invalidModel("\(path): \(name) has shape \(shape), expected \(wanted) (k = \(k), dimension = \(d))")
+                }
+            }
             parts = (
-                Int(try root.integerAttribute("k")), Int(try root.integerAttribute("dimension")),
-                Int(try root.integerAttribute("n_samples")), try root.integerAttribute("centred"),
+                kk, dd, Int(clamping: try root.integerAttribute("n_samples")), try root.integerAttribute("centred"),
                 try root.dataset("mean").readDoubles(), try root.dataset("components").readDoubles(),
                 try root.dataset("explained_variance").readDoubles(), try root.dataset("explained_variance_ratio").readDoubles())
         } catch let error as PCAError {
             throw error
+        } catch let error as HDF5Error {
+            throw .file(path: path, reason: "cannot read the PCA model: \(error.detail)")
         } catch {
             throw .file(path: path, reason: "cannot read the PCA model: \(error)")
         }
         let (k, d) = (parts.k, parts.d)
+        // The shapes were checked before reading; a file changed in between is caught here.
         let expected: [(String, [Int], [Int])] = [
             ("mean", parts.mean.shape, [d]), ("components", parts.components.shape, [k, d]),
             ("explained_variance", parts.variance.shape, [k]), ("explained_variance_ratio", parts.ratio.shape, [k]),

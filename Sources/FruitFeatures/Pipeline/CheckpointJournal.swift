@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import SystemPackage
 
 /// One finished batch as the checkpoint journal stores it: the outcome of each listed entry, in path order.
 struct JournalRecord: Sendable, Equatable {
@@ -147,7 +143,7 @@ enum JournalFormat {
 final class CheckpointJournalWriter {
     let path: String
     let featureCount: Int
-    private var descriptor: Int32
+    private let descriptor: FileDescriptor
     /// The end of the last complete record.
     private(set) var length: Int
 
@@ -156,42 +152,54 @@ final class CheckpointJournalWriter {
         self.path = path
         self.featureCount = featureCount
         self.length = length
-        descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            throw OutputError(.create, path: path, reason: "cannot open the checkpoint journal: \(errnoText())")
+        do {
+            // Non-blocking, so that a FIFO in its place fails instead of waiting for a reader; then it must be regular.
+            descriptor = try FileDescriptor.open(
+                FilePath(path), .writeOnly, options: [.create, .closeOnExec, .nonBlocking],
+                permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        } catch {
+            throw OutputError(.create, path: path, reason: "cannot open the checkpoint journal: \(error)")
         }
-        guard ftruncate(descriptor, off_t(length)) == 0, lseek(descriptor, off_t(length), SEEK_SET) == off_t(length) else {
-            let reason = errnoText()
-            close(descriptor)
-            throw OutputError(.write, path: path, reason: "cannot cut the checkpoint journal to its valid records: \(reason)")
+        // From here on a failure closes the descriptor through deinit (self is fully initialised).
+        do {
+            let status = try SystemCalls.status(of: descriptor)
+            guard status.kind == .regular else {
+                throw OutputError(.create, path: path,
+                                  reason: "cannot open the checkpoint journal: \(FileProblem(path, .notRegular(status.kind)).reasonText)")
+            }
+            try descriptor.resize(to: Int64(length))
+            _ = try descriptor.seek(offset: Int64(length), from: .start)
+        } catch let error as OutputError {
+            throw error
+        } catch {
+            throw OutputError(.write, path: path, reason: "cannot cut the checkpoint journal to its valid records: \(error)")
         }
     }
 
-    deinit { close(descriptor) }
+    deinit { try? descriptor.close() }
 
     /// Appends one record and syncs it. On failure the journal is cut back to its previous end (when possible).
     func append(_ record: JournalRecord) throws(OutputError) {
         let bytes = JournalFormat.encode(record, featureCount: featureCount)
-        var written = 0
-        var failure: String?
-        while written < bytes.count {
-            let count = bytes.withUnsafeBytes { raw in
-                write(descriptor, raw.baseAddress.map { $0 + written }, raw.count - written)
+        var failure = bytes.withUnsafeBytes { raw -> String? in
+            do throws(FileProblem) {
+                try writeAll(raw, to: descriptor, path: path)
+                return nil
+            } catch {
+                return "cannot write the checkpoint journal: \(error.reasonText)"
             }
-            if count < 0 {
-                if errno == EINTR { continue }
-                failure = "cannot write the checkpoint journal: \(errnoText())"
-                break
-            }
-            written += count
         }
-        if failure == nil, fdatasync(descriptor) != 0 {
-            failure = "cannot sync the checkpoint journal: \(errnoText())"
+        if failure == nil {
+            do {
+                try SystemCalls.syncData(descriptor)
+            } catch {
+                failure = "cannot sync the checkpoint journal: \(error)"
+            }
         }
         if let failure {
             // A torn record would be cut off by a resumed run anyway; cutting it now keeps the file tidy.
-            _ = ftruncate(descriptor, off_t(length))
-            _ = lseek(descriptor, off_t(length), SEEK_SET)
+            try? descriptor.resize(to: Int64(length))
+            _ = try? descriptor.seek(offset: Int64(length), from: .start)
             throw OutputError(.write, path: path, reason: failure)
         }
         length += bytes.count
@@ -202,30 +210,23 @@ final class CheckpointJournalWriter {
 final class CheckpointJournalReader {
     let path: String
     let featureCount: Int
-    private let handle: UnsafeMutablePointer<FILE>
-    private let fileSize: Int
+    private let file: RegularFileReader
     /// The end of the last record read.
     private(set) var offset = 0
 
     /// Opens the journal; `nil` when it does not exist.
     init?(path: String, featureCount: Int) throws(OutputError) {
-        guard let handle = fopen(path, "rb") else {
-            if errno == ENOENT { return nil }
-            throw OutputError(.create, path: path, reason: "cannot open the checkpoint journal: \(errnoText())")
-        }
-        var info = stat()
-        guard fstat(fileno(handle), &info) == 0 else {
-            let reason = errnoText()
-            fclose(handle)
-            throw OutputError(.create, path: path, reason: "cannot read the checkpoint journal: \(reason)")
+        do {
+            file = try RegularFileReader(path: path, limit: nil)
+        } catch {
+            if case .system(.noSuchFileOrDirectory) = error.reason { return nil }
+            throw OutputError(.create, path: path, reason: "cannot read the checkpoint journal: \(error.reasonText)")
         }
         self.path = path
         self.featureCount = featureCount
-        self.handle = handle
-        fileSize = Int(info.st_size)
     }
 
-    deinit { fclose(handle) }
+    private var fileSize: Int { file.size }
 
     /// The next record; `nil` at the end of the file.
     /// - Throws: ``JournalDamage`` when the next record is torn or damaged.
@@ -252,6 +253,6 @@ final class CheckpointJournalReader {
     private func read(into bytes: inout [UInt8]) -> Bool {
         let count = bytes.count
         guard count > 0 else { return true }
-        return bytes.withUnsafeMutableBytes { fread($0.baseAddress, 1, count, handle) } == count
+        return bytes.withUnsafeMutableBytes { raw in (try? file.readFully(into: raw)) == count }
     }
 }

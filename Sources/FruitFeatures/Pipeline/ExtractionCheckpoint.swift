@@ -67,10 +67,10 @@ struct ExtractionCheckpoint {
         let journalPath = directory + "/" + journalName
         var completed: [JournalRecord.Entry] = []
         var validLength = 0
-        if resume, let data = FileManager.default.contents(atPath: manifestPath) {
+        if resume, let data = try readManifest(manifestPath) {
             let saved: CheckpointManifest
             do {
-                saved = try JSONDecoder().decode(CheckpointManifest.self, from: data)
+                saved = try JSONDecoder().decode(CheckpointManifest.self, from: Data(data))
             } catch {
                 throw .cannotResume(outputDirectory, reason: "the checkpoint manifest \(manifestPath) is unreadable: \(error)")
             }
@@ -135,6 +135,23 @@ struct ExtractionCheckpoint {
         }
     }
 
+    /// The file in a checkpoint folder naming the generation that completes it (see ``markCompleted(by:)``).
+    static let completionName = "completed-by"
+
+    /// Records, before the run is published, which generation completes this checkpoint: a kill between the
+    /// publication and ``remove()`` then leaves a checkpoint that the next run recognises as done.
+    func markCompleted(by generation: String) {
+        let path = directory + "/" + Self.completionName
+        guard FileManager.default.createFile(atPath: path, contents: Data(generation.utf8)) else { return }
+        let descriptor = Foundation.open(path, O_RDONLY | O_CLOEXEC)
+        if descriptor >= 0 { fsync(descriptor); close(descriptor) }
+    }
+
+    /// The generation a checkpoint folder says completes it, if it says so.
+    static func completingGeneration(ofCheckpointAt directory: String) -> String? {
+        try? String(contentsOfFile: directory + "/" + completionName, encoding: .utf8)
+    }
+
     /// Removes the checkpoint once the run is complete.
     func remove() {
         try? FileManager.default.removeItem(atPath: directory)
@@ -142,10 +159,17 @@ struct ExtractionCheckpoint {
 
     /// Makes a new file's directory entry durable.
     private static func syncDirectory(_ path: String) {
-        let descriptor = Foundation.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard descriptor >= 0 else { return }
-        fsync(descriptor)
-        close(descriptor)
+        try? SystemCalls.syncFolder(path)
+    }
+
+    /// The checkpoint's manifest; nil when there is none.
+    private static func readManifest(_ path: String) throws(ExtractionError) -> [UInt8]? {
+        do {
+            return try readRegularFile(atPath: path, limit: FileSizeLimit.json)
+        } catch {
+            if case .system(.noSuchFileOrDirectory) = error.reason { return nil }
+            throw .output(OutputError(.create, path: path, reason: "cannot read the checkpoint manifest: \(error.reasonText)"))
+        }
     }
 }
 

@@ -54,6 +54,11 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         guard settings.jobs >= 1, settings.batchSize >= 1 else {
             throw .invalidSettings("jobs and batch size must be at least 1")
         }
+        // Settings the output folder and the network pass depend on are checked before either is touched.
+        try BatchMemory(settings: settings, inputCount: extractor.inputCount, featureCount: extractor.featureCount).check()
+        if case .count(let k) = settings.components, !settings.reducesComponentsToFit, k > extractor.featureCount {
+            throw .pca(.componentsExceedDimension(requested: k, dimension: extractor.featureCount))
+        }
         guard !(settings.resume && settings.overwrite) else {
             throw .invalidSettings("resume or overwrite, not both")
         }
@@ -71,6 +76,10 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         var total = 0
         var images = 0
         for entry in source {
+            // A listing of a huge or slow tree takes long: a stop asked for meanwhile is honoured at once.
+            if Task.isCancelled {
+                throw .interrupted(done: 0, total: total, checkpoint: output(ExtractionOutput.checkpoint))
+            }
             total += 1
             if case .image = entry { images += 1 }
         }
@@ -137,7 +146,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         let resumedImages = checkpoint.completed.reduce(0) { count, entry in
             if case .features = entry { count + 1 } else { count }
         }
-        let summary = ExtractionSummary(
+        var summary = ExtractionSummary(
             version: fruitFeaturesVersion, input: input,
             weights: .init(path: weightsPath, sha256: sha256, alpha: identity.alpha),
             featureModel: identity,
@@ -156,8 +165,10 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
                 formats: FeatureFileFormat.allCases.filter(settings.formats.contains).map(\.rawValue),
                 compression: settings.parquet.compression.rawValue),
             warnings: warnings)
+        summary.kernelLevel = KernelLevel.active.name
         if Task.isCancelled { throw interruption }
         try writeSummary(summary, to: output(ExtractionOutput.summary))
+        checkpoint.markCompleted(by: (generation as NSString).lastPathComponent)
         do {
             try generations.publish(generation)
         } catch {
@@ -182,6 +193,9 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         if existed {
             guard isDirectory.boolValue else { throw .outputNotWritable(directory, reason: "it is a file") }
         } else {
+            if let dangling = OutputTarget.danglingLinkProblem(directory) {
+                throw .outputNotWritable(directory, reason: dangling)
+            }
             do {
                 try manager.createDirectory(atPath: directory, withIntermediateDirectories: true)
             } catch {
@@ -190,14 +204,24 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         }
         guard access(directory, W_OK) == 0 else { throw .outputNotWritable(directory, reason: errnoText()) }
         let lock = try OutputFolderLock(directory)
-        let contents: [String]
+        var contents: [String]
         do {
             contents = try manager.contentsOfDirectory(atPath: directory)
         } catch {
             throw .outputNotWritable(directory, reason: Self.reason(error))
         }
-        guard !contents.isEmpty else { return lock }
         let generations = RunGenerations(directory: directory)
+        let checkpointPath = directory + "/" + ExtractionOutput.checkpoint
+        if contents.contains(ExtractionOutput.checkpoint),
+           let completing = ExtractionCheckpoint.completingGeneration(ofCheckpointAt: checkpointPath),
+           completing == (generations.currentGeneration as NSString).lastPathComponent {
+            // The run this checkpoint belongs to was published (it is the current one) and killed before the
+            // checkpoint was removed: the run is complete. Finish the removal: a re-run must not call it
+            // interrupted, and --resume must not recompute it.
+            try? manager.removeItem(atPath: checkpointPath)
+            contents.removeAll { $0 == ExtractionOutput.checkpoint }
+        }
+        guard !contents.isEmpty else { return lock }
         if settings.overwrite && !generations.hasMarker {
             let foreign: [String]
             do {
@@ -233,7 +257,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
 
     private static func reason(_ error: any Error) -> String {
         if let error = error as? CocoaError, let underlying = error.underlying as? POSIXError {
-            return String(cString: strerror(underlying.code.rawValue))
+            return errnoText(underlying.code.rawValue)
         }
         return error.localizedDescription
     }

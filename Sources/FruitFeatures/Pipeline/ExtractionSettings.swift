@@ -114,6 +114,8 @@ public enum ExtractionError: Error, CustomStringConvertible, Sendable {
             return error.description
         case .extraction(let error):
             return error.description
+        case .interrupted(let done, _, _) where done == 0:
+            return "interrupted before any file was done: run the same command with --resume to start"
         case .interrupted(let done, let total, let checkpoint):
             return "interrupted; \(done) of \(total) files are done and saved in \(checkpoint): run the same command with --resume to finish"
         }

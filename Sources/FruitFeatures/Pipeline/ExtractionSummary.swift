@@ -22,6 +22,9 @@ public struct ExtractionSummary: Codable, Sendable, Equatable {
     public var settings: Settings
     /// Notes about the run, such as a reduced component count.
     public var warnings: [String]
+    /// The kernel level the forward pass and the resize ran at (`portable`, `avx2`, `avx512`; see
+    /// ``KernelLevel``); absent in summaries written before it was recorded.
+    public var kernelLevel: String? = nil
 
     /// What made the features: ``featureModel``, or for a run that predates it, what made every such run
     /// (MobileNetV2, the Keras preprocessing, 224 × 224, the recorded alpha and weights).

@@ -99,7 +99,7 @@ public enum WeightsLocation {
     /// The SHA-256 of a weights file, hexadecimal.
     static func digest(ofFileAt path: String) throws(WeightsError) -> String {
         do {
-            return try SHA256.hexDigest(ofFileAt: path)
+            return try sha256HexDigest(ofFileAt: path)
         } catch {
             throw WeightsError(file: path, reason: .unreadable(error.reasonText))
         }
@@ -125,12 +125,6 @@ public enum WeightsDownload {
         from url: URL, to destination: String,
         progress: @escaping @Sendable (_ received: Int64, _ expected: Int64?) -> Void = { _, _ in }
     ) async throws(WeightsLocationError) {
-        let directory = (destination as NSString).deletingLastPathComponent
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw WeightsLocationError(message: "cannot create \(directory): \(error.localizedDescription)")
-        }
         let observer = DownloadObserver(progress: progress)
         let session = URLSession(configuration: .ephemeral, delegate: observer, delegateQueue: nil)
         defer { session.finishTasksAndInvalidate() }
@@ -149,24 +143,60 @@ public enum WeightsDownload {
             throw WeightsLocationError(message: "download of \(url.absoluteString) failed: HTTP \(http.statusCode)")
         }
         let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
-        let head = (try? FileHandle(forReadingFrom: temporary).readData(ofLength: 8)).map(Array.init) ?? []
+        var head = [UInt8](repeating: 0, count: 8)
+        let headCount = (try? head.withUnsafeMutableBytes { (raw) throws(FileProblem) in
+            try RegularFileReader(path: temporary.path, limit: nil).readFully(into: raw)
+        }) ?? 0
+        head.removeSubrange(headCount...)
         guard head == signature else {
             throw WeightsLocationError(message: "\(url.absoluteString) did not return an HDF5 file")
         }
-        let staging = destination + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
+        // Folders are created only now that there is a file to put in them, and removed again if it cannot go there.
+        let created: [String]
         do {
-            try? FileManager.default.removeItem(atPath: staging)
-            try FileManager.default.copyItem(at: temporary, to: URL(fileURLWithPath: staging))
-            if rename(staging, destination) != 0 {
-                throw WeightsLocationError(message: "cannot move the download into \(destination): \(errnoText())")
-            }
-        } catch let error as WeightsLocationError {
-            try? FileManager.default.removeItem(atPath: staging)
-            throw error
+            created = try createMissingFolders(of: destination)
         } catch {
-            try? FileManager.default.removeItem(atPath: staging)
-            throw WeightsLocationError(message: "cannot write \(destination): \(error.localizedDescription)")
+            throw WeightsLocationError(message: "cannot create the folder of \(destination): \(error.reasonText)")
         }
+        do {
+            let replacement = try FileReplacement(destination: destination)
+            let reader = try RegularFileReader(path: temporary.path, limit: nil)
+            let block = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+            defer { block.deallocate() }
+            while true {
+                let count = try reader.read(into: block)
+                if count == 0 { break }
+                try replacement.write(UnsafeRawBufferPointer(rebasing: block[..<count]))
+            }
+            try replacement.commit()
+        } catch {
+            for folder in created.reversed() { SystemCalls.removeEmptyFolder(folder) }
+            throw WeightsLocationError(message: "cannot write \(destination): \(error.reasonText)")
+        }
+    }
+
+    /// Creates the folders above `path` that do not exist yet, outermost first, and returns them.
+    private static func createMissingFolders(of path: String) throws(FileProblem) -> [String] {
+        var missing: [String] = []
+        var folder = OutputTarget.folderPart(of: path)
+        while (try? SystemCalls.status(atPath: folder, followingLinks: true)) == nil {
+            if let target = OutputTarget.danglingLinkTarget(folder) { throw FileProblem(folder, .danglingLink(target)) }
+            missing.append(folder)
+            let parent = OutputTarget.folderPart(of: folder)
+            if parent == folder { break }
+            folder = parent
+        }
+        var created: [String] = []
+        for folder in missing.reversed() {
+            do {
+                try SystemCalls.makeFolder(folder)
+            } catch {
+                for made in created.reversed() { SystemCalls.removeEmptyFolder(made) }
+                throw FileProblem(folder, .system(error))
+            }
+            created.append(folder)
+        }
+        return created
     }
 }
 

@@ -1,3 +1,5 @@
+import CKernels
+
 /// Resizes RGB images exactly as Pillow's `Image.resize(size)` does by default (`BICUBIC`).
 ///
 /// The arithmetic is that of Pillow's `libImaging/Resample.c`, so results are equal byte for byte:
@@ -132,8 +134,8 @@ public struct BicubicResampler: Sendable, Equatable {
             Self.verticalPass(input, rowWidth: inWidth, coefficients: vertical, into: output)
         } else if horizontalFirst {
             // Only the source rows the vertical pass reads.
-            let firstRow = vertical.bounds[0]
-            let lastRow = vertical.bounds[2 * height - 2] + vertical.bounds[2 * height - 1]
+            let firstRow = Int(vertical.bounds[0])
+            let lastRow = Int(vertical.bounds[2 * height - 2] + vertical.bounds[2 * height - 1])
             let rows = lastRow - firstRow
             var temp = [UInt8](repeating: 0, count: width * rows * 3)
             temp.withUnsafeMutableBufferPointer { temp in
@@ -169,34 +171,26 @@ public struct BicubicResampler: Sendable, Equatable {
     }
 
     // input rows firstRow..<firstRow+rows of (_, inWidth, 3) → output (rows, outWidth, 3).
+    // The C kernel at the thread's kernel level (portable, AVX2 or AVX-512: the same bytes).
     private static func horizontalPass(_ input: UnsafeBufferPointer<UInt8>, inWidth: Int, firstRow: Int,
                                        rows: Int, coefficients c: ResampleCoefficients,
                                        into output: UnsafeMutableBufferPointer<UInt8>) {
         guard let inBase = input.baseAddress, let outBase = output.baseAddress else { return }
-        let outWidth = c.outSize
-        let ksize = c.ksize
-        c.weights.withUnsafeBufferPointer { weights in
-            c.bounds.withUnsafeBufferPointer { bounds in
-                guard let weights = weights.baseAddress, let bounds = bounds.baseAddress else { return }
-                for y in 0..<rows {
-                    let inRow = inBase + (firstRow + y) * inWidth * 3
-                    var out = outBase + y * outWidth * 3
-                    for xx in 0..<outWidth {
-                        let count = bounds[2 * xx + 1]
-                        var p = inRow + bounds[2 * xx] * 3
-                        let k = weights + xx * ksize
-                        var s0 = fixedPointHalf, s1 = fixedPointHalf, s2 = fixedPointHalf
-                        for i in 0..<count {
-                            let w = k[i]
-                            s0 &+= Int32(p[0]) &* w
-                            s1 &+= Int32(p[1]) &* w
-                            s2 &+= Int32(p[2]) &* w
-                            p += 3
-                        }
-                        out[0] = clip8(s0)
-                        out[1] = clip8(s1)
-                        out[2] = clip8(s2)
-                        out += 3
+        let status = c.bounds.withUnsafeBufferPointer { bounds in
+            c.weights.withUnsafeBufferPointer { weights in
+                ffk_resample_horizontal_rgb(inBase + firstRow * inWidth * 3, inWidth * 3, Int32(rows), Int32(inWidth),
+                                            outBase, Int32(c.outSize), bounds.baseAddress, weights.baseAddress,
+                                            Int32(c.ksize))
+            }
+        }
+        if status != 0 {
+            // The SIMD builds' few kilobytes of scratch could not be allocated: the portable build needs none.
+            KernelLevel.withThreadLevel(.portable) {
+                _ = c.bounds.withUnsafeBufferPointer { bounds in
+                    c.weights.withUnsafeBufferPointer { weights in
+                        ffk_resample_horizontal_rgb(inBase + firstRow * inWidth * 3, inWidth * 3, Int32(rows),
+                                                    Int32(inWidth), outBase, Int32(c.outSize), bounds.baseAddress,
+                                                    weights.baseAddress, Int32(c.ksize))
                     }
                 }
             }
@@ -208,30 +202,10 @@ public struct BicubicResampler: Sendable, Equatable {
                                      coefficients c: ResampleCoefficients,
                                      into output: UnsafeMutableBufferPointer<UInt8>) {
         guard let inBase = input.baseAddress, let outBase = output.baseAddress else { return }
-        let rowBytes = rowWidth * 3
-        let ksize = c.ksize
-        // One output row accumulates in 32-bit integers, tap by tap over the whole row (which
-        // vectorises); integer sums are exact, so this is Pillow's per-pixel result.
-        let acc = UnsafeMutablePointer<Int32>.allocate(capacity: rowBytes)
-        defer { acc.deallocate() }
-        c.weights.withUnsafeBufferPointer { weights in
-            c.bounds.withUnsafeBufferPointer { bounds in
-                guard let weights = weights.baseAddress, let bounds = bounds.baseAddress else { return }
-                for yy in 0..<c.outSize {
-                    let start = bounds[2 * yy], count = bounds[2 * yy + 1]
-                    acc.initialize(repeating: fixedPointHalf, count: rowBytes)
-                    for t in 0..<count {
-                        let w = weights[yy * ksize + t]
-                        let row = inBase + (start + t) * rowBytes
-                        for i in 0..<rowBytes {
-                            acc[i] &+= Int32(row[i]) &* w
-                        }
-                    }
-                    let out = outBase + yy * rowBytes
-                    for i in 0..<rowBytes {
-                        out[i] = clip8(acc[i])
-                    }
-                }
+        c.bounds.withUnsafeBufferPointer { bounds in
+            c.weights.withUnsafeBufferPointer { weights in
+                ffk_resample_vertical_rgb(inBase, rowWidth * 3, outBase, Int32(c.outSize), bounds.baseAddress,
+                                          weights.baseAddress, Int32(c.ksize))
             }
         }
     }
@@ -286,16 +260,6 @@ public enum ResampleError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// 0.5 in the fixed point of the passes: the rounding term each sum starts from.
-private let fixedPointHalf: Int32 = 1 << (ResampleCoefficients.precisionBits - 1)
-
-/// The 8-bit value of a fixed-point sum, clipped to 0…255.
-@inline(__always)
-private func clip8(_ sum: Int32) -> UInt8 {
-    let v = sum >> Int32(ResampleCoefficients.precisionBits)
-    return v < 0 ? 0 : v > 255 ? 255 : UInt8(truncatingIfNeeded: v)
-}
-
 /// The taps of one resampling pass: for each output position, the first input index, the
 /// number of inputs, and their fixed-point weights (Pillow's `precompute_coeffs` followed by
 /// `normalize_coeffs_8bpc`).
@@ -308,7 +272,7 @@ struct ResampleCoefficients: Sendable {
     /// Maximum number of taps per output position: the row stride of `weights`.
     let ksize: Int
     /// (first input index, tap count) per output position.
-    private(set) var bounds: [Int]
+    private(set) var bounds: [Int32]
     /// `outSize * ksize` weights scaled by 2^22 and rounded half away from zero.
     let weights: [Int32]
 
@@ -333,7 +297,7 @@ struct ResampleCoefficients: Sendable {
         let weightsDouble = Self.doubleWeights(inSize: inSize, from: in0, to: in1, outSize: outSize)
         self.outSize = outSize
         self.ksize = weightsDouble.ksize
-        self.bounds = weightsDouble.bounds
+        self.bounds = weightsDouble.bounds.map { Int32($0) }
         self.weights = weightsDouble.weights.map { w in
             // Half away from zero, then truncation, as normalize_coeffs_8bpc.
             let scaled = w * Double(1 << Self.precisionBits)
@@ -377,7 +341,7 @@ struct ResampleCoefficients: Sendable {
 
     mutating func shiftBounds(by offset: Int) {
         for i in stride(from: 0, to: bounds.count, by: 2) {
-            bounds[i] += offset
+            bounds[i] += Int32(offset)
         }
     }
 }

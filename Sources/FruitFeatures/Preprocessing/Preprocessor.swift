@@ -1,11 +1,5 @@
 import Foundation
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// The shape of one preprocessed image, NHWC without the batch dimension.
 public struct TensorShape: Sendable, Equatable, CustomStringConvertible {
     /// Rows.
@@ -80,33 +74,12 @@ extension Preprocessor {
     }
 }
 
-/// The whole contents of the regular file at `path`; errors name the system's reason.
+/// The whole contents of the photo at `path`, through the library's one reader with the one photo size limit
+/// (``FileSizeLimit/photo``, as in extract and transform).
 func readImageFileContents(atPath path: String) throws(ImageError) -> [UInt8] {
-    func failure(_ what: String) -> ImageError {
-        ImageError(path: path, reason: .unreadable(what))
+    do {
+        return try readRegularFile(atPath: path, limit: FileSizeLimit.photo)
+    } catch {
+        throw ImageError(path: path, reason: .unreadable(error.reasonText))
     }
-    func systemMessage() -> String {
-        String(cString: strerror(errno))
-    }
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw failure(systemMessage()) }
-    defer { close(fd) }
-    var info = stat()
-    guard fstat(fd, &info) == 0 else { throw failure(systemMessage()) }
-    guard (info.st_mode & S_IFMT) == S_IFREG else {
-        throw failure((info.st_mode & S_IFMT) == S_IFDIR ? "is a directory" : "not a regular file")
-    }
-    var bytes = [UInt8]()
-    bytes.reserveCapacity(Int(info.st_size))
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw failure(systemMessage())
-        }
-        if n == 0 { break }
-        bytes.append(contentsOf: chunk[0..<n])
-    }
-    return bytes
 }

@@ -77,7 +77,7 @@ public struct ExtractionRun: Sendable {
 
     private static func readSummary(at url: URL) throws(AnalysisError) -> (summary: ExtractionSummary, fields: [String: SummaryValue])? {
         guard fileExists(atPath: url.path) else { return nil }
-        let data = Data(try readFileContents(atPath: url.path))
+        let data = Data(try readFileContents(atPath: url.path, limit: FileSizeLimit.json))
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         do {
@@ -110,7 +110,7 @@ public struct ExtractionRun: Sendable {
         do {
             return try PCAModel(contentsOf: pcaModelFile)
         } catch {
-            throw AnalysisError(.malformed, path: pcaModelFile.path, reason: error.description)
+            throw AnalysisError(.malformed, path: pcaModelFile.path, reason: error.description(omitting: pcaModelFile.path))
         }
     }
 

@@ -42,7 +42,7 @@ struct AnalysisBenchmarkTests {
 
     @Test func loadingAndAnsweringAPhoto() async throws {
         let extraction = try await AnalysisFixture.extract(componentCount: 8)
-        let hash = try Self.seconds { _ = try SHA256.hexDigest(ofFileAt: AnalysisFixture.weights.path) }
+        let hash = try Self.seconds { _ = try sha256HexDigest(ofFileAt: AnalysisFixture.weights.path) }
         var recognizer: FruitRecognizer?
         let load = try Self.seconds { recognizer = try FruitRecognizer(contentsOf: extraction.directory) }
         let photo = AnalysisFixture.nearCopies.appendingPathComponent("Apple_0_100_q70.jpg").path

@@ -55,7 +55,7 @@ import Testing
         #expect(missing.standardError.contains("--model mobilenet_v3_small"))
         let cache = home + "/.keras/models/weights_mobilenet_v3_small_224_1.0_float.h5"
         try FileManager.default.createDirectory(atPath: home + "/.keras/models", withIntermediateDirectories: true)
-        try Data([1]).write(to: URL(fileURLWithPath: cache))
+        try FileManager.default.copyItem(atPath: Keras3Goldens.weightsURL("mobilenet_v3_small_1.0_legacy.h5").path, toPath: cache)
         let found = try CommandRunner.run(["weights", "locate", "--model", "mobilenet_v3_small"], environment: ["HOME": home])
         #expect(found.standardOutput == cache + "\n", "\(found.standardError)")
         let unknown = try CommandRunner.run(["weights", "locate", "--model", "resnet50"])

@@ -4,8 +4,8 @@ import Testing
 @Suite struct WeightsCommandTests {
     @Test func downloadFetchesIntoPlaceAtomically() throws {
         let served = try makeScratchFolder()
-        let hdf5Signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
-        let payload = Data(hdf5Signature + (0..<100_000).map { UInt8($0 % 251) })
+        // Real (small) weights: `weights locate` checks that what it finds loads.
+        let payload = try Data(contentsOf: URL(fileURLWithPath: Reliability.weights))
         try payload.write(to: URL(fileURLWithPath: served + "/weights.h5"))
         try Data("not weights".utf8).write(to: URL(fileURLWithPath: served + "/page.html"))
         let server = try LoopbackHTTPServer(serving: served)
@@ -37,7 +37,7 @@ import Testing
     @Test func locateFollowsFlagThenEnvironmentThenCache() throws {
         let home = try makeScratchFolder()
         let file = home + "/w.h5"
-        try Data([1]).write(to: URL(fileURLWithPath: file))
+        try FileManager.default.copyItem(atPath: Reliability.weights, toPath: file)
         let viaEnvironment = try CommandRunner.run(["weights", "locate"], environment: ["HOME": home, "FRUITFEATURES_WEIGHTS": file])
         #expect(viaEnvironment.standardOutput == file + "\n")
         let viaFlag = try CommandRunner.run(["weights", "locate", "--weights", file], environment: ["FRUITFEATURES_WEIGHTS": "/nope"])

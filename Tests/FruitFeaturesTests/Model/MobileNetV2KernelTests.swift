@@ -3,15 +3,16 @@ import Foundation
 import Testing
 @testable import FruitFeatures
 
-/// The C kernels (both their AVX2+FMA and portable builds) against ReferenceKernels.
+/// The C kernels, at every kernel level this machine supports (portable, AVX2+FMA, AVX-512), against
+/// ReferenceKernels.
 @Suite struct MobileNetV2KernelTests {
-    /// Runs `body` with the AVX2+FMA builds (when the CPU has them) and with the portable builds.
-    /// The switch is per thread and these tests do not suspend, so other tests are unaffected.
+    /// Runs `body` once per kernel level the CPU supports, the calling thread capped at that level.
+    /// The cap is per thread and these tests do not suspend, so other tests are unaffected.
     func forEachBuild(_ body: (String) throws -> Void) rethrows {
-        defer { ffk_set_simd_enabled(1) }
-        for (enabled, name) in [(Int32(1), "simd"), (Int32(0), "portable")] {
-            ffk_set_simd_enabled(enabled)
-            try body(name)
+        for level in KernelLevel.supported {
+            ffk_set_thread_kernel_level(Int32(level.rawValue))
+            defer { ffk_set_thread_kernel_level(-1) }
+            try body(level.name)
         }
     }
 
@@ -43,6 +44,13 @@ import Testing
         .init(height: 6, width: 9, channels: 17, stride: 2, padTop: -1, padLeft: 1),
         .init(height: 6, width: 9, channels: 16, stride: 2, padTop: -1, padLeft: 1),
         .init(height: 5, width: 20, channels: 32, stride: 1, padTop: 0, padLeft: 1),
+        // AVX-512 paths: 16-channel groups plus an 8-channel and a scalar tail (NHWC), pixel pairs along odd
+        // and even row lengths (blocked, stride 1), a band top inside the image.
+        .init(height: 6, width: 13, channels: 48, stride: 1, padTop: 1, padLeft: 1),
+        .init(height: 5, width: 11, channels: 45, stride: 1, padTop: 1, padLeft: 1),
+        .init(height: 7, width: 22, channels: 40, stride: 1, padTop: 1, padLeft: 1),
+        .init(height: 4, width: 2, channels: 16, stride: 1, padTop: 0, padLeft: 1),
+        .init(height: 9, width: 15, channels: 64, stride: 2, padTop: 0, padLeft: 0),
     ]
 
     @Test(arguments: depthwiseCases)
@@ -79,6 +87,9 @@ import Testing
         .init(rows: 1, inChannels: 1, outChannels: 1), .init(rows: 5, inChannels: 3, outChannels: 7),
         .init(rows: 7, inChannels: 13, outChannels: 17), .init(rows: 11, inChannels: 40, outChannels: 31),
         .init(rows: 13, inChannels: 8, outChannels: 40), .init(rows: 0, inChannels: 4, outChannels: 8),
+        // Row counts around the AVX-512 build's 12-row tile; pairs of panels with a single or partial one after.
+        .init(rows: 12, inChannels: 9, outChannels: 48), .init(rows: 25, inChannels: 33, outChannels: 72),
+        .init(rows: 23, inChannels: 5, outChannels: 40), .init(rows: 112, inChannels: 27, outChannels: 32),
     ]
 
     /// float32 sums of up to 960 products against a double reference: |a − b| ≤ 1e-5·(1 + Σ|terms|)

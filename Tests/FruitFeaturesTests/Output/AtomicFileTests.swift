@@ -45,7 +45,7 @@ import Testing
             try AtomicFile(destination: destination)
         } throws: { error in
             guard let error = error as? OutputError else { return false }
-            return error.kind == .create && error.path == destination && error.description.contains("No such file")
+            return error.kind == .create && error.path == destination && error.description.contains("the folder \(directory)/missing/sub does not exist")
         }
     }
 

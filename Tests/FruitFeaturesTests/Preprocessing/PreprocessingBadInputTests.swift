@@ -156,7 +156,7 @@ import Testing
         #expect(error?.reason == .unreadable("No such file or directory"))
         let folder = FixturePaths.root.appendingPathComponent("resize").path
         let folderError = #expect(throws: ImageError.self) { try KerasPreprocessor().preprocessFile(atPath: folder) }
-        #expect(folderError?.reason == .unreadable("is a directory"))
+        #expect(folderError?.reason == .unreadable("is a folder, not a file"))
     }
 
     @Test func wrongOutputBufferIsAnError() throws {

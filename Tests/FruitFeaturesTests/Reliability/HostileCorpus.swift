@@ -154,7 +154,7 @@ struct HostileCorpus {
         try write([], to: "Special/empty.jpg", .failure(.exactly("empty file")))
         // 300 MiB of holes: refused by size before anything is read.
         try write([], to: "Special/sparse_huge.jpg",
-                  .failure(.exactly("file is \(300 << 20) bytes, above the limit of \(256 << 20)")))
+                  .failure(.exactly("file is \(300 << 20) bytes, larger than the 256 MiB limit")))
         truncate(root + "/Special/sparse_huge.jpg", off_t(300 << 20))
     }
 

@@ -1,0 +1,156 @@
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The system calls swift-system does not wrap (fstat, lstat, fsync, rename, readlink), with its `Errno` for failures.
+///
+/// swift-system (1.4 and later, the oldest this package accepts) opens, reads, writes and closes; everything
+/// else the file layer needs is here, so that no other file of the library calls Glibc for file I/O.
+enum SystemCalls {
+    /// `fstat(2)`.
+    static func status(of descriptor: FileDescriptor) throws(Errno) -> FileStatus {
+        var info = stat()
+        guard fstat(descriptor.rawValue, &info) == 0 else { throw Errno.latest }
+        return FileStatus(info)
+    }
+
+    /// `stat(2)` (following symbolic links) or `lstat(2)` (not following the last one).
+    static func status(atPath path: String, followingLinks: Bool) throws(Errno) -> FileStatus {
+        var info = stat()
+        let result = followingLinks ? stat(path, &info) : lstat(path, &info)
+        guard result == 0 else { throw Errno.latest }
+        return FileStatus(info)
+    }
+
+    /// `fsync(2)`: the file's data and metadata reach the disk.
+    static func sync(_ descriptor: FileDescriptor) throws(Errno) {
+        while fsync(descriptor.rawValue) != 0 {
+            let error = Errno.latest
+            if error != .interrupted { throw error }
+        }
+    }
+
+    /// `fdatasync(2)`: the file's data (and the size) reach the disk.
+    static func syncData(_ descriptor: FileDescriptor) throws(Errno) {
+        while fdatasync(descriptor.rawValue) != 0 {
+            let error = Errno.latest
+            if error != .interrupted { throw error }
+        }
+    }
+
+    /// Makes the entries of a folder (a file just created or renamed in it) durable.
+    static func syncFolder(_ path: String) throws(Errno) {
+        let folder: FileDescriptor
+        do {
+            folder = try FileDescriptor.open(FilePath(path), .readOnly, options: [.directory, .closeOnExec])
+        } catch {
+            throw error as? Errno ?? .ioError
+        }
+        defer { try? folder.close() }
+        try sync(folder)
+    }
+
+    /// `rename(2)`: atomically replaces `destination` by `source` (both in one file system).
+    static func rename(_ source: String, to destination: String) throws(Errno) {
+        #if canImport(Glibc)
+        let result = Glibc.rename(source, destination)
+        #else
+        let result = Darwin.rename(source, destination)
+        #endif
+        guard result == 0 else { throw Errno.latest }
+    }
+
+    /// `unlink(2)`, ignoring failures (used to clean up temporaries).
+    static func removeFile(_ path: String) {
+        _ = unlink(path)
+    }
+
+    /// `readlink(2)`: the text of a symbolic link.
+    static func linkTarget(_ path: String) throws(Errno) -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink(path, &buffer, buffer.count - 1)
+        guard count >= 0 else { throw Errno.latest }
+        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// `mkdir(2)`.
+    static func makeFolder(_ path: String, permissions: mode_t = 0o755) throws(Errno) {
+        guard mkdir(path, permissions) == 0 else { throw Errno.latest }
+    }
+
+    /// `rmdir(2)`, ignoring failures.
+    static func removeEmptyFolder(_ path: String) {
+        _ = rmdir(path)
+    }
+}
+
+/// What `stat` says about a file, in the terms the file layer needs.
+struct FileStatus: Sendable, Equatable {
+    /// The kind of file.
+    var kind: FileKind
+    /// The size in bytes (for a regular file).
+    var size: Int
+    /// The device and inode, which identify the file.
+    var device: UInt64
+    var inode: UInt64
+
+    init(_ info: stat) {
+        kind = FileKind(mode: info.st_mode)
+        size = Int(info.st_size)
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+    }
+}
+
+/// The kinds of file a path can name.
+enum FileKind: Sendable, Equatable {
+    case regular
+    case folder
+    case symbolicLink
+    case fifo
+    case characterDevice
+    case blockDevice
+    case socket
+    case unknown
+
+    init(mode: mode_t) {
+        switch mode & S_IFMT {
+        case S_IFREG: self = .regular
+        case S_IFDIR: self = .folder
+        case S_IFLNK: self = .symbolicLink
+        case S_IFIFO: self = .fifo
+        case S_IFCHR: self = .characterDevice
+        case S_IFBLK: self = .blockDevice
+        case S_IFSOCK: self = .socket
+        default: self = .unknown
+        }
+    }
+
+    /// The kind with an article, for messages: "a FIFO", "a character device".
+    var described: String {
+        switch self {
+        case .regular: "a regular file"
+        case .folder: "a folder"
+        case .symbolicLink: "a symbolic link"
+        case .fifo: "a FIFO"
+        case .characterDevice: "a character device"
+        case .blockDevice: "a block device"
+        case .socket: "a socket"
+        case .unknown: "a special file"
+        }
+    }
+}
+
+/// The text of a system error number, as `strerror` gives it ("Permission denied"): the library's one errno-to-text.
+func errnoText(_ code: Int32 = errno) -> String {
+    Errno(rawValue: code).description
+}
+
+extension Errno {
+    /// The error of the system call that just failed (`errno`).
+    static var latest: Errno { Errno(rawValue: errno) }
+}
