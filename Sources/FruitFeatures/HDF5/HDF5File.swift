@@ -82,12 +82,21 @@ public final class HDF5File: Sendable {
         }
         id = try HDF5Library.withLock { () throws(HDF5Error) -> hid_t in
             let id = bytes.withUnsafeBytes { ffh5_open_image($0.baseAddress, $0.count) }
-            guard id != -2 else {
-                throw HDF5Error(file: path, object: "/", reason: .cannotOpen,
-                                libraryMessage: "truncated: \(bytes.count) bytes, shorter than the end of file its superblock records")
-            }
             guard id >= 0 else {
                 throw HDF5Error(file: path, object: "/", reason: .cannotOpen, libraryMessage: HDF5Library.takeErrorMessage())
+            }
+            // As for files: a link into another file would make libhdf5 read that file from disk.
+            var link = [CChar](repeating: 0, count: 512)
+            var target = [CChar](repeating: 0, count: 1024)
+            let outside = ffh5_find_outside_link(id, &link, link.count, &target, target.count)
+            guard outside == 0 else {
+                let message = HDF5Library.takeErrorMessage()
+                _ = H5Fclose(id)
+                if outside < 0 {
+                    throw HDF5Error(file: path, object: "/", reason: .readFailed, libraryMessage: message)
+                }
+                throw HDF5Error(file: path, object: "/" + hdf5CString(link), reason: .linkLeavesFile(
+                    outside == 1 ? "an external link to \(hdf5CString(target))" : "a user-defined link"))
             }
             return id
         }

@@ -180,7 +180,9 @@ public struct KerasWeightsFile: Sendable {
 
     /// The first bytes of the file (empty when it cannot be read; the HDF5 layer then names the problem).
     private static func prefix(of url: URL) -> [UInt8] {
-        guard let handle = try? FileHandle(forReadingFrom: url) else { return [] }
+        // Only a regular file is opened here (opening a FIFO would block); the readers below name any other.
+        guard (try? checkRegularFile(atPath: url.path, limit: nil)) != nil,
+              let handle = try? FileHandle(forReadingFrom: url) else { return [] }
         defer { try? handle.close() }
         return [UInt8]((try? handle.read(upToCount: 8)) ?? Data())
     }

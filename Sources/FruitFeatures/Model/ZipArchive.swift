@@ -90,14 +90,14 @@ public struct ZipArchive: Sendable {
     /// Reads the archive at `url` and its central directory.
     public init(contentsOf url: URL) throws(ZipError) {
         let path = url.path
-        let data: Data
+        let bytes: [UInt8]
         do {
-            data = try Data(contentsOf: url)
+            // A regular file within the HDF5 limit (a FIFO or a device is refused rather than read forever).
+            bytes = try readRegularFile(atPath: path, limit: FileSizeLimit.hdf5)
         } catch {
-            let reason = FileManager.default.fileExists(atPath: path) ? "unreadable" : "no such file"
-            throw ZipError(file: path, reason: .unreadable(reason))
+            throw ZipError(file: path, reason: .unreadable(error.reasonText))
         }
-        try self.init(bytes: [UInt8](data), file: path)
+        try self.init(bytes: bytes, file: path)
     }
 
     /// Reads an archive held in memory; `file` names it in errors.
