@@ -52,6 +52,7 @@ hid_t ffh5_open_image(const void *bytes, size_t count) {
     }
     H5Pclose(access);
     return file;
+}
 
 struct ffh5_link_scan {
     char *path;
