@@ -39,6 +39,8 @@ let package = Package(
         // Page compression for Parquet: Snappy (what Spark writes by default) and Zstandard.
         .systemLibrary(name: "CSnappy", pkgConfig: "snappy", providers: [.apt(["libsnappy-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // Deflated members of `.keras` archives.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // Tiny C shims: what C needs and Swift cannot say.
         // libjpeg reports errors by longjmp (its default handler exits the process).
@@ -51,7 +53,7 @@ let package = Package(
         .target(
             name: "FruitFeatures",
             dependencies: [
-                "CJPEGDecoder", "CHDF5Shim", "CHDF5", "COpenBLAS", "CLAPACKE", "CKernels", "CSnappy", "CZstd",
+                "CJPEGDecoder", "CHDF5Shim", "CHDF5", "COpenBLAS", "CLAPACKE", "CKernels", "CSnappy", "CZstd", "CZlib",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

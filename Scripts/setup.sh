@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(pkg-config libjpeg-dev libopenblas-dev liblapacke-dev libhdf5-dev libsnappy-dev libzstd-dev)
+apt_packages=(pkg-config libjpeg-dev libopenblas-dev liblapacke-dev libhdf5-dev libsnappy-dev libzstd-dev zlib1g-dev)
 if [[ "${1:-}" == "--test" ]]; then
     apt_packages+=(python3-venv default-jre-headless chromium)
 fi

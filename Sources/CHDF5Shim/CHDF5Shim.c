@@ -41,6 +41,19 @@ int ffh5_is_hdf5(const char *path) {
 #endif
 }
 
+hid_t ffh5_open_image(const void *bytes, size_t count) {
+    hid_t access = H5Pcreate(H5P_FILE_ACCESS);
+    if (access < 0) return -1;
+    hid_t file = -1;
+    // The core driver without a backing store reads the file from memory; H5Pset_file_image copies the
+    // bytes, so the caller may release them once the file is open.
+    if (H5Pset_fapl_core(access, 1 << 16, 0) >= 0 && H5Pset_file_image(access, (void *)bytes, count) >= 0) {
+        file = H5Fopen("in-memory image", H5F_ACC_RDONLY, access);
+    }
+    H5Pclose(access);
+    return file;
+}
+
 struct ffh5_link_scan {
     char *path;
     size_t path_capacity;

@@ -36,8 +36,11 @@ struct ExtractCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "The output folder.")
     var output: String
 
-    @Option(help: "The Keras .h5 weights (default: $FRUITFEATURES_WEIGHTS, then the Keras cache).")
+    @Option(help: "The Keras weights: .h5, .weights.h5 or .keras, MobileNetV2 or MobileNetV3 (default: $FRUITFEATURES_WEIGHTS, then the Keras cache).")
     var weights: String?
+
+    @Option(help: "Resize images to N × N for the network (default 224, as the notebook; any backbone, whatever size its file was built for).")
+    var inputSize: Int = 224
 
     @Option(help: "PCA components to keep (default 200, fewer if there are not enough images).")
     var components: Int?
@@ -149,7 +152,7 @@ struct ExtractCommand: AsyncParsableCommand {
             pattern = try GlobPattern(glob)
             source = try DirectoryImageSource(root: input, pattern: pattern)
             weightsPath = try WeightsLocation.resolve(explicit: weights ?? earlier?.weights)
-            model = try FeatureModelLoader.load(weightsAt: weightsPath)
+            model = try FeatureModelLoader.load(weightsAt: weightsPath, inputSize: inputSize)
         } catch {
             throw CLIFailure("\(error)", code: .fatal)
         }

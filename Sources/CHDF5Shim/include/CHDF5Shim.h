@@ -28,6 +28,10 @@ int ffh5_take_error_message(char *buffer, size_t capacity);
 /// 1 if `path` is an HDF5 file, 0 if it is not, negative if it cannot be checked (e.g. unreadable).
 int ffh5_is_hdf5(const char *path);
 
+/// Opens an HDF5 file held in memory (`count` bytes at `bytes`, copied) read-only, with the core driver and
+/// no backing store. Returns the file identifier, or a negative value on failure (error stack set).
+hid_t ffh5_open_image(const void *bytes, size_t count);
+
 /// Walks every link of the file from the root and finds the first one that leaves the file: an external
 /// link (returns 1) or a user-defined link (returns 2); 0 when there is none, negative when the walk
 /// failed. The link's path goes to `path`, an external link's `file:object` to `target` (NUL-terminated,

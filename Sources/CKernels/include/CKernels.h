@@ -4,6 +4,7 @@
 // (AVX512F/BW/VL/DQ), AVX2+FMA, or portable C. No compiler flags are needed for any of them: the SIMD builds
 // are single functions with target attributes.
 #include <stddef.h>
+#include "MobileNetV3Kernels.h"  // MobileNetV3's kernels (MobileNetV3.c)
 #include <stdint.h>
 
 // ---------------------------------------------------------------------------------------------

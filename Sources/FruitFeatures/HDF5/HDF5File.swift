@@ -56,6 +56,83 @@ final class HDF5File: Sendable {
         }
     }
 
+    /// Opens an HDF5 file held in memory (such as the weights member of a `.keras` archive) read-only;
+    /// `url` names it in errors. The bytes are copied, so the caller may release them.
+    public init(image bytes: [UInt8], url: URL) throws(HDF5Error) {
+        self.url = url
+        let path = url.path
+        // The superblock signature sits at byte 0, 512, 1024, 2048, … (HDF5 file format, "Superblock").
+        let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
+        var offset = 0
+        var superblock: Int? = nil
+        while offset + 8 <= bytes.count, superblock == nil {
+            if Array(bytes[offset..<(offset + 8)]) == signature { superblock = offset }
+            offset = offset == 0 ? 512 : offset * 2
+        }
+        guard let superblock else { throw HDF5Error(file: path, object: "/", reason: .notHDF5) }
+        // The core driver reads past the end of a short image as zeros: refuse an image shorter than the end of
+        // file its superblock records (a truncated file) instead.
+        if let end = Self.endOfFile(bytes, superblock: superblock), end > UInt64(bytes.count) {
+            throw HDF5Error(file: path, object: "/", reason: .cannotOpen,
+                            libraryMessage: "truncated: \(bytes.count) bytes where the superblock says \(end)")
+        }
+        if let damage = bytes.withUnsafeBytes({ HDF5GlobalHeapCheck.firstDamage(in: $0) }) {
+            throw HDF5Error(file: path, object: "/", reason: .cannotOpen,
+                            libraryMessage: "damaged global heap collection at byte \(damage.offset): \(damage.reason)")
+        }
+        id = try HDF5Library.withLock { () throws(HDF5Error) -> hid_t in
+            let id = bytes.withUnsafeBytes { ffh5_open_image($0.baseAddress, $0.count) }
+            guard id >= 0 else {
+                throw HDF5Error(file: path, object: "/", reason: .cannotOpen, libraryMessage: HDF5Library.takeErrorMessage())
+            }
+            // As for files: a link into another file would make libhdf5 read that file from disk.
+            var link = [CChar](repeating: 0, count: 512)
+            var target = [CChar](repeating: 0, count: 1024)
+            let outside = ffh5_find_outside_link(id, &link, link.count, &target, target.count)
+            guard outside == 0 else {
+                let message = HDF5Library.takeErrorMessage()
+                _ = H5Fclose(id)
+                if outside < 0 {
+                    throw HDF5Error(file: path, object: "/", reason: .readFailed, libraryMessage: message)
+                }
+                throw HDF5Error(file: path, object: "/" + hdf5CString(link), reason: .linkLeavesFile(
+                    outside == 1 ? "an external link to \(hdf5CString(target))" : "a user-defined link"))
+            }
+            return id
+        }
+    }
+
+    /// The base address plus the end-of-file address recorded in the superblock at `superblock` (HDF5 file format,
+    /// "Superblock": versions 0 and 1 keep the addresses after 24 or 28 bytes, versions 2 and 3 after 12), or nil
+    /// when the superblock is not one of those or is cut short.
+    static func endOfFile(_ bytes: [UInt8], superblock: Int) -> UInt64? {
+        guard superblock + 16 <= bytes.count else { return nil }
+        let version = bytes[superblock + 8]
+        let offsetSize: Int
+        let addresses: Int
+        switch version {
+        case 0, 1:
+            offsetSize = Int(bytes[superblock + 13])
+            addresses = superblock + (version == 0 ? 24 : 28)
+        case 2, 3:
+            offsetSize = Int(bytes[superblock + 9])
+            addresses = superblock + 12
+        default:
+            return nil
+        }
+        guard [2, 4, 8].contains(offsetSize), addresses + 3 * offsetSize <= bytes.count else { return nil }
+        func address(_ at: Int) -> UInt64 {
+            (0..<offsetSize).reduce(UInt64(0)) { $0 | UInt64(bytes[at + $1]) << (8 * UInt64($1)) }
+        }
+        let undefined = offsetSize == 8 ? UInt64.max : (UInt64(1) << (8 * UInt64(offsetSize))) - 1
+        let base = address(addresses)
+        // Versions 0/1: base, free-space, end of file; 2/3: base, superblock extension, end of file.
+        let end = address(addresses + 2 * offsetSize)
+        guard base != undefined, end != undefined else { return nil }
+        let (sum, overflow) = base.addingReportingOverflow(end)
+        return overflow ? UInt64.max : sum
+    }
+
     /// Creates an HDF5 file for writing, replacing any file already at `url`.
     init(creatingAt url: URL) throws(HDF5Error) {
         self.url = url

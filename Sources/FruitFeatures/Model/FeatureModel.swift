@@ -170,18 +170,29 @@ public enum FeatureModelLoader {
     /// Loads the weights at `path` whose SHA-256 the caller has already computed.
     /// (nil: hashed here, once the file has proved to be weights).
     static func load(weightsAt path: String, sha256: String?, inputSize: Int = 224) throws(WeightsError) -> any FeatureModel {
-        // Only MobileNetV2 today: KerasWeightsFile refuses other architectures, naming what it found.
-        let extractor = try MobileNetV2Extractor(weightsAt: URL(fileURLWithPath: path), inputSize: inputSize)
-        guard let resampler = BicubicResampler(width: inputSize, height: inputSize) else {
+        // The file says which network it holds (KerasWeightsFile refuses others, naming what it found).
+        let file = try KerasWeightsFile(contentsOf: URL(fileURLWithPath: path))
+        let architecture = try file.backboneArchitecture()
+        guard (32...2048).contains(inputSize), let resampler = BicubicResampler(width: inputSize, height: inputSize) else {
             throw WeightsError(file: path, reason: .unsupportedInputSize(inputSize))
         }
         let preprocessor = KerasPreprocessor(resampler: resampler)
-        var digest = sha256 ?? ""
-        if sha256 == nil { digest = try WeightsLocation.digest(ofFileAt: path) }
-        do {
-            return try MobileNetV2FeatureModel(extractor: extractor, preprocessor: preprocessor, weightsSHA256: digest)
-        } catch {
-            throw WeightsError(file: path, reason: error.reason)
+        let sha256 = try sha256 ?? WeightsLocation.digest(ofFileAt: path)
+        switch architecture {
+        case .mobileNetV2:
+            let extractor = try MobileNetV2Extractor(weights: try file.mobileNetV2Weights(), inputSize: inputSize, source: path)
+            do {
+                return try MobileNetV2FeatureModel(extractor: extractor, preprocessor: preprocessor, weightsSHA256: sha256)
+            } catch {
+                throw WeightsError(file: path, reason: error.reason)
+            }
+        case .mobileNetV3:
+            let extractor = try MobileNetV3Extractor(weights: try file.mobileNetV3Weights(), inputSize: inputSize, source: path)
+            do {
+                return try MobileNetV3FeatureModel(extractor: extractor, preprocessor: preprocessor, weightsSHA256: sha256)
+            } catch {
+                throw WeightsError(file: path, reason: error.reason)
+            }
         }
     }
 }

@@ -27,20 +27,27 @@ package struct MobileNetV2Weights: Sendable {
     package let layers: [Layer]
 }
 
-/// A Keras HDF5 weights file (`save_weights('x.h5')` of Keras 2 or 3, or a whole `model.save('x.h5')`),
-/// and the MobileNetV2 backbone in it.
+/// A Keras weights file and the backbone in it: the legacy HDF5 layouts (`save_weights('x.h5')` of Keras 2
+/// or 3, a whole `model.save('x.h5')`), Keras 3's native `.weights.h5`, or a `.keras` archive.
 ///
-/// Top-level layers are matched to MobileNetV2's as Keras matches them: by the order of the layers that
-/// carry weights, checking every shape (published files use older layer names, such as `Logits`).
+/// Legacy top-level layers are matched to MobileNetV2's as Keras matches them: by the order of the layers
+/// that carry weights, checking every shape (published files use older layer names, such as `Logits`).
 /// A MobileNetV2 nested as one layer of a larger model (the usual fine-tuned classifier) is matched by
 /// the layer names inside its weight names instead: Keras stores a nested model's trainable weights
 /// before its non-trainable ones, so their positions depend on what was frozen when it was saved.
+///
+/// Keras 3's native layout does not store layer names: each layer's variables are at
+/// `layers/<key>/vars/<index>`, where the key is the layer's class in snake case numbered by position
+/// among the layers of that class (`conv2d`, `conv2d_1`, …, `batch_normalization_7`), and a nested model's
+/// layers are under its own key (`layers/functional/layers/…`). The convolutions, depthwise convolutions
+/// and BatchNorms are therefore each in model order, which with the network's structure locates every layer;
+/// `config.json` (in a `.keras` archive) supplies the layers' real names for messages and the architecture.
 package struct KerasWeightsFile: Sendable {
     /// A top-level layer of the file that carries weights.
     package struct Layer: Sendable, Equatable {
         /// The layer's name in the file.
         package let name: String
-        /// Its weight names, in stored order (`Conv1/kernel:0`, `bn_Conv1/gamma:0`, …).
+        /// Its weight names, in stored order (`Conv1/kernel:0`, `bn_Conv1/gamma:0`, …; `vars/0`, … in Keras 3's layout).
         package let weightNames: [String]
     }
 
@@ -50,37 +57,106 @@ package struct KerasWeightsFile: Sendable {
         case weights
         /// `model.save('x.h5')`: the whole model, weights under the group `model_weights`.
         case wholeModel
+        /// Keras 3's `save_weights('x.weights.h5')`: `layers/<key>/vars/<index>`.
+        case kerasWeights
+        /// Keras 3's `model.save('x.keras')`: a zip of `config.json`, `metadata.json` and `model.weights.h5`
+        /// (the native layout).
+        case kerasArchive
     }
 
     /// Where the file is.
     package let url: URL
-    /// The top-level layers with weights, in the order of the file's `layer_names`.
+    /// The top-level layers with weights: legacy files in the order of `layer_names`; the native layout by key.
     package let layers: [Layer]
     /// How the weights were saved.
     package let container: Container
+    /// The model's `config.json`, for `.keras` archives.
+    package let config: KerasModelConfig?
     /// Weight names carry TensorFlow's `:0` suffix (Keras 2) rather than none (Keras 3).
     package var hasKeras2WeightNames: Bool { layers.contains { $0.weightNames.contains { $0.hasSuffix(":0") } } }
-    /// The top-level layer holding the MobileNetV2 backbone as a nested model (a fine-tuned classifier),
+    /// Whether the weights are in Keras 3's native layout (`.weights.h5` or inside a `.keras` archive).
+    package var isNativeLayout: Bool { container == .kerasWeights || container == .kerasArchive }
+    /// The top-level layer holding the backbone as a nested model (a fine-tuned classifier),
     /// or nil when the backbone's layers are the file's own top-level layers.
     package var nestedBackbone: String? {
-        layers.first { $0.weightNames.count >= MobileNetV2Architecture.layerNames().count }?.name
+        if isNativeLayout {
+            guard let root = nativeBackboneRoot, root != "/layers" else { return nil }
+            let key = String(root.dropFirst("/layers/".count).prefix { $0 != "/" })
+            return config?.layers.first { Self.storageKeys(of: config?.layers ?? [])[$0.name] == key }?.name ?? key
+        }
+        return layers.first { $0.weightNames.count >= MobileNetV2Architecture.layerNames().count }?.name
     }
-    private let file: HDF5File
-    private let weightsRoot: HDF5Group
+    /// A one-line description of the format, for `inspect`.
+    public var formatDescription: String {
+        switch container {
+        case .weights, .wholeModel:
+            var text = hasKeras2WeightNames ? "Keras 2 HDF5 (weight names with ':0')" : "Keras 3 legacy HDF5"
+            text += container == .wholeModel ? ", whole model (model_weights)" : ", weights only"
+            return text
+        case .kerasWeights: return "Keras 3 weights (.weights.h5, layers/<key>/vars)"
+        case .kerasArchive: return "Keras 3 model archive (.keras: config.json + model.weights.h5)"
+        }
+    }
+    let file: HDF5File
+    let weightsRoot: HDF5Group
+    /// Native layout: the path of the `layers` group holding the backbone's layers.
+    let nativeBackboneRoot: String?
 
-    /// Opens a Keras weights file and lists its layers.
+    /// Opens a Keras weights file (any of the layouts above) and lists its layers.
     package init(contentsOf url: URL) throws(WeightsError) {
         self.url = url
         let path = url.path
         func wrap<T>(_ body: () throws(HDF5Error) -> T) throws(WeightsError) -> T {
             do { return try body() } catch { throw WeightsError(file: path, reason: .hdf5(error)) }
         }
-        let file = try wrap { () throws(HDF5Error) in try HDF5File(readingFrom: url) }
+        let file: HDF5File
+        var parsedConfig: KerasModelConfig? = nil
+        if url.pathExtension.lowercased() == "keras" || ZipArchive.looksLikeZip(Self.prefix(of: url)) {
+            let archive: ZipArchive
+            let weights: [UInt8]
+            do throws(ZipError) {
+                archive = try ZipArchive(contentsOf: url)
+                if archive.member(named: "config.json") != nil {
+                    parsedConfig = KerasModelConfig(json: try archive.contents(of: "config.json"))
+                }
+                guard archive.member(named: "model.weights.h5") != nil else {
+                    let found = archive.members.map(\.name).joined(separator: ", ")
+                    throw ZipError(file: path, reason: .missingMember("model.weights.h5 (found: \(found.isEmpty ? "nothing" : found))"))
+                }
+                weights = try archive.contents(of: "model.weights.h5")
+            } catch {
+                throw WeightsError(file: path, reason: .archive(error))
+            }
+            file = try wrap { () throws(HDF5Error) in
+                try HDF5File(image: weights, url: URL(fileURLWithPath: path + "/model.weights.h5"))
+            }
+            container = .kerasArchive
+        } else {
+            file = try wrap { () throws(HDF5Error) in try HDF5File(readingFrom: url) }
+            let root = file.root
+            if root.kindOfMember("model_weights") == .group {
+                container = .wholeModel
+            } else if try wrap({ () throws(HDF5Error) in try Self.chunkedStrings(root, "layer_names") }) == nil,
+                      root.kindOfMember("layers") == .group {
+                container = .kerasWeights
+            } else {
+                container = .weights
+            }
+        }
         self.file = file
-        // model.save('x.h5') puts the weights under /model_weights; save_weights at the root.
+        config = parsedConfig
         let root = file.root
+        if container == .kerasWeights || container == .kerasArchive {
+            guard root.kindOfMember("layers") == .group else { throw WeightsError(file: path, reason: .noKerasWeights) }
+            self.weightsRoot = root
+            let backboneRoot = try wrap { () throws(HDF5Error) in try Self.findBackboneRoot(file) }
+            nativeBackboneRoot = backboneRoot
+            layers = try wrap { () throws(HDF5Error) in try Self.nativeLayers(file, config: parsedConfig) }
+            return
+        }
+        nativeBackboneRoot = nil
+        // model.save('x.h5') puts the weights under /model_weights; save_weights at the root.
         var weightsRoot = root
-        container = root.kindOfMember("model_weights") == .group ? .wholeModel : .weights
         if container == .wholeModel {
             weightsRoot = try wrap { () throws(HDF5Error) in try root.group("model_weights") }
         }
@@ -102,6 +178,15 @@ package struct KerasWeightsFile: Sendable {
         self.layers = layers
     }
 
+    /// The first bytes of the file (empty when it cannot be read; the HDF5 layer then names the problem).
+    private static func prefix(of url: URL) -> [UInt8] {
+        // Only a regular file is opened here (opening a FIFO would block); the readers below name any other.
+        guard (try? checkRegularFile(atPath: url.path, limit: nil)) != nil,
+              let handle = try? FileHandle(forReadingFrom: url) else { return [] }
+        defer { try? handle.close() }
+        return [UInt8]((try? handle.read(upToCount: 8)) ?? Data())
+    }
+
     /// Reads attribute `name`, or Keras's chunks `name0`, `name1`, … of it; nil when neither exists.
     static func chunkedStrings(_ object: some HDF5Object, _ name: String) throws(HDF5Error) -> [String]? {
         if try object.hasAttribute(name) { return try object.stringsAttribute(name) }
@@ -115,7 +200,7 @@ package struct KerasWeightsFile: Sendable {
     }
 
     /// One MobileNetV2 layer's weights located in the file: the file's name for it and its datasets.
-    private struct Slot {
+    struct Slot {
         let fileName: String
         let weights: [(name: String, path: String)]
     }
@@ -124,7 +209,9 @@ package struct KerasWeightsFile: Sendable {
     package func mobileNetV2Weights() throws(WeightsError) -> MobileNetV2Weights {
         let expectedNames = MobileNetV2Architecture.layerNames()
         let slots: [Slot]
-        if let nestedName = nestedBackbone, let nested = layers.first(where: { $0.name == nestedName }) {
+        if isNativeLayout {
+            slots = try nativeMobileNetV2Slots(expectedNames: expectedNames)
+        } else if let nestedName = nestedBackbone, let nested = layers.first(where: { $0.name == nestedName }) {
             slots = try nestedSlots(nested, expectedNames: expectedNames)
         } else {
             slots = layers.prefix(expectedNames.count).map { layer in

@@ -1,4 +1,4 @@
-/// A weights file that cannot be used as MobileNetV2 weights, naming the file and, when one is at fault, the layer.
+/// A weights file that cannot be used as a backbone's weights, naming the file and, when one is at fault, the layer.
 public struct WeightsError: Error, CustomStringConvertible, Sendable, Equatable {
     /// What is wrong with the file.
     public enum Reason: Sendable, Equatable {
@@ -18,6 +18,12 @@ public struct WeightsError: Error, CustomStringConvertible, Sendable, Equatable 
         case missingWeight(String)
         /// The requested input size is outside 32…2048 pixels (too small for the network, or unreasonably large).
         case unsupportedInputSize(Int)
+        /// A `.keras` archive that cannot be read (not a zip, truncated, no weights member, a zip bomb, …).
+        case archive(ZipError)
+        /// The weights are of a network FruitFeatures does not know (detail names what was found).
+        case unknownArchitecture(String)
+        /// A known network in a variant FruitFeatures does not compute (detail says which and why).
+        case unsupportedVariant(String)
         /// The file could not be read to the end (to hash it); the system's reason.
         case unreadable(String)
     }
@@ -52,13 +58,17 @@ public struct WeightsError: Error, CustomStringConvertible, Sendable, Equatable 
     public let expectedLayer: String?
     /// What is wrong.
     public let reason: Reason
+    /// The network the file was read as (`MobileNetV2`, `MobileNetV3Large`, …).
+    public let network: String
 
     /// Creates an error about `file`, and optionally one of its layers.
-    public init(file: String, layer: String? = nil, expectedLayer: String? = nil, reason: Reason) {
+    public init(file: String, layer: String? = nil, expectedLayer: String? = nil, reason: Reason,
+                network: String = "MobileNetV2") {
         self.file = file
         self.layer = layer
         self.expectedLayer = expectedLayer
         self.reason = reason
+        self.network = network
     }
 
     /// A one-line explanation naming the file, the layer and the reason.
@@ -66,23 +76,26 @@ public struct WeightsError: Error, CustomStringConvertible, Sendable, Equatable 
         let what: String
         switch reason {
         case .hdf5(let error): return "cannot read weights: \(error)"
-        case .noKerasWeights: what = "no Keras weights (no layer_names attribute)"
-        case .notMobileNetV2(let detail): what = "not MobileNetV2 weights: \(detail)"
+        case .noKerasWeights: what = "no Keras weights (no layer_names attribute, no Keras 3 layers group)"
+        case .notMobileNetV2(let detail): what = "not \(network) weights: \(detail)"
         case .missingLayers(let expected, let found):
-            what = "only \(found) of MobileNetV2's \(expected) layers with weights are in the file"
-        case .weightCount(let expected, let found): what = "has \(found) weights where MobileNetV2 has \(expected)"
+            what = "only \(found) of \(network)'s \(expected) layers with weights are in the file"
+        case .weightCount(let expected, let found): what = "has \(found) weights where \(network) has \(expected)"
         case .shape(let weight, let expected, let found):
-            what = "weight \(weight) has shape \(found) where MobileNetV2 needs \(expected)"
+            what = "weight \(weight) has shape \(found) where \(network) needs \(expected)"
         case .missingWeight(let weight): what = "weight \(weight) is missing"
         case .unsupportedInputSize(let size): what = "input size \(size) is outside 32…2048"
+        case .archive(let error): return "cannot read the Keras archive: \(error)"
+        case .unknownArchitecture(let detail): what = "not a network FruitFeatures knows (MobileNetV2, MobileNetV3 Large/Small): \(detail)"
+        case .unsupportedVariant(let detail): what = detail
         case .unreadable(let reason): what = "cannot read the file: \(reason)"
         }
         var location = file
         if let layer {
             location += ": layer \(layer)"
-            if let expectedLayer, expectedLayer != layer { location += " (MobileNetV2's \(expectedLayer))" }
+            if let expectedLayer, expectedLayer != layer { location += " (\(network)'s \(expectedLayer))" }
         } else if let expectedLayer {
-            location += ": at MobileNetV2's \(expectedLayer)"
+            location += ": at \(network)'s \(expectedLayer)"
         }
         return "\(location): \(what)"
     }

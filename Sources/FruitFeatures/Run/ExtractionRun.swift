@@ -187,7 +187,12 @@ public struct ExtractionRun: Sendable {
     /// The (architecture, preprocessing) pairs ``FeatureModelLoader`` can build.
     static let runnableModels: [(String, String)] = [
         (FeatureModelIdentity.mobileNetV2, FeatureModelIdentity.kerasMobileNetV2Preprocessing),
-    ]
+    ] + [MobileNetV3Architecture.Variant.large, .small].flatMap { variant in
+        [false, true].map { minimalistic in
+            (MobileNetV3FeatureModel.architectureName(MobileNetV3Architecture(variant, minimalistic: minimalistic)),
+             MobileNetV3FeatureModel.preprocessingName)
+        }
+    }
 
     /// Checks that the features are the model's projections: as many features as components.
     package static func checkConsistency(features: FeatureTable, pca: PCAModel, directory: String) throws(AnalysisError) {
