@@ -177,7 +177,7 @@ public enum FeatureModelLoader {
             throw WeightsError(file: path, reason: .unsupportedInputSize(inputSize))
         }
         let preprocessor = KerasPreprocessor(resampler: resampler)
-        let sha256 = try sha256 ?? WeightsLocation.digest(ofFileAt: path)
+        let sha256 = if let sha256 { sha256 } else { try WeightsLocation.digest(ofFileAt: path) }
         switch architecture {
         case .mobileNetV2:
             let extractor = try MobileNetV2Extractor(weights: try file.mobileNetV2Weights(), inputSize: inputSize, source: path)

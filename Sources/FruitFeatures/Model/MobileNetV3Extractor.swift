@@ -46,7 +46,7 @@ public final class MobileNetV3Extractor: Sendable {
     }
 
     /// Builds the extractor from weights already read, folding every BatchNorm into its convolution.
-    public init(weights: MobileNetV3Weights, inputSize: Int = 224, source: String = "") throws(WeightsError) {
+    package init(weights: MobileNetV3Weights, inputSize: Int = 224, source: String = "") throws(WeightsError) {
         guard (32...2048).contains(inputSize) else {
             throw WeightsError(file: source, reason: .unsupportedInputSize(inputSize), network: weights.architecture.variant.kerasName)
         }

@@ -7,7 +7,7 @@ public struct MobileNetV3FeatureModel: FeatureModel {
     /// The network.
     public let extractor: MobileNetV3Extractor
     /// Decoding, resizing and scaling.
-    public let preprocessor: KerasPreprocessor
+    public private(set) var preprocessor: KerasPreprocessor
     /// Architecture (`mobilenet_v3_large`, `mobilenet_v3_small`, `…_minimalistic`), alpha, input size, preprocessing
     /// (`keras_mobilenet_v3`), feature count, weights SHA-256 and kernel level.
     public let identity: FeatureModelIdentity
@@ -54,5 +54,12 @@ public struct MobileNetV3FeatureModel: FeatureModel {
     public func features(batch input: UnsafeBufferPointer<Float>, count: Int,
                          into output: UnsafeMutableBufferPointer<Float>) throws(FeatureExtractionError) {
         try extractor.features(batch: input, count: count, into: output)
+    }
+
+    /// The same network and preprocessing, decoding at most `pixelLimit` pixels per photo.
+    public func limitingPixels(to pixelLimit: Int) -> any FeatureModel {
+        var limited = self
+        limited.preprocessor.decoder = JPEGDecoder(pixelLimit: pixelLimit)
+        return limited
     }
 }

@@ -1,51 +1,51 @@
 import Foundation
 
 /// The weights of a MobileNetV3 backbone as Keras stores them (BatchNorms not yet folded).
-public struct MobileNetV3Weights: Sendable {
+package struct MobileNetV3Weights: Sendable {
     /// A convolution and the BatchNormalization after it (the same record as MobileNetV2's).
-    public typealias Convolution = MobileNetV2Weights.Layer
+    package typealias Convolution = MobileNetV2Weights.Layer
 
     /// A squeeze-and-excite unit: pooled channels → 1×1 conv (bias) → ReLU → 1×1 conv (bias) → hard sigmoid.
-    public struct SqueezeExcite: Sendable {
+    package struct SqueezeExcite: Sendable {
         /// The squeezing kernel, `(1, 1, channels, squeeze)`.
-        public let squeezeKernel: [Float]
+        package let squeezeKernel: [Float]
         /// Its bias, `(squeeze)`.
-        public let squeezeBias: [Float]
+        package let squeezeBias: [Float]
         /// The exciting kernel, `(1, 1, squeeze, channels)`.
-        public let exciteKernel: [Float]
+        package let exciteKernel: [Float]
         /// Its bias, `(channels)`.
-        public let exciteBias: [Float]
+        package let exciteBias: [Float]
     }
 
     /// One inverted-residual block's weights.
-    public struct Block: Sendable {
+    package struct Block: Sendable {
         /// The 1×1 expansion (nil for block 0).
-        public let expand: Convolution?
+        package let expand: Convolution?
         /// The depthwise convolution, `(k, k, channels, 1)`.
-        public let depthwise: Convolution
+        package let depthwise: Convolution
         /// The squeeze-and-excite unit, when the block has one.
-        public let squeezeExcite: SqueezeExcite?
+        package let squeezeExcite: SqueezeExcite?
         /// The 1×1 projection.
-        public let project: Convolution
+        package let project: Convolution
     }
 
     /// The structure found in the file.
-    public let architecture: MobileNetV3Architecture
+    package let architecture: MobileNetV3Architecture
     /// Whether the model rescales its [0, 255] input itself (`include_preprocessing=True`, Keras's default;
     /// legacy files cannot say and are assumed to).
-    public let rescalesInput: Bool
+    package let rescalesInput: Bool
     /// `conv` and `conv_bn`.
-    public let stem: Convolution
+    package let stem: Convolution
     /// The inverted-residual blocks, in order.
-    public let blocks: [Block]
+    package let blocks: [Block]
     /// `conv_1` and `conv_1_bn`.
-    public let head: Convolution
+    package let head: Convolution
 }
 
 extension KerasWeightsFile {
     /// Reads the MobileNetV3 backbone: locates its layers (see `layerQueues`), infers the widths from the
     /// kernels in network order, and checks every shape and the block structure against Keras's plan.
-    public func mobileNetV3Weights() throws(WeightsError) -> MobileNetV3Weights {
+    package func mobileNetV3Weights() throws(WeightsError) -> MobileNetV3Weights {
         let path = url.path
         let queues = try layerQueues()
         let variant: MobileNetV3Architecture.Variant

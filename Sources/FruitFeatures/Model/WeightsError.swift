@@ -43,9 +43,10 @@ public struct WeightsError: Error, CustomStringConvertible, Sendable, Equatable 
     /// The kind of failure, derived from ``reason``.
     public var kind: Kind {
         switch reason {
-        case .hdf5, .unreadable: .unreadable
+        case .hdf5, .unreadable, .archive: .unreadable
         case .noKerasWeights: .notWeights
-        case .notMobileNetV2, .missingLayers, .weightCount, .shape, .missingWeight: .wrongModel
+        case .notMobileNetV2, .missingLayers, .weightCount, .shape, .missingWeight, .unknownArchitecture,
+             .unsupportedVariant: .wrongModel
         case .unsupportedInputSize: .invalidArgument
         }
     }

@@ -118,7 +118,8 @@ public enum ExtractionError: Error, CustomStringConvertible, Sendable {
     /// The kind of failure.
     public var kind: Kind {
         switch self {
-        case .outputNotEmpty, .outputHoldsUnfinishedRun, .outputNotARun, .outputInUse, .cannotResume: .outputNotUsable
+        case .outputNotEmpty, .outputHoldsUnfinishedRun, .outputNotARun, .outputInUse, .cannotResume, .cannotUpdate:
+            .outputNotUsable
         case .outputNotWritable, .output: .unwritable
         case .noImages, .noUsableImages: .noImages
         case .invalidSettings: .invalidSettings
@@ -133,7 +134,7 @@ public enum ExtractionError: Error, CustomStringConvertible, Sendable {
     public var path: String? {
         switch self {
         case .outputNotEmpty(let path), .outputHoldsUnfinishedRun(let path), .outputNotARun(let path, _),
-             .outputInUse(let path), .cannotResume(let path, _), .outputNotWritable(let path, _):
+             .outputInUse(let path), .cannotResume(let path, _), .outputNotWritable(let path, _), .cannotUpdate(let path, _):
             path
         case .noImages(let input, _): input
         case .noUsableImages(_, let errorsFile): errorsFile
