@@ -4,15 +4,13 @@ import FruitFeatures
 // The C functions declared in include/fruitfeatures.h. Every one catches what FruitFeatures throws and
 // turns it into a return value plus a message: an error must never unwind into, or abort, the host.
 
-/// What an `ff_extractor *` points to: the model and the preprocessing that feeds it.
+/// What an `ff_extractor *` points to: the feature model (preprocessing and network).
 final class ExtractorHandle: Sendable {
-    /// The network; thread-safe (each call borrows its own scratch memory).
-    let extractor: MobileNetV2Extractor
-    /// The reference preprocessing: 224 × 224, the input size `ff_extractor_open` builds the network for.
-    let preprocessor = KerasPreprocessor()
+    /// Thread-safe (each call borrows its own scratch memory).
+    let model: any FeatureModel
 
-    init(extractor: MobileNetV2Extractor) {
-        self.extractor = extractor
+    init(model: any FeatureModel) {
+        self.model = model
     }
 }
 
@@ -53,8 +51,7 @@ public func ffExtractorOpen(
         return nil
     }
     do {
-        let extractor = try MobileNetV2Extractor(weightsAt: URL(fileURLWithPath: path))
-        let handle = ExtractorHandle(extractor: extractor)
+        let handle = ExtractorHandle(model: try FeatureModelLoader.load(weightsAt: path))
         return OpaquePointer(Unmanaged.passRetained(handle).toOpaque())
     } catch {
         writeCMessage(error.description, to: errorBuffer, size: errorSize)
@@ -71,7 +68,7 @@ func extractorHandle(_ pointer: OpaquePointer?) -> ExtractorHandle? {
 /// `ff_extractor_feature_count` of include/fruitfeatures.h (see there).
 @_cdecl("ff_extractor_feature_count")
 public func ffExtractorFeatureCount(_ extractor: OpaquePointer?) -> Int {
-    extractorHandle(extractor)?.extractor.featureCount ?? 0
+    extractorHandle(extractor)?.model.featureCount ?? 0
 }
 
 /// `ff_extractor_close` of include/fruitfeatures.h (see there).
@@ -91,61 +88,83 @@ public func ffExtractorFeatures(
     guard let handle = extractorHandle(extractor), count >= 0 else { return -1 }
     guard count > 0 else { return 0 }
     guard let images, let lengths, let out, let status else { return -1 }
-    let featureCount = handle.extractor.featureCount
+    return extractFeatures(handle, count: count, out: out, status: status, messages: messages, messageSize: messageSize) { index in
+        let length = lengths[index]
+        guard length >= 0, images[index] != nil || length == 0 else {
+            return .failure(InvalidImageArgument(description: "the image pointer is NULL but its length is \(length)"))
+        }
+        return .success(UnsafeRawBufferPointer(start: images[index], count: length))
+    }
+}
+
+/// `ff_extractor_features_batch` of include/fruitfeatures.h (see there): an Arrow binary column's buffers.
+@_cdecl("ff_extractor_features_batch")
+public func ffExtractorFeaturesBatch(
+    _ extractor: OpaquePointer?, _ data: UnsafePointer<UInt8>?, _ dataLength: Int, _ offsets: UnsafePointer<Int32>?,
+    _ count: Int, _ out: UnsafeMutablePointer<Float>?, _ status: UnsafeMutablePointer<Int32>?,
+    _ messages: UnsafeMutablePointer<CChar>?, _ messageSize: Int
+) -> Int64 {
+    extractFeatures(
+        extractor, data: data, dataLength: dataLength, offsets: offsets, count: count, out: out, status: status,
+        messages: messages, messageSize: messageSize)
+}
+
+/// `ff_extractor_features_batch64` of include/fruitfeatures.h (see there): an Arrow large_binary column's buffers.
+@_cdecl("ff_extractor_features_batch64")
+public func ffExtractorFeaturesBatch64(
+    _ extractor: OpaquePointer?, _ data: UnsafePointer<UInt8>?, _ dataLength: Int, _ offsets: UnsafePointer<Int64>?,
+    _ count: Int, _ out: UnsafeMutablePointer<Float>?, _ status: UnsafeMutablePointer<Int32>?,
+    _ messages: UnsafeMutablePointer<CChar>?, _ messageSize: Int
+) -> Int64 {
+    extractFeatures(
+        extractor, data: data, dataLength: dataLength, offsets: offsets, count: count, out: out, status: status,
+        messages: messages, messageSize: messageSize)
+}
+
+/// The batch functions over one contiguous buffer: image `i` is `data[offsets[i] ..< offsets[i + 1]]`.
+private func extractFeatures<Offset: BinaryInteger>(
+    _ extractor: OpaquePointer?, data: UnsafePointer<UInt8>?, dataLength: Int, offsets: UnsafePointer<Offset>?,
+    count: Int, out: UnsafeMutablePointer<Float>?, status: UnsafeMutablePointer<Int32>?,
+    messages: UnsafeMutablePointer<CChar>?, messageSize: Int
+) -> Int64 {
+    guard let handle = extractorHandle(extractor), count >= 0, dataLength >= 0 else { return -1 }
+    guard count > 0 else { return 0 }
+    guard let offsets, let out, let status, data != nil || dataLength == 0 else { return -1 }
+    return extractFeatures(handle, count: count, out: out, status: status, messages: messages, messageSize: messageSize) { index in
+        let start = offsets[index]
+        let end = offsets[index + 1]
+        guard start >= 0, start <= end, end <= dataLength else {
+            return .failure(InvalidImageArgument(
+                description: "offsets \(start)..<\(end) are not within the \(dataLength)-byte buffer"))
+        }
+        return .success(UnsafeRawBufferPointer(start: data.map { $0 + Int(start) }, count: Int(end - start)))
+    }
+}
+
+/// Runs the seam's batch path and reports each image's status, message and features (NaN rows on failure).
+private func extractFeatures(
+    _ handle: ExtractorHandle, count: Int, out: UnsafeMutablePointer<Float>, status: UnsafeMutablePointer<Int32>,
+    messages: UnsafeMutablePointer<CChar>?, messageSize: Int,
+    image: (Int) -> Result<UnsafeRawBufferPointer, InvalidImageArgument>
+) -> Int64 {
+    let featureCount = handle.model.featureCount
     let (outCount, overflow) = count.multipliedReportingOverflow(by: featureCount)
     guard !overflow else { return -1 }
-    let output = UnsafeMutableBufferPointer(start: out, count: outCount)
-
-    func report(_ index: Int, _ code: ImageStatus, _ message: String) {
+    let failures = handle.model.features(
+        count: count, encoded: image, into: UnsafeMutableBufferPointer(start: out, count: outCount))
+    var failed: Int64 = 0
+    for (index, failure) in failures.enumerated() {
+        let (code, message): (ImageStatus, String) = switch failure {
+        case nil: (.ok, "")
+        case let error as ImageError: (.invalidImage, error.reasonDescription)
+        case let error as InvalidImageArgument: (.invalidArgument, error.description)
+        case let error?: (.extractionFailed, "\(error)")
+        }
         status[index] = code.rawValue
+        if code != .ok { failed += 1 }
         if let messages, messageSize > 0 {
             writeCMessage(message, to: messages + index * messageSize, size: messageSize)
         }
-        if code != .ok {
-            // NaN rows: a failed image's features cannot be mistaken for real ones.
-            for j in 0..<featureCount { output[index * featureCount + j] = .nan }
-        }
     }
-
-    // One image at a time: its preprocessed input (inputSize², 3) is reused for the next.
-    var input = [Float](repeating: 0, count: handle.extractor.inputCount)
-    var failures: Int64 = 0
-    for index in 0..<count {
-        let length = lengths[index]
-        guard length >= 0, images[index] != nil || length == 0 else {
-            report(index, .invalidArgument, "the image pointer is NULL but its length is \(length)")
-            failures += 1
-            continue
-        }
-        let bytes = UnsafeRawBufferPointer(start: images[index], count: length)
-        let preprocessed: ImageError? = input.withUnsafeMutableBufferPointer { (buffer) -> ImageError? in
-            do throws(ImageError) {
-                try handle.preprocessor.preprocess(bytes, path: "", into: buffer)
-                return nil
-            } catch {
-                return error
-            }
-        }
-        if let preprocessed {
-            report(index, .invalidImage, preprocessed.reasonDescription)
-            failures += 1
-            continue
-        }
-        let extracted: FeatureExtractionError? = input.withUnsafeBufferPointer { (source) -> FeatureExtractionError? in
-            let row = UnsafeMutableBufferPointer(rebasing: output[(index * featureCount)..<((index + 1) * featureCount)])
-            do throws(FeatureExtractionError) {
-                try handle.extractor.features(batch: source, count: 1, into: row)
-                return nil
-            } catch {
-                return error
-            }
-        }
-        if let extracted {
-            report(index, .extractionFailed, extracted.description)
-            failures += 1
-        } else {
-            report(index, .ok, "")
-        }
-    }
-    return failures
+    return failed
 }

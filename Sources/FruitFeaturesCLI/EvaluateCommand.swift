@@ -37,11 +37,13 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let folder = try ExtractionFolder(directory: URL(fileURLWithPath: outputDirectory))
-            let features = try folder.readFeatures()
+            let run = try ExtractionRun(directory: URL(fileURLWithPath: outputDirectory))
+            let features = try run.readFeatures()
             let evaluation = try CrossValidation(neighbourCount: neighbours, foldCount: folds, seed: seed).evaluate(features)
-            let destination = output.map { URL(fileURLWithPath: $0) } ?? folder.evaluationFile
+            var destination = output.map { URL(fileURLWithPath: $0) } ?? run.evaluationFile
             try evaluation.write(to: destination)
+            // Written into the run's generation: it goes with the run when the run is replaced.
+            if output == nil { destination = try run.linkDerivedFile(Evaluation.fileName) }
             if json {
                 print(try String(contentsOf: destination, encoding: .utf8), terminator: "")
             } else {

@@ -61,7 +61,7 @@ struct ExtractCommand: AsyncParsableCommand {
     @Flag(help: "Exit with status 3 if any image could not be used.")
     var strict = false
 
-    @Flag(help: "Write into an existing, non-empty output folder, starting afresh.")
+    @Flag(help: "Replace the run in the output folder: the new run is built beside it and swapped in when complete.")
     var overwrite = false
 
     @Flag(help: "Continue the interrupted run in the output folder, skipping the images it finished.")
@@ -113,19 +113,17 @@ struct ExtractCommand: AsyncParsableCommand {
         let pattern: GlobPattern
         let source: DirectoryImageSource
         let weightsPath: String
-        let extractor: MobileNetV2Extractor
+        let model: any FeatureModel
         do {
             pattern = try GlobPattern(glob)
             source = try DirectoryImageSource(root: input, pattern: pattern)
             weightsPath = try WeightsLocation.resolve(explicit: weights)
-            extractor = try MobileNetV2Extractor(weightsAt: URL(fileURLWithPath: weightsPath))
+            model = try FeatureModelLoader.load(weightsAt: weightsPath)
         } catch {
             throw CLIFailure("\(error)", code: .fatal)
         }
 
-        let pipeline = ExtractionPipeline(
-            source: source, preprocessor: KerasPreprocessor(), extractor: extractor, weightsPath: weightsPath,
-            settings: settings)
+        let pipeline = ExtractionPipeline(source: source, model: model, weightsPath: weightsPath, settings: settings)
         let reporter = ProgressReporter(total: nil, unit: "images", enabled: !noProgress)
         let run = Task { () async throws(ExtractionError) -> ExtractionSummary in
             try await pipeline.run(into: output, input: input, pattern: glob) { progress in

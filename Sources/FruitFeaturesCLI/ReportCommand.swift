@@ -28,10 +28,12 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let folder = try ExtractionFolder(directory: URL(fileURLWithPath: outputDirectory))
-            let page = try ReportPage(folder: folder, maximumScatterPoints: maxPoints)
-            let destination = output.map { URL(fileURLWithPath: $0) } ?? folder.reportFile
+            let run = try ExtractionRun(directory: URL(fileURLWithPath: outputDirectory))
+            let page = try ReportPage(folder: run, maximumScatterPoints: maxPoints)
+            var destination = output.map { URL(fileURLWithPath: $0) } ?? run.reportFile
             try page.write(to: destination)
+            // Written into the run's generation: it goes with the run when the run is replaced.
+            if output == nil { destination = try run.linkDerivedFile(ReportPage.fileName) }
             print(destination.path)
         } catch {
             throw CLIFailure(error.description, code: .fatal)

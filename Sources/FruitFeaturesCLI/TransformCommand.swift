@@ -64,45 +64,12 @@ struct TransformCommand: AsyncParsableCommand {
 
         let k = fitted.pca.componentCount
         var rows: [FeatureRow] = []
-        // One task per photo, all cores; results kept in input order.
-        let results = await withTaskGroup(of: (Int, Result<[Float], ImageError>).self) { group in
-            var results = [Result<[Float], ImageError>?](repeating: nil, count: images.count)
-            var next = 0
-            func start() {
-                guard next < images.count else { return }
-                let index = next
-                let image = images[index]
-                next += 1
-                group.addTask {
-                    do {
-                        let bytes = try DirectoryImageSource.contents(ofFileAt: image.path)
-                        return (index, .success(try fitted.features(of: bytes, path: image.path)))
-                    } catch let error as ImageError {
-                        return (index, .failure(error))
-                    } catch let error as DiscoveryError {
-                        // The reader's reason in the user's terms ("not a regular file (a FIFO)"), without the path again.
-                        let reason = switch error.reason {
-                        case .unreadableFile(let why): why
-                        default: String(error.description.dropFirst(error.path.count + 2))
-                        }
-                        return (index, .failure(ImageError(path: image.path, reason: .unreadable(reason))))
-                    } catch {
-                        return (index, .failure(ImageError(path: image.path, reason: .unreadable("\(error)"))))
-                    }
-                }
-            }
-            for _ in 0..<ProcessInfo.processInfo.activeProcessorCount { start() }
-            for await (index, result) in group {
-                results[index] = result
-                start()
-            }
-            return results
-        }
+        // In input order, batches through the network's grouped stage on every core.
+        let results = await fitted.features(ofFilesAt: images.map(\.path))
         for (image, result) in zip(images, results) {
             switch result {
             case .success(let features): rows.append(FeatureRow(path: image.path, label: image.label, features: features))
             case .failure(let error): failures.append((image.path, error.description))
-            case nil: break
             }
         }
         for (_, message) in failures { writeToStandardError("fruitfeatures: warning: \(message)\n") }

@@ -32,10 +32,8 @@ public struct Recognition: Sendable, Equatable, Codable {
 /// The photo goes through exactly the preprocessing of the extract command (``KerasPreprocessor``), so a photo
 /// that is in the folder's input comes back at distance 0 from itself.
 public final class FruitRecognizer: Sendable {
-    /// The MobileNetV2 feature extractor.
-    public let extractor: MobileNetV2Extractor
-    /// Decoding, resizing and scaling, as in the extract command.
-    public let preprocessor: KerasPreprocessor
+    /// The preprocessing and network, as in the extract command.
+    public let model: any FeatureModel
     /// The PCA the features were reduced with.
     public let pca: PCAModel
     /// The labelled images and the vote.
@@ -43,79 +41,48 @@ public final class FruitRecognizer: Sendable {
 
     /// Assembles a recognizer from loaded parts.
     ///
-    /// - Throws: ``AnalysisError/Kind/inconsistent`` when the parts do not fit: the extractor's feature count must
-    ///   be the PCA's dimension, the PCA's component count the classifier's feature count, and the preprocessor's
-    ///   output the extractor's input.
-    public init(
-        extractor: MobileNetV2Extractor, preprocessor: KerasPreprocessor = KerasPreprocessor(), pca: PCAModel,
-        classifier: NearestNeighbourClassifier
-    ) throws(AnalysisError) {
-        guard extractor.featureCount == pca.dimension else {
+    /// - Throws: ``AnalysisError/Kind/inconsistent`` when the parts do not fit: the model's feature count must
+    ///   be the PCA's dimension, and the PCA's component count the classifier's feature count.
+    public init(model: any FeatureModel, pca: PCAModel, classifier: NearestNeighbourClassifier) throws(AnalysisError) {
+        guard model.featureCount == pca.dimension else {
             throw AnalysisError(.inconsistent,
-                                reason: "the weights give \(extractor.featureCount) features but the PCA expects \(pca.dimension)")
+                                reason: "the weights give \(model.featureCount) features but the PCA expects \(pca.dimension)")
         }
         guard pca.componentCount == classifier.training.featureCount else {
             throw AnalysisError(.inconsistent,
                                 reason: "the PCA has \(pca.componentCount) components but the labelled features have \(classifier.training.featureCount)")
         }
-        guard preprocessor.outputShape.count == extractor.inputCount else {
-            throw AnalysisError(.inconsistent,
-                                reason: "the preprocessor makes \(preprocessor.outputShape) images, the extractor takes \(extractor.inputSize)×\(extractor.inputSize)×3")
-        }
-        self.extractor = extractor
-        self.preprocessor = preprocessor
+        self.model = model
         self.pca = pca
         self.classifier = classifier
     }
 
-    /// Loads an extract output folder: `summary.json`, `pca.h5`, `features.csv` and the weights.
+    /// Loads a finished run: its PCA, `features.csv` and the feature model.
     ///
-    /// The weights are `weights` when given; else the file `summary.json` names, when it is readable here; else the
-    /// usual places (``WeightsLocation/resolve(explicit:environment:)``: `$FRUITFEATURES_WEIGHTS`, the Keras
-    /// cache). Whichever it is, its SHA-256 must be the one `summary.json` records (``FittedPipeline`` checks it):
-    /// other weights would give features the PCA was not fitted on.
+    /// The weights follow the one rule of ``ExtractionRun/loadFeatureModel(weights:environment:)``: `weights` when
+    /// given (its SHA-256 must be the run's); else the first of summary.json's path, `$FRUITFEATURES_WEIGHTS` and
+    /// the Keras cache with the run's SHA-256.
     ///
     /// - Parameter neighbourCount: k: how many nearest images vote.
     /// - Throws: ``AnalysisError`` naming the file at fault.
     public convenience init(
+        run: ExtractionRun, weights: URL? = nil, neighbourCount: Int = 5,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(AnalysisError) {
+        let fitted = try FittedPipeline(run: run, weights: weights?.path, environment: environment)
+        let features = try run.readFeatures()
+        try ExtractionRun.checkConsistency(features: features, pca: fitted.pca, directory: run.directory.path)
+        let classifier = try NearestNeighbourClassifier(training: features, neighbourCount: neighbourCount)
+        try self.init(model: fitted.model, pca: fitted.pca, classifier: classifier)
+    }
+
+    /// Opens the run in `directory` and loads it (see ``init(run:weights:neighbourCount:environment:)``).
+    public convenience init(
         contentsOf directory: URL, weights: URL? = nil, neighbourCount: Int = 5,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(AnalysisError) {
-        let folder = try ExtractionFolder(directory: directory)
-        guard let summary = try folder.readSummary() else {
-            throw AnalysisError(.unreadable, path: folder.summaryFile.path,
-                                reason: "no such file: not the output folder of a finished extraction (summary.json is written last)")
-        }
-        let weightsPath = try Self.weightsPath(explicit: weights, recorded: summary.weights.path, environment: environment)
-        let fitted: FittedPipeline
-        do {
-            fitted = try FittedPipeline(outputDirectory: directory.path, weights: weightsPath)
-        } catch {
-            throw AnalysisError(error.path == weightsPath ? .weights : .malformed, path: error.path, reason: error.reason)
-        }
-        let features = try folder.readFeatures()
-        try ExtractionFolder.checkConsistency(features: features, pca: fitted.pca, directory: directory.path)
-        let classifier = try NearestNeighbourClassifier(training: features, neighbourCount: neighbourCount)
-        try self.init(extractor: fitted.extractor, preprocessor: fitted.preprocessor, pca: fitted.pca, classifier: classifier)
-    }
-
-    /// The weights file to load: explicit, else the one the summary records (when readable), else the usual places.
-    static func weightsPath(explicit: URL?, recorded: String?, environment: [String: String]) throws(AnalysisError) -> String {
-        if let explicit {
-            guard FileManager.default.isReadableFile(atPath: explicit.path) else {
-                throw AnalysisError(.weights, path: explicit.path, reason: "weights file does not exist or is not readable")
-            }
-            return explicit.path
-        }
-        if let recorded, FileManager.default.isReadableFile(atPath: recorded) {
-            return recorded
-        }
-        do {
-            return try WeightsLocation.resolve(explicit: nil, environment: environment)
-        } catch {
-            let named = recorded.map { "summary.json names \($0), which is not readable; " } ?? ""
-            throw AnalysisError(.weights, reason: named + error.description)
-        }
+        try self.init(run: ExtractionRun(directory: directory), weights: weights, neighbourCount: neighbourCount,
+                      environment: environment)
     }
 
     /// Recognises the photo in the file at `path`.
@@ -123,29 +90,38 @@ public final class FruitRecognizer: Sendable {
     /// - Parameter labelCount: how many labels to return (the most likely first).
     /// - Throws: ``AnalysisError/Kind/image`` when the file cannot be read or decoded.
     public func recognize(photoAt path: String, labelCount: Int = 5) throws(AnalysisError) -> Recognition {
-        let input: [Float]
+        let bytes: [UInt8]
         do {
-            input = try preprocessor.preprocessFile(atPath: path)
+            bytes = try DirectoryImageSource.contents(ofFileAt: path)
         } catch {
-            throw AnalysisError(.image, path: path, reason: error.reasonDescription)
+            throw AnalysisError(.image, path: path, reason: ImageError(readFailure: error).reasonDescription)
         }
-        return try recognize(preprocessed: input, name: path, labelCount: labelCount)
+        return try recognize(encodedPhoto: bytes, name: path, labelCount: labelCount)
     }
 
     /// Recognises a photo given as the bytes of its file (a JPEG), for callers that hold it in memory.
     ///
     /// - Parameter name: names the photo in the answer and in errors.
     public func recognize(encodedPhoto: some ContiguousBytes, name: String, labelCount: Int = 5) throws(AnalysisError) -> Recognition {
-        let input: [Float]
-        do {
-            input = try preprocessor.preprocess(encodedPhoto, path: name)
-        } catch {
-            throw AnalysisError(.image, path: name, reason: error.reasonDescription)
-        }
-        return try recognize(preprocessed: input, name: name, labelCount: labelCount)
+        try recognize(encodedPhotos: [encodedPhoto], names: [name], labelCount: labelCount)[0].get()
     }
 
-    /// Recognises a photo from its raw MobileNetV2 features (``MobileNetV2Extractor/featureCount`` values).
+    /// Recognises several photos given as the bytes of their files, through the network's grouped stage together
+    /// (faster per photo than one at a time); answers in order.
+    public func recognize<Bytes: ContiguousBytes>(
+        encodedPhotos: [Bytes], names: [String], labelCount: Int = 5
+    ) -> [Result<Recognition, AnalysisError>] {
+        zip(model.features(ofEncoded: encodedPhotos, names: names), names).map { raw, name in
+            switch raw {
+            case .success(let features):
+                Result { () throws(AnalysisError) in try recognize(rawFeatures: features, name: name, labelCount: labelCount) }
+            case .failure(let error):
+                .failure(AnalysisError(.image, path: name, reason: error.reasonDescription))
+            }
+        }
+    }
+
+    /// Recognises a photo from its raw features (``FeatureModel/featureCount`` values).
     public func recognize(rawFeatures: [Float], name: String, labelCount: Int = 5) throws(AnalysisError) -> Recognition {
         let projected: [Float]
         do {
@@ -155,15 +131,5 @@ public final class FruitRecognizer: Sendable {
         }
         let prediction = try classifier.prediction(for: projected, labelCount: labelCount)
         return Recognition(photo: name, labels: prediction.ranking, neighbours: prediction.neighbours)
-    }
-
-    private func recognize(preprocessed input: [Float], name: String, labelCount: Int) throws(AnalysisError) -> Recognition {
-        let raw: [Float]
-        do {
-            raw = try extractor.features(of: input)
-        } catch {
-            throw AnalysisError(.invalidArgument, path: name, reason: error.description)
-        }
-        return try recognize(rawFeatures: raw, name: name, labelCount: labelCount)
     }
 }

@@ -50,10 +50,10 @@ public struct ReportPage: Sendable {
     ///
     /// - Throws: ``AnalysisError`` when a required file is missing or any file present is unreadable, or when the
     ///   features do not fit the PCA model.
-    public init(folder: ExtractionFolder, maximumScatterPoints: Int = 5000) throws(AnalysisError) {
+    public init(folder: ExtractionRun, maximumScatterPoints: Int = 5000) throws(AnalysisError) {
         let features = try folder.readFeatures()
         let pca = try folder.readPCAModel()
-        try ExtractionFolder.checkConsistency(features: features, pca: pca, directory: folder.directory.path)
+        try ExtractionRun.checkConsistency(features: features, pca: pca, directory: folder.directory.path)
         let summary = try folder.readSummaryFields()
         self.init(
             title: folder.directory.standardizedFileURL.lastPathComponent, features: features, pca: pca,

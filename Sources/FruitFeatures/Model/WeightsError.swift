@@ -18,6 +18,8 @@ public struct WeightsError: Error, CustomStringConvertible, Sendable, Equatable 
         case missingWeight(String)
         /// The requested input size is outside 32…2048 pixels (too small for the network, or unreasonably large).
         case unsupportedInputSize(Int)
+        /// The file could not be read to the end (to hash it); the system's reason.
+        case unreadable(String)
     }
 
     /// The path of the weights file.
@@ -51,6 +53,7 @@ public struct WeightsError: Error, CustomStringConvertible, Sendable, Equatable 
             what = "weight \(weight) has shape \(found) where MobileNetV2 needs \(expected)"
         case .missingWeight(let weight): what = "weight \(weight) is missing"
         case .unsupportedInputSize(let size): what = "input size \(size) is outside 32…2048"
+        case .unreadable(let reason): what = "cannot read the file: \(reason)"
         }
         var location = file
         if let layer {

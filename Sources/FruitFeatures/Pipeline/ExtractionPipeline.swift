@@ -22,11 +22,9 @@ public struct ExtractionProgress: Sendable {
 public struct ExtractionPipeline<Source: ImageSource>: Sendable {
     /// Where the images come from.
     public let source: Source
-    /// Turns encoded images into network input.
-    public let preprocessor: any Preprocessor
-    /// The network.
-    public let extractor: MobileNetV2Extractor
-    /// The weights file the extractor was loaded from (recorded with its SHA-256).
+    /// The preprocessing and the network.
+    public let model: any FeatureModel
+    /// The weights file the model was loaded from (recorded, absolute, with its SHA-256).
     public let weightsPath: String
     /// How to run.
     public let settings: ExtractionSettings
@@ -35,14 +33,12 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
     static var blockRows: Int { 256 }
 
     /// Creates a pipeline.
-    public init(
-        source: Source, preprocessor: any Preprocessor, extractor: MobileNetV2Extractor, weightsPath: String,
-        settings: ExtractionSettings
-    ) {
+    ///
+    /// - Parameter weightsPath: the file `model` was loaded from; summary.json records it as an absolute path.
+    public init(source: Source, model: any FeatureModel, weightsPath: String, settings: ExtractionSettings) {
         self.source = source
-        self.preprocessor = preprocessor
-        self.extractor = extractor
-        self.weightsPath = weightsPath
+        self.model = model
+        self.weightsPath = URL(fileURLWithPath: weightsPath).standardizedFileURL.path
         self.settings = settings
     }
 
@@ -61,24 +57,15 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         guard !(settings.resume && settings.overwrite) else {
             throw .invalidSettings("resume or overwrite, not both")
         }
-        guard preprocessor.outputShape.count == extractor.inputCount else {
-            throw .invalidSettings(
-                "the preprocessor makes \(preprocessor.outputShape) tensors; the network takes \(extractor.inputSize)×\(extractor.inputSize)×3")
-        }
         let clock = ContinuousClock()
         let started = clock.now
         let lock = try prepare(outputDirectory)
         defer { withExtendedLifetime(lock) {} }
-        let output = { (name: String) in outputDirectory + "/" + name }
+        let generations = RunGenerations(directory: outputDirectory)
         var warnings: [String] = []
 
-        let sha256: String
-        do {
-            sha256 = try sha256HexDigest(ofFileAt: weightsPath)
-        } catch {
-            sha256 = ""
-            warnings.append("cannot hash the weights file: \(error)")
-        }
+        let identity = model.identity
+        let sha256 = identity.weightsSHA256
 
         // A cheap listing pass first, for the progress total.
         var total = 0
@@ -91,17 +78,32 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
 
         let manifest = CheckpointManifest(
             version: fruitFeaturesVersion, input: input, glob: pattern, weightsSHA256: sha256,
-            featureCount: extractor.featureCount, inputSize: extractor.inputSize)
+            featureCount: model.featureCount, inputSize: identity.inputSize)
         let checkpoint = try ExtractionCheckpoint.open(in: outputDirectory, manifest: manifest, resume: settings.resume)
         var pass = NetworkPass(
             pipeline: self, outputDirectory: outputDirectory, checkpoint: checkpoint, total: total, progress: progress)
         try await pass.run()
         let interruption = ExtractionError.interrupted(done: pass.done, total: total, checkpoint: checkpoint.directory)
 
-        // From here on everything is derived from the journal, whether it was written by this run or not.
+        // From here on everything is derived from the journal, whether it was written by this run or not, into a
+        // new generation beside the current run, which stays complete and readable until the new one replaces it.
         if Task.isCancelled { throw interruption }
+        let generation: String
+        do {
+            generation = try generations.makeGeneration()
+        } catch {
+            throw .output(error)
+        }
+        let output = { (name: String) in generation + "/" + name }
+        var published = false
+        var keepGeneration = false
+        defer {
+            if !published && !keepGeneration { try? FileManager.default.removeItem(atPath: generation) }
+        }
         let raw = try writeRawOutputs(journal: checkpoint.journalPath, output: output)
         guard raw.processed > 0 else {
+            // Kept (unpublished) so that errors.csv can be read; the next run in this folder removes it.
+            keepGeneration = true
             throw .noUsableImages(found: raw.found, errorsFile: output(ExtractionOutput.errors))
         }
 
@@ -109,8 +111,8 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         if Task.isCancelled { throw interruption }
         var components = settings.components
         if case .count(let k) = components, settings.reducesComponentsToFit,
-           k > raw.processed - 1 || k > extractor.featureCount {
-            let reduced = max(1, min(raw.processed - 1, extractor.featureCount))
+           k > raw.processed - 1 || k > model.featureCount {
+            let reduced = max(1, min(raw.processed - 1, model.featureCount))
             warnings.append("\(k) PCA components need more than \(raw.processed) images; kept \(reduced)")
             components = .count(reduced)
         }
@@ -137,7 +139,8 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         }
         let summary = ExtractionSummary(
             version: fruitFeaturesVersion, input: input,
-            weights: .init(path: weightsPath, sha256: sha256, alpha: extractor.architecture.alpha),
+            weights: .init(path: weightsPath, sha256: sha256, alpha: identity.alpha),
+            featureModel: identity,
             images: .init(
                 found: raw.found, processed: raw.processed, failed: raw.failed, resumed: resumed > 0 ? resumed : nil),
             imagesPerSecond: Double(raw.processed - resumedImages) / max(totalSeconds, 1e-9),
@@ -155,6 +158,12 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
             warnings: warnings)
         if Task.isCancelled { throw interruption }
         try writeSummary(summary, to: output(ExtractionOutput.summary))
+        do {
+            try generations.publish(generation)
+        } catch {
+            throw .output(error)
+        }
+        published = true
         // The run is complete: the checkpoint has done its job.
         checkpoint.remove()
         return summary
@@ -162,8 +171,10 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
 
     /// Creates the output folder, or checks that it may be written into, and locks it for this run.
     ///
-    /// Final outputs of an earlier run are removed (summary.json first: without it the folder no
-    /// longer claims a complete run), with the temporary files of a run that was killed.
+    /// Nothing of an earlier run is removed here: the new run is written into a new generation and replaces the
+    /// old one only when complete (``RunGenerations``). A non-empty folder is used only when it holds a run of
+    /// ours (the marker, or only names the tool writes), and only with `overwrite` or `resume`. Unfinished
+    /// generations of crashed runs are removed.
     private func prepare(_ directory: String) throws(ExtractionError) -> OutputFolderLock {
         let manager = FileManager.default
         var isDirectory: ObjCBool = false
@@ -189,20 +200,34 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
             throw .outputNotWritable(directory, reason: Self.reason(error))
         }
         guard !contents.isEmpty else { return lock }
+        let generations = RunGenerations(directory: directory)
+        if settings.overwrite && !generations.hasMarker {
+            let foreign: [String]
+            do {
+                foreign = try generations.foreignEntries()
+            } catch {
+                throw .outputNotWritable(directory, reason: Self.reason(error))
+            }
+            if !foreign.isEmpty {
+                throw .outputNotARun(directory, foreign: foreign)
+            }
+        }
         let hasCheckpoint = contents.contains(ExtractionOutput.checkpoint)
         if settings.resume {
             guard hasCheckpoint else {
-                throw .cannotResume(directory, reason: contents.contains(ExtractionOutput.summary)
+                let complete = manager.fileExists(atPath: generations.currentGeneration + "/" + ExtractionOutput.summary)
+                throw .cannotResume(directory, reason: complete
                     ? "it holds a complete run (summary.json); there is nothing to resume"
                     : "it holds no checkpoint of an interrupted run")
             }
         } else if !settings.overwrite {
             throw hasCheckpoint ? .outputHoldsUnfinishedRun(directory) : .outputNotEmpty(directory)
         }
-        unlink(directory + "/" + ExtractionOutput.summary)
-        for name in ExtractionOutput.all { unlink(directory + "/" + name) }
-        let temporaryPrefixes = ExtractionOutput.all.map { "." + $0 + ".partial-" }
-        for name in contents where temporaryPrefixes.contains(where: name.hasPrefix) {
+        // Temporary files and unfinished generations of a run that was killed.
+        let current = (generations.currentGeneration as NSString).lastPathComponent
+        generations.removeGenerations(except: generations.currentGeneration == directory ? nil : current)
+        let temporaryPrefixes = RunGenerations.publishedNames.map { "." + $0 + ".partial-" }
+        for name in contents where temporaryPrefixes.contains(where: name.hasPrefix) || RunGenerations.isTemporaryLink(name) {
             unlink(directory + "/" + name)
         }
         if settings.overwrite { try? manager.removeItem(atPath: directory + "/" + ExtractionOutput.checkpoint) }
@@ -229,7 +254,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
 
     /// The journal → raw_features.parquet, errors.csv and the PCA accumulator (fed fixed blocks of rows).
     private func writeRawOutputs(journal: String, output: (String) -> String) throws(ExtractionError) -> RawTotals {
-        let featureCount = extractor.featureCount
+        let featureCount = model.featureCount
         let blockFloats = Self.blockRows * featureCount
         var totals: RawTotals
         do {
@@ -316,7 +341,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         journal: String, model: PCAModel, output: (String) -> String, interruption: ExtractionError
     ) throws(ExtractionError) {
         var writers: [any ResultWriter] = []
-        let featureCount = extractor.featureCount
+        let featureCount = self.model.featureCount
         let k = model.componentCount
         var paths: [String] = []
         var labels: [String] = []

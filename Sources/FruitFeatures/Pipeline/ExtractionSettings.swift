@@ -63,6 +63,8 @@ public enum ExtractionError: Error, CustomStringConvertible, Sendable {
     /// The output folder holds the checkpoint of an interrupted run, and neither resuming nor
     /// overwriting was asked for.
     case outputHoldsUnfinishedRun(String)
+    /// The output folder holds files FruitFeatures did not write and no run marker: it is not ours to write into.
+    case outputNotARun(String, foreign: [String])
     /// Another run is writing into the output folder.
     case outputInUse(String)
     /// Resuming was asked for, but the output folder's checkpoint cannot be continued.
@@ -91,6 +93,9 @@ public enum ExtractionError: Error, CustomStringConvertible, Sendable {
             return "output folder \(path) exists and is not empty (use --overwrite to write into it)"
         case .outputHoldsUnfinishedRun(let path):
             return "output folder \(path) holds an interrupted run (use --resume to finish it, or --overwrite to start again)"
+        case .outputNotARun(let path, let foreign):
+            let shown = foreign.prefix(3).joined(separator: ", ") + (foreign.count > 3 ? ", …" : "")
+            return "output folder \(path) holds files that are not a FruitFeatures run (\(shown)); choose an empty or new folder"
         case .outputInUse(let path):
             return "output folder \(path) is in use by another fruitfeatures run"
         case .cannotResume(let path, let reason):

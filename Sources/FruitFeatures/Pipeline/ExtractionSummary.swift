@@ -6,6 +6,9 @@ public struct ExtractionSummary: Codable, Sendable, Equatable {
     public var input: String
     /// The weights file and its SHA-256.
     public var weights: Weights
+    /// What made the features; absent in runs made before FruitFeatures recorded it (those were all
+    /// MobileNetV2 with the Keras preprocessing at 224: see ``featureModelIdentity``).
+    public var featureModel: FeatureModelIdentity?
     /// Image counts.
     public var images: Counts
     /// Images processed per second by this run, wall clock, from start to the last output (a resumed run
@@ -20,9 +23,19 @@ public struct ExtractionSummary: Codable, Sendable, Equatable {
     /// Notes about the run, such as a reduced component count.
     public var warnings: [String]
 
+    /// What made the features: ``featureModel``, or for a run that predates it, what made every such run
+    /// (MobileNetV2, the Keras preprocessing, 224 × 224, the recorded alpha and weights).
+    public var featureModelIdentity: FeatureModelIdentity {
+        featureModel ?? FeatureModelIdentity(
+            architecture: FeatureModelIdentity.mobileNetV2, alpha: weights.alpha, inputSize: 224,
+            preprocessing: FeatureModelIdentity.kerasMobileNetV2Preprocessing,
+            featureCount: MobileNetV2Architecture(alpha: weights.alpha ?? 1.0).lastChannels,
+            weightsSHA256: weights.sha256, kernelLevel: "unknown")
+    }
+
     /// The weights a run used.
     public struct Weights: Codable, Sendable, Equatable {
-        /// The file, as given.
+        /// The file: absolute since FruitFeatures recorded the feature model (as given before).
         public var path: String
         /// Its SHA-256, hexadecimal.
         public var sha256: String

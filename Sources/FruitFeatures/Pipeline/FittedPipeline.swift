@@ -1,105 +1,67 @@
 import Foundation
 
-/// A finished extraction's model — its MobileNetV2 weights and fitted PCA — loaded once to turn new
-/// photos into the same PCA features (the mobile-app path: photo → 1280 features → K features).
+/// A finished extraction's model — its feature model and fitted PCA — loaded once to turn new photos into the
+/// same PCA features (the mobile-app path: photo → raw features → K features).
 public final class FittedPipeline: Sendable {
-    /// The extraction's output folder.
-    public let outputDirectory: String
-    /// The extraction's summary.
+    /// The run the model comes from.
+    public let run: ExtractionRun
+    /// The run's summary.
     public let summary: ExtractionSummary
     /// The fitted PCA.
     public let pca: PCAModel
-    /// The network, loaded from ``weightsPath``.
-    public let extractor: MobileNetV2Extractor
+    /// The preprocessing and network that made the run's features.
+    public let model: any FeatureModel
     /// The weights file in use.
     public let weightsPath: String
-    /// Turns encoded photos into network input.
-    public let preprocessor: KerasPreprocessor
 
-    /// Loads `outputDirectory`'s summary.json and pca.h5, and the weights it was made with.
+    /// Loads a run's PCA and its feature model (weights by the one rule of
+    /// ``ExtractionRun/loadFeatureModel(weights:environment:)``).
     ///
-    /// - Parameter weights: a weights file to use instead of the one named in summary.json; it must have
-    ///   the same SHA-256, since other weights would give features the PCA was not fitted on.
-    public init(outputDirectory: String, weights: String? = nil) throws(FittedPipelineError) {
-        self.outputDirectory = outputDirectory
-        let summaryPath = outputDirectory + "/" + ExtractionOutput.summary
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        let summaryBytes: [UInt8]
-        do {
-            summaryBytes = try readRegularFile(atPath: summaryPath, limit: FileSizeLimit.json)
-        } catch {
-            if case .system(.noSuchFileOrDirectory) = error.reason {
-                throw FittedPipelineError(
-                    path: summaryPath, reason: "not the summary of a finished extraction: no such file (summary.json is written last)")
-            }
-            throw FittedPipelineError(path: summaryPath, reason: error.reasonText)
+    /// - Throws: ``AnalysisError`` naming the file at fault.
+    public init(
+        run: ExtractionRun, weights: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(AnalysisError) {
+        self.run = run
+        summary = try run.requireSummary()
+        pca = try run.readPCAModel()
+        (model, weightsPath) = try run.loadFeatureModel(weights: weights, environment: environment)
+        guard model.featureCount == pca.dimension else {
+            throw AnalysisError(.inconsistent, path: run.pcaModelFile.path,
+                                reason: "the network gives \(model.featureCount) features; the PCA takes \(pca.dimension)")
         }
-        do {
-            summary = try decoder.decode(ExtractionSummary.self, from: Data(summaryBytes))
-        } catch {
-            throw FittedPipelineError(
-                path: summaryPath, reason: "not the summary of a finished extraction: \(error.localizedDescription)")
-        }
-        do {
-            pca = try PCAModel(contentsOf: URL(fileURLWithPath: outputDirectory + "/" + ExtractionOutput.pcaModel))
-        } catch {
-            throw FittedPipelineError(path: outputDirectory + "/" + ExtractionOutput.pcaModel, reason: error.description)
-        }
-        let candidate = weights ?? summary.weights.path
-        guard FileManager.default.isReadableFile(atPath: candidate) else {
-            throw FittedPipelineError(
-                path: candidate, reason: "weights file not found (pass the file the extraction used with --weights)")
-        }
-        do {
-            let digest = try sha256HexDigest(ofFileAt: candidate)
-            if !summary.weights.sha256.isEmpty && digest != summary.weights.sha256 {
-                throw FittedPipelineError(
-                    path: candidate,
-                    reason: "these weights (SHA-256 \(digest.prefix(12))…) are not those the PCA was fitted with (\(summary.weights.sha256.prefix(12))…)")
-            }
-            extractor = try MobileNetV2Extractor(weightsAt: URL(fileURLWithPath: candidate))
-        } catch let error as FittedPipelineError {
-            throw error
-        } catch let error as FileProblem {
-            throw FittedPipelineError(path: candidate, reason: error.reasonText)
-        } catch {
-            throw FittedPipelineError(path: candidate, reason: "\(error)")
-        }
-        guard extractor.featureCount == pca.dimension else {
-            throw FittedPipelineError(
-                path: candidate, reason: "the network gives \(extractor.featureCount) features; the PCA takes \(pca.dimension)")
-        }
-        weightsPath = candidate
-        preprocessor = KerasPreprocessor()
+    }
+
+    /// Opens the run in `outputDirectory` and loads its model (see ``init(run:weights:environment:)``).
+    public convenience init(outputDirectory: String, weights: String? = nil) throws(AnalysisError) {
+        try self.init(run: ExtractionRun(directory: URL(fileURLWithPath: outputDirectory)), weights: weights)
     }
 
     /// The raw network features of an encoded photo.
     public func rawFeatures(of encoded: [UInt8], path: String) throws(ImageError) -> [Float] {
-        let input = try preprocessor.preprocess(encoded, path: path)
-        do {
-            return try extractor.features(of: input)
-        } catch {
-            throw ImageError(path: path, reason: .unsupported(error.description))
-        }
+        try model.features(ofEncoded: [encoded], names: [path])[0].get()
     }
 
     /// The PCA features of an encoded photo.
     public func features(of encoded: [UInt8], path: String) throws(ImageError) -> [Float] {
-        let raw = try rawFeatures(of: encoded, path: path)
+        try project(rawFeatures(of: encoded, path: path), path: path)
+    }
+
+    /// The PCA features of the image files at `paths`, in order, on `jobs` cores: each K floats or the reason the
+    /// file could not be used.
+    public func features(
+        ofFilesAt paths: [String], jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    ) async -> [Result<[Float], ImageError>] {
+        await FeatureBatchRunner.features(ofFilesAt: paths, model: model, jobs: jobs).enumerated().map { index, raw in
+            raw.flatMap { features in Result { () throws(ImageError) in try project(features, path: paths[index]) } }
+        }
+    }
+
+    /// One row's projection (row by row, so a photo's PCA features never depend on the others).
+    private func project(_ raw: [Float], path: String) throws(ImageError) -> [Float] {
         do {
             return try pca.project(raw, rowCount: 1)
         } catch {
             throw ImageError(path: path, reason: .unsupported(error.description))
         }
     }
-}
-
-/// A finished extraction's outputs could not be loaded.
-public struct FittedPipelineError: Error, CustomStringConvertible, Sendable {
-    /// The file concerned.
-    public var path: String
-    /// Why.
-    public var reason: String
-    public var description: String { "\(path): \(reason)" }
 }

@@ -1,33 +1,13 @@
 import Foundation
 
-/// A batch's worth of network input, owned by one task at a time.
-///
-/// Allocated once per in-flight slot and handed between the collecting task and one worker task,
-/// never shared: hence `@unchecked Sendable`.
-final class BatchBuffer: @unchecked Sendable {
-    // tensors: (batchSize, 224, 224, 3); features: (batchSize, 1280)
-    let tensors: UnsafeMutableBufferPointer<Float>
-    let features: UnsafeMutableBufferPointer<Float>
-
-    init(batchSize: Int, inputCount: Int, featureCount: Int) {
-        tensors = .allocate(capacity: batchSize * inputCount)
-        features = .allocate(capacity: batchSize * featureCount)
-    }
-
-    deinit {
-        tensors.deallocate()
-        features.deallocate()
-    }
-}
-
 /// One batch's outcome, in the order of its entries.
 struct BatchResult: Sendable {
     enum Outcome: Sendable {
+        /// The image's features are in the buffer's row `offset`.
         case features(ImageFile, offset: Int)
         case failure(path: String, reason: String)
     }
 
-    var index: Int
     var outcomes: [Outcome]
     var buffer: BatchBuffer
     var readSeconds: Double
@@ -74,8 +54,7 @@ struct NetworkPass<Source: ImageSource> {
     /// - Throws: ``ExtractionError/interrupted(done:total:checkpoint:)`` when cancelled.
     mutating func run() async throws(ExtractionError) {
         let settings = pipeline.settings
-        let extractor = pipeline.extractor
-        let preprocessor = pipeline.preprocessor
+        let model = pipeline.model
         let source = pipeline.source
         let window = settings.jobs + 1
         // Any batch size gives the same results; a multiple of the plan's group size (8) runs fastest.
@@ -99,132 +78,72 @@ struct NetworkPass<Source: ImageSource> {
         if !completed.isEmpty { progress(ExtractionProgress(total: total, done: done, failed: failed)) }
 
         var freeBuffers: [BatchBuffer] = []
-        var waiting: [Int: BatchResult] = [:]
-        var nextToWrite = 0
-        var nextToStart = 0
-        var exhausted = false
-        // Set when a batch was abandoned (cancellation): later batches cannot be journaled in order.
-        var abandoned = false
-
+        let completedAll: Bool
         do {
-            try await withThrowingTaskGroup(of: BatchResult?.self) { group in
-                func startBatch() -> Bool {
-                    guard !exhausted, !abandoned, !Task.isCancelled else { return false }
+            completedAll = try await FeatureBatchRunner.run(
+                window: window,
+                next: { () -> (entries: [DiscoveredEntry], buffer: BatchBuffer)? in
                     var entries: [DiscoveredEntry] = []
                     var images = 0
-                    while images < batchSize {
-                        guard let entry = iterator.next() else {
-                            exhausted = true
-                            break
-                        }
+                    while images < batchSize, let entry = iterator.next() {
                         entries.append(entry)
                         if case .image = entry { images += 1 }
                     }
-                    guard !entries.isEmpty else { return false }
-                    let buffer = freeBuffers.popLast()
-                        ?? BatchBuffer(
-                            batchSize: batchSize, inputCount: extractor.inputCount,
-                            featureCount: extractor.featureCount)
-                    let index = nextToStart
-                    nextToStart += 1
-                    group.addTask {
-                        NetworkPass.process(
-                            entries, index: index, buffer: buffer, source: source, preprocessor: preprocessor,
-                            extractor: extractor)
-                    }
-                    return true
-                }
-
-                var inFlight = 0
-                while inFlight < window, startBatch() { inFlight += 1 }
-                while let result = try await group.next() {
-                    inFlight -= 1
-                    guard let result else {
-                        abandoned = true
-                        continue
-                    }
-                    waiting[result.index] = result
-                    while !abandoned, let ready = waiting.removeValue(forKey: nextToWrite) {
-                        try collect(ready)
-                        freeBuffers.append(ready.buffer)
-                        nextToWrite += 1
-                    }
-                    while inFlight < window, startBatch() { inFlight += 1 }
-                }
-            }
+                    guard !entries.isEmpty else { return nil }
+                    return (entries, freeBuffers.popLast() ?? BatchBuffer(capacity: batchSize, model: model))
+                },
+                process: { work in NetworkPass.process(work.entries, buffer: work.buffer, source: source, model: model) },
+                deliver: { result in
+                    try collect(result)
+                    freeBuffers.append(result.buffer)
+                })
         } catch let error as ExtractionError {
             throw error
         } catch {
             throw .invalidSettings("\(error)")
         }
-        if Task.isCancelled || abandoned {
+        if Task.isCancelled || !completedAll {
             throw .interrupted(
                 done: done, total: total, checkpoint: checkpointDirectory)
         }
     }
 
-    /// Reads, preprocesses and runs one batch (in a worker task).
+    /// Reads, preprocesses and runs one batch (in a worker task); nil when cancelled (a cancelled batch is not
+    /// journaled).
     private static func process(
-        _ entries: [DiscoveredEntry], index: Int, buffer: BatchBuffer, source: Source, preprocessor: any Preprocessor,
-        extractor: MobileNetV2Extractor
+        _ entries: [DiscoveredEntry], buffer: BatchBuffer, source: Source, model: any FeatureModel
     ) -> BatchResult? {
-        // Cancelled before it started: nothing to do. (A cancelled batch is not journaled.)
-        if Task.isCancelled { return nil }
-        let clock = ContinuousClock()
+        let images = entries.compactMap { entry -> ImageFile? in
+            if case .image(let image) = entry { image } else { nil }
+        }
+        guard let batch = model.extractBatch(
+            count: images.count, into: buffer, name: { images[$0].path },
+            reading: { index, body in try source.contents(of: images[index]).withUnsafeBytes(body) },
+            isCancelled: { Task.isCancelled })
+        else { return nil }
         var outcomes: [BatchResult.Outcome] = []
-        var readTime = Duration.zero
-        var preprocessTime = Duration.zero
-        let inputCount = extractor.inputCount
-        var slots = 0
+        var imageIndex = 0
         for entry in entries {
             switch entry {
             case .problem(let problem):
                 outcomes.append(.failure(path: problem.path, reason: problem.reasonText))
             case .image(let image):
-                let readStart = clock.now
-                let bytes: [UInt8]
-                do {
-                    bytes = try source.contents(of: image)
-                } catch {
-                    readTime += clock.now - readStart
-                    outcomes.append(.failure(path: image.path, reason: error.reasonText))
-                    continue
+                if let failure = batch.failures[imageIndex] {
+                    outcomes.append(.failure(path: image.path, reason: failure.reasonText))
+                } else {
+                    outcomes.append(.features(image, offset: imageIndex))
                 }
-                let preprocessStart = clock.now
-                readTime += preprocessStart - readStart
-                // Only images that preprocess take a slot: features never depend on their neighbours.
-                let slot = UnsafeMutableBufferPointer(rebasing: buffer.tensors[(slots * inputCount)..<((slots + 1) * inputCount)])
-                do {
-                    try preprocessor.preprocess(bytes, path: image.path, into: slot)
-                    outcomes.append(.features(image, offset: slots))
-                    slots += 1
-                } catch {
-                    outcomes.append(.failure(path: image.path, reason: error.reasonText))
-                }
-                preprocessTime += clock.now - preprocessStart
-            }
-        }
-        // The network is the expensive step: skip it once cancelled.
-        if Task.isCancelled { return nil }
-        let networkStart = clock.now
-        do {
-            try extractor.features(
-                batch: UnsafeBufferPointer(rebasing: buffer.tensors[..<(slots * inputCount)]), count: slots,
-                into: buffer.features)
-        } catch {
-            // The buffers are sized from the extractor itself, so this cannot happen; fail the images, not the run.
-            outcomes = outcomes.map { outcome in
-                if case .features(let image, _) = outcome { .failure(path: image.path, reason: error.description) } else { outcome }
+                imageIndex += 1
             }
         }
         return BatchResult(
-            index: index, outcomes: outcomes, buffer: buffer, readSeconds: readTime.seconds,
-            preprocessSeconds: preprocessTime.seconds, networkSeconds: (clock.now - networkStart).seconds)
+            outcomes: outcomes, buffer: buffer, readSeconds: batch.readSeconds,
+            preprocessSeconds: batch.preprocessSeconds, networkSeconds: batch.networkSeconds)
     }
 
     /// Journals one batch's outcomes, in order (on the collecting task).
     private mutating func collect(_ result: BatchResult) throws(ExtractionError) {
-        let featureCount = pipeline.extractor.featureCount
+        let featureCount = pipeline.model.featureCount
         var record = JournalRecord(
             readSeconds: result.readSeconds, preprocessSeconds: result.preprocessSeconds,
             networkSeconds: result.networkSeconds)

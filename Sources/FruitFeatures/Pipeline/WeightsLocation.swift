@@ -22,30 +22,87 @@ public enum WeightsLocation {
         return kerasHome + "/models/" + kerasFileName
     }
 
-    /// Resolves the weights file: `explicit`, else `$FRUITFEATURES_WEIGHTS`, else the Keras cache.
+    /// Resolves the weights file of a new run: `explicit`, else `$FRUITFEATURES_WEIGHTS`, else the Keras cache.
     /// - Throws: ``WeightsLocationError`` saying where each place looked and how to get the file.
     public static func resolve(
         explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(WeightsLocationError) -> String {
-        if let explicit {
-            guard FileManager.default.isReadableFile(atPath: explicit) else {
-                throw WeightsLocationError(message: "weights file \(explicit) does not exist or is not readable")
+        try resolve(explicit: explicit, recorded: nil, expectedSHA256: nil, environment: environment).path
+    }
+
+    /// The one weights rule, for every command and the C ABI.
+    ///
+    /// An `explicit` file is the only candidate and must have `expectedSHA256` (when one is given). Otherwise the
+    /// candidates are, in order, the `recorded` path (summary.json's), `$FRUITFEATURES_WEIGHTS` and the Keras
+    /// cache; a candidate that is missing, not a regular file, unreadable or of another SHA-256 is skipped, and when
+    /// none is left the error names every place tried and why each was refused.
+    ///
+    /// - Parameter expectedSHA256: the SHA-256 of the run's weights; nil or empty for a new run (nothing to match).
+    /// - Returns: the path, and its SHA-256 when it was computed (always when `expectedSHA256` is given).
+    static func resolve(
+        explicit: String?, recorded: String?, expectedSHA256: String?,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(WeightsLocationError) -> (path: String, sha256: String?) {
+        let expected = expectedSHA256.flatMap { $0.isEmpty ? nil : $0 }
+        /// Why `path` cannot be used, or nil (with its digest when one is expected).
+        func refusal(_ path: String) -> (reason: String?, sha256: String?) {
+            var info = stat()
+            guard stat(path, &info) == 0 else { return (errnoText(), nil) }
+            guard (info.st_mode & S_IFMT) == S_IFREG else {
+                return (FileProblem(path, .notRegular(FileKind(mode: info.st_mode))).reasonText, nil)
             }
-            return explicit
+            guard access(path, R_OK) == 0 else { return (errnoText(), nil) }
+            guard let expected else { return (nil, nil) }
+            let digest: String
+            do throws(WeightsError) {
+                digest = try Self.digest(ofFileAt: path)
+            } catch {
+                return (error.description, nil)
+            }
+            guard digest == expected else {
+                return ("its SHA-256 \(digest.prefix(12))… is not the run's \(expected.prefix(12))…", digest)
+            }
+            return (nil, digest)
         }
-        if let fromEnvironment = environment[environmentVariable], !fromEnvironment.isEmpty {
-            guard FileManager.default.isReadableFile(atPath: fromEnvironment) else {
-                throw WeightsLocationError(
-                    message: "\(environmentVariable)=\(fromEnvironment) does not exist or is not readable")
+
+        if let explicit {
+            let (reason, digest) = refusal(explicit)
+            if let reason {
+                let what = digest != nil
+                    ? "these weights are not those the PCA was fitted with (\(reason))"
+                    : "cannot use the weights file: \(reason)"
+                throw WeightsLocationError(message: "\(explicit): \(what)")
             }
-            return fromEnvironment
+            return (explicit, digest)
+        }
+        var candidates: [(place: String, path: String)] = []
+        if let recorded, !recorded.isEmpty { candidates.append(("summary.json's path", recorded)) }
+        if let fromEnvironment = environment[environmentVariable], !fromEnvironment.isEmpty {
+            candidates.append(("$\(environmentVariable)", fromEnvironment))
         }
         let cache = kerasCachePath(environment: environment)
-        if FileManager.default.isReadableFile(atPath: cache) { return cache }
-        throw WeightsLocationError(message: """
-            no MobileNetV2 weights found: pass --weights FILE, set \(environmentVariable), \
-            or run `fruitfeatures weights download` to fetch \(kerasURL.absoluteString) into \(cache)
-            """)
+        candidates.append(("the Keras cache", cache))
+        var refused: [String] = []
+        for candidate in candidates {
+            let (reason, digest) = refusal(candidate.path)
+            guard let reason else { return (candidate.path, digest) }
+            refused.append("\(candidate.place) \(candidate.path): \(reason)")
+        }
+        let wanted = expected.map { "no weights file with the run's SHA-256 \($0.prefix(12))… found" }
+            ?? "no MobileNetV2 weights found"
+        let advice = expected != nil
+            ? "pass the file the run was made with as --weights FILE, or set \(environmentVariable)"
+            : "pass --weights FILE, set \(environmentVariable), or run `fruitfeatures weights download` to fetch \(kerasURL.absoluteString) into \(cache)"
+        throw WeightsLocationError(message: "\(wanted) (tried \(refused.joined(separator: "; "))): \(advice)")
+    }
+
+    /// The SHA-256 of a weights file, hexadecimal.
+    static func digest(ofFileAt path: String) throws(WeightsError) -> String {
+        do {
+            return try sha256HexDigest(ofFileAt: path)
+        } catch {
+            throw WeightsError(file: path, reason: .unreadable(error.reasonText))
+        }
     }
 }
 

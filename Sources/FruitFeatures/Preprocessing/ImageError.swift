@@ -68,3 +68,13 @@ public struct ImageError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 }
+
+extension ImageError {
+    /// A photo that could not be read, as an image error: the reader's reason without its "path: " prefix.
+    init(readFailure error: DiscoveryError) {
+        switch error.reason {
+        case .unreadableFile(let why): self.init(path: error.path, reason: .unreadable(why))
+        default: self.init(path: error.path, reason: .unreadable(error.reasonText))
+        }
+    }
+}

@@ -45,7 +45,7 @@ import Testing
         #expect(result.status == 0, "\(result.standardError)")
         #expect(result.standardOutput == directory.path + "/report.html\n")
         let written = try String(contentsOfFile: directory.path + "/report.html", encoding: .utf8)
-        let output = try ExtractionFolder(directory: directory)
+        let output = try ExtractionRun(directory: directory)
         #expect(written == (try ReportPage(folder: output).html()))
 
         let elsewhere = directory.path + "/elsewhere.html"
@@ -53,10 +53,11 @@ import Testing
         #expect(thin.status == 0)
         #expect(try String(contentsOfFile: elsewhere, encoding: .utf8).contains("2 of the 9 images"))
 
-        try FileManager.default.removeItem(atPath: directory.path + "/pca.h5")
+        let pca = try ExtractionRun(directory: directory).pcaModelFile.path
+        try FileManager.default.removeItem(atPath: pca)
         let noModel = try CommandRunner.run(["report", directory.path])
         #expect(noModel.status == 1)
-        #expect(noModel.standardError == "fruitfeatures: error: \(directory.path)/pca.h5: no such file\n")
+        #expect(noModel.standardError == "fruitfeatures: error: \(pca): no such file\n")
     }
 
     @Test func predictAnswersEachPhotoAndReportsUnreadableOnes() async throws {
@@ -106,12 +107,52 @@ import Testing
         let noWeights = try CommandRunner.run(["predict", photo, "--model", directory.path],
                                               environment: ["HOME": "/nonexistent-home", "FRUITFEATURES_WEIGHTS": ""])
         #expect(noWeights.status == 1)
-        #expect(noWeights.standardError.hasPrefix("fruitfeatures: error: summary.json names /gone/weights.h5, which is not readable; no MobileNetV2 weights found"))
+        #expect(noWeights.standardError.hasPrefix(
+            "fruitfeatures: error: no weights file with the run's SHA-256 "))
+        #expect(noWeights.standardError.contains("(tried summary.json's path /gone/weights.h5: No such file or directory; the Keras cache /nonexistent-home/.keras/models/"))
         let explicit = try CommandRunner.run(["predict", photo, "--model", directory.path, "--weights", AnalysisFixture.weights.path])
         #expect(explicit.status == 0, "\(explicit.standardError)")
         #expect(explicit.standardOutput.hasPrefix("\(photo): "))
         #expect(try CommandRunner.run(["predict", "--model", directory.path]).status == 64)
         #expect(try CommandRunner.run(["predict", photo]).status == 64)
         #expect(try CommandRunner.run(["predict", photo, "--model", directory.path, "--top", "0"]).status == 64)
+    }
+
+    @Test func theFourCommandsOpenAFolderWithTheSameWeightsRule() async throws {
+        // The weights moved after the run: summary.json's path is gone, $FRUITFEATURES_WEIGHTS has them.
+        let extraction = try await AnalysisFixture.extract(componentCount: 2)
+        let directory = extraction.directory.path
+        try AnalysisFixture.editSummary(extraction.directory, ["weights", "path"], to: "/gone/weights.h5")
+        let moved = try makeScratchFolder("ff-moved") + "/weights.h5"
+        try FileManager.default.copyItem(atPath: AnalysisFixture.weights.path, toPath: moved)
+        let found = ["HOME": "/nonexistent-home", "FRUITFEATURES_WEIGHTS": moved]
+        let photo = extraction.photos[0].path
+        let predict = try CommandRunner.run(["predict", photo, "--model", directory], environment: found)
+        #expect(predict.status == 0, "\(predict.standardError)")
+        let transform = try CommandRunner.run(["transform", photo, "--model", directory], environment: found)
+        #expect(transform.status == 0, "\(transform.standardError)")
+        // The transformed row is the run's own row for that photo.
+        let run = try ExtractionRun(directory: extraction.directory)
+        let table = try run.readFeatures()
+        let printed = transform.standardOutput.split(separator: "\n")[1].split(separator: ",").dropFirst(2).compactMap { Float($0) }
+        let own = Array(table.features(ofRow: 0))
+        #expect(printed.count == own.count)
+        #expect(maxAbsoluteDifference(printed, own) <= 1e-5)
+
+        // A file of other weights is refused by both, explicitly or through the environment, with the same words.
+        let other = FixturePaths.root.appendingPathComponent("hdf5/types.h5").path
+        for command in ["predict", "transform"] {
+            let explicit = try CommandRunner.run([command, photo, "--model", directory, "--weights", other], environment: found)
+            #expect(explicit.status == 1)
+            #expect(explicit.standardError.contains("\(other): these weights are not those the PCA was fitted with"), "\(command)")
+            let wrong = try CommandRunner.run([command, photo, "--model", directory],
+                                              environment: ["HOME": "/nonexistent-home", "FRUITFEATURES_WEIGHTS": other])
+            #expect(wrong.status == 1)
+            #expect(wrong.standardError.contains("$FRUITFEATURES_WEIGHTS \(other): its SHA-256 "), "\(command)")
+        }
+        // report and evaluate need no weights at all.
+        let none = ["HOME": "/nonexistent-home", "FRUITFEATURES_WEIGHTS": ""]
+        #expect(try CommandRunner.run(["evaluate", directory, "--folds", "2", "--neighbors", "1"], environment: none).status == 0)
+        #expect(try CommandRunner.run(["report", directory], environment: none).status == 0)
     }
 }

@@ -154,13 +154,13 @@ import Testing
     @Test func outputFolderSaysWhenOnlyParquetIsThere() throws {
         let directory = try makeScratchFolder("ff-table")
         try Data("PAR1".utf8).write(to: URL(fileURLWithPath: directory + "/features.parquet"))
-        let output = try ExtractionFolder(directory: URL(fileURLWithPath: directory))
+        let output = try ExtractionRun(directory: URL(fileURLWithPath: directory))
         let error = #expect(throws: AnalysisError.self) { try output.readFeatures() }
         #expect(error?.description.contains("--format parquet,csv") == true)
         #expect(try output.readSummary() == nil)
         #expect(try output.readFailedImages() == nil)
         #expect(try output.readEvaluation() == nil)
-        #expect(throws: AnalysisError.self) { try ExtractionFolder(directory: URL(fileURLWithPath: directory + "/features.parquet")) }
+        #expect(throws: AnalysisError.self) { try ExtractionRun(directory: URL(fileURLWithPath: directory + "/features.parquet")) }
     }
 
     @Test func columnsMustFit() {
@@ -207,7 +207,7 @@ import Testing
         // A summary.json that is not an extraction's summary is a typed error naming the file.
         let directory = try makeScratchFolder("ff-table")
         try Data(json.utf8).write(to: URL(fileURLWithPath: directory + "/summary.json"))
-        let error = #expect(throws: AnalysisError.self) { try ExtractionFolder(directory: URL(fileURLWithPath: directory)).readSummary() }
+        let error = #expect(throws: AnalysisError.self) { try ExtractionRun(directory: URL(fileURLWithPath: directory)).readSummary() }
         #expect(error?.kind == .malformed)
         #expect(error?.path == directory + "/summary.json")
     }

@@ -25,8 +25,8 @@ enum AnalysisFixture {
         }
     }
 
-    private static let extractor: Result<MobileNetV2Extractor, any Error> = Result {
-        try MobileNetV2Extractor(weightsAt: weights)
+    private static let model: Result<any FeatureModel, any Error> = Result {
+        try FeatureModelLoader.load(weightsAt: weights.path)
     }
 
     /// Copies Fixtures/images (less `excluding`, plus two files that are not usable JPEGs) into a scratch tree and
@@ -44,8 +44,8 @@ enum AnalysisFixture {
         settings.components = .count(componentCount)
         settings.jobs = 2
         let pipeline = ExtractionPipeline(
-            source: try DirectoryImageSource(root: input, pattern: .jpeg), preprocessor: KerasPreprocessor(),
-            extractor: try extractor.get(), weightsPath: weights.path, settings: settings)
+            source: try DirectoryImageSource(root: input, pattern: .jpeg), model: try model.get(),
+            weightsPath: weights.path, settings: settings)
         let output = scratch + "/out"
         _ = try await pipeline.run(into: output, input: input, pattern: "*.jpg")
 
@@ -59,7 +59,7 @@ enum AnalysisFixture {
 
     /// Rewrites one field of an extraction's summary.json (a dotted key path), as if the run had recorded another value.
     static func editSummary(_ directory: URL, _ keyPath: [String], to value: Any) throws {
-        let url = directory.appendingPathComponent("summary.json")
+        let url = try ExtractionRun(directory: directory).summaryFile
         var root = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any] ?? [:]
         func set(_ object: inout [String: Any], _ path: ArraySlice<String>) {
             guard let key = path.first else { return }

@@ -63,7 +63,7 @@ import Testing
         let fromFile = try recognizer.recognize(photoAt: photo)
         let bytes = try Data(contentsOf: URL(fileURLWithPath: photo))
         #expect(try recognizer.recognize(encodedPhoto: bytes, name: photo) == fromFile)
-        let raw = try recognizer.extractor.features(of: try KerasPreprocessor().preprocessFile(atPath: photo))
+        let raw = try recognizer.model.features(ofEncoded: [bytes], names: [photo])[0].get()
         #expect(try recognizer.recognize(rawFeatures: raw, name: photo) == fromFile)
         // Many tasks at once share one recognizer.
         let answers = try await withThrowingTaskGroup(of: Recognition.self) { group in
@@ -85,9 +85,9 @@ import Testing
 
         // features.csv of another K than pca.h5.
         let other = try await AnalysisFixture.extract(componentCount: 3)
-        let features = other.directory.appendingPathComponent("features.csv")
+        let features = try ExtractionRun(directory: other.directory).featuresCSV
         try FileManager.default.removeItem(at: features)
-        try FileManager.default.copyItem(at: extraction.directory.appendingPathComponent("features.csv"), to: features)
+        try FileManager.default.copyItem(at: ExtractionRun(directory: extraction.directory).featuresCSV, to: features)
         let mismatch = #expect(throws: AnalysisError.self) { try FruitRecognizer(contentsOf: other.directory) }
         #expect(mismatch?.kind == .inconsistent)
         #expect(mismatch?.description.contains("features.csv has 8 features but pca.h5 has 3 components") == true)
@@ -100,22 +100,44 @@ import Testing
 
     @Test func weightsComeFromTheFlagThenTheSummaryThenTheUsualPlaces() async throws {
         let weights = AnalysisFixture.weights
-        let noEnvironment = ["HOME": "/nonexistent-home"]
-        #expect(try FruitRecognizer.weightsPath(explicit: weights, recorded: "/gone/weights.h5", environment: noEnvironment) == weights.path)
-        #expect(try FruitRecognizer.weightsPath(explicit: nil, recorded: weights.path, environment: noEnvironment) == weights.path)
-        #expect(try FruitRecognizer.weightsPath(
-            explicit: nil, recorded: "/gone/weights.h5",
-            environment: noEnvironment.merging(["FRUITFEATURES_WEIGHTS": weights.path]) { $1 }) == weights.path)
-        let error = #expect(throws: AnalysisError.self) {
-            try FruitRecognizer.weightsPath(explicit: nil, recorded: "/gone/weights.h5", environment: noEnvironment)
+        let sha = try WeightsLocation.digest(ofFileAt: weights.path)
+        let home = try makeScratchFolder("ff-home")
+        let noEnvironment = ["HOME": home]
+        func resolve(explicit: String? = nil, recorded: String?, environment: [String: String] = noEnvironment) throws -> String {
+            try WeightsLocation.resolve(explicit: explicit, recorded: recorded, expectedSHA256: sha, environment: environment).path
         }
-        #expect(error?.kind == .weights)
-        #expect(error?.description.contains("summary.json names /gone/weights.h5") == true)
-        #expect(throws: AnalysisError.self) {
-            try FruitRecognizer.weightsPath(explicit: URL(fileURLWithPath: "/gone.h5"), recorded: nil, environment: noEnvironment)
-        }
+        #expect(try resolve(explicit: weights.path, recorded: "/gone/weights.h5") == weights.path)
+        #expect(try resolve(recorded: weights.path) == weights.path)
+        #expect(try resolve(recorded: "/gone/weights.h5",
+                            environment: noEnvironment.merging(["FRUITFEATURES_WEIGHTS": weights.path]) { $1 }) == weights.path)
+        // The Keras cache, under $HOME/.keras/models.
+        let cache = WeightsLocation.kerasCachePath(environment: noEnvironment)
+        try FileManager.default.createDirectory(atPath: (cache as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: weights.path, toPath: cache)
+        #expect(try resolve(recorded: "/gone/weights.h5") == cache)
 
-        // Whatever the source, the weights must be those of the extraction (same SHA-256).
+        // Candidates of another SHA-256 are skipped: the environment's file is not the run's, the cache's is.
+        let other = FixturePaths.root.appendingPathComponent("hdf5/types.h5").path
+        #expect(try resolve(recorded: other, environment: noEnvironment.merging(["FRUITFEATURES_WEIGHTS": other]) { $1 }) == cache)
+
+        // None usable: one error naming every place tried and why each was refused.
+        try FileManager.default.removeItem(atPath: cache)
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: false)
+        let error = #expect(throws: WeightsLocationError.self) {
+            try resolve(recorded: "/gone/weights.h5", environment: noEnvironment.merging(["FRUITFEATURES_WEIGHTS": other]) { $1 })
+        }
+        let message = error?.description ?? ""
+        #expect(message.hasPrefix("no weights file with the run's SHA-256 \(sha.prefix(12))… found (tried "))
+        #expect(message.contains("summary.json's path /gone/weights.h5: No such file or directory"))
+        #expect(message.contains("$FRUITFEATURES_WEIGHTS \(other): its SHA-256 "))
+        #expect(message.contains("is not the run's \(sha.prefix(12))…"))
+        #expect(message.contains("the Keras cache \(cache): is a directory"))
+        // An explicit file is the only candidate and must be the run's.
+        let explicit = #expect(throws: WeightsLocationError.self) { try resolve(explicit: other, recorded: weights.path) }
+        #expect(explicit?.description.hasPrefix("\(other): these weights are not those the PCA was fitted with") == true)
+        #expect(throws: WeightsLocationError.self) { try resolve(explicit: "/gone.h5", recorded: weights.path) }
+
+        // Through the run type: a run whose weights file moved is found through the environment.
         let extraction = try await AnalysisFixture.extract(componentCount: 2)
         let moved = try makeScratchFolder("ff-weights") + "/moved.h5"
         try FileManager.default.copyItem(at: weights, to: URL(fileURLWithPath: moved))
@@ -123,11 +145,14 @@ import Testing
         let viaEnvironment = try FruitRecognizer(
             contentsOf: extraction.directory, environment: noEnvironment.merging(["FRUITFEATURES_WEIGHTS": moved]) { $1 })
         #expect(try viaEnvironment.recognize(photoAt: extraction.photos[0].path).neighbours.first?.row == 0)
-        let other = FixturePaths.root.appendingPathComponent("hdf5/types.h5")
         let notTheirs = #expect(throws: AnalysisError.self) {
-            try FruitRecognizer(contentsOf: extraction.directory, weights: other)
+            try FruitRecognizer(contentsOf: extraction.directory, weights: URL(fileURLWithPath: other))
         }
         #expect(notTheirs?.kind == .weights)
         #expect(notTheirs?.description.contains("are not those the PCA was fitted with") == true)
+        // report and evaluate never need the weights: the run opens and its files read without any.
+        let run = try ExtractionRun(directory: extraction.directory)
+        #expect(try run.readFeatures().rowCount == extraction.photos.count)
+        #expect(try run.readPCAModel().componentCount == 2)
     }
 }

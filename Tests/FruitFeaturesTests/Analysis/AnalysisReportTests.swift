@@ -46,7 +46,7 @@ import Testing
 
     @Test func pageShowsEveryPartOfTheOutputFolder() async throws {
         let extraction = try await AnalysisFixture.extract(componentCount: 4)
-        let output = try ExtractionFolder(directory: extraction.directory)
+        let output = try ExtractionRun(directory: extraction.directory)
         let page = try ReportPage(folder: output)
         let html = page.html()
         #expect(html == (try ReportPage(folder: output).html()), "same inputs, same bytes")
@@ -158,7 +158,7 @@ import Testing
     @Test(.enabled(if: PythonRunner.isAvailable && ChromiumCheck.chromium != nil))
     func rendersInHeadlessChromium() async throws {
         let directory = try await AnalysisFixture.extract(componentCount: 4).directory
-        let output = try ExtractionFolder(directory: directory)
+        let output = try ExtractionRun(directory: directory)
         try CrossValidation(neighbourCount: 1, foldCount: 3).evaluate(try output.readFeatures()).write(to: output.evaluationFile)
         try ReportPage(folder: output).write(to: output.reportFile)
         let result = try ChromiumCheck.run(report: output.reportFile.path, labels: ["Apple", "Banana", "Lemon"])

@@ -65,7 +65,42 @@ import Testing
         #expect(summary.weights.alpha == 1.0)
         #expect(summary.version == fruitFeaturesVersion)
         let files = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
-        #expect(files == ["errors.csv", "features.csv", "features.parquet", "pca.h5", "raw_features.parquet", "summary.json"])
+        #expect(files == [".fruitfeatures-run", ".generations", "current", "errors.csv", "features.csv", "features.parquet",
+                          "pca.h5", "raw_features.parquet", "summary.json"])
+    }
+
+    @Test func theRunIsPublishedAsAGeneration() throws {
+        let input = try Self.inputTree()
+        let (result, out) = try Self.extract(input, ["--components", "2"])
+        #expect(result.status == 0, "\(result.standardError)")
+        let manager = FileManager.default
+        let generations = try manager.contentsOfDirectory(atPath: out + "/.generations")
+        #expect(generations.count == 1)
+        let generation = try #require(generations.first)
+        #expect(try manager.destinationOfSymbolicLink(atPath: out + "/current") == ".generations/" + generation)
+        let names = ["errors.csv", "features.csv", "features.parquet", "pca.h5", "raw_features.parquet", "summary.json"]
+        #expect(try manager.contentsOfDirectory(atPath: out + "/.generations/" + generation).sorted() == names)
+        for name in names {
+            #expect(try manager.destinationOfSymbolicLink(atPath: out + "/" + name) == "current/" + name)
+        }
+        // summary.json names the feature model and the weights by absolute path.
+        let run = try ExtractionRun(directory: URL(fileURLWithPath: out))
+        #expect(run.generationDirectory.path == out + "/.generations/" + generation)
+        let summary = try #require(try run.readSummary())
+        let identity = try #require(summary.featureModel)
+        #expect(identity.architecture == "mobilenet_v2")
+        #expect(identity.alpha == 1.0)
+        #expect(identity.inputSize == 224)
+        #expect(identity.preprocessing == "keras_mobilenet_v2")
+        #expect(identity.featureCount == 1280)
+        #expect(identity.weightsSHA256 == summary.weights.sha256)
+        #expect(identity.kernelLevel == FeatureModelIdentity.currentKernelLevel())
+        #expect(summary.weights.path == Self.weights)
+        let json = try String(contentsOfFile: out + "/summary.json", encoding: .utf8)
+        for key in ["\"feature_model\"", "\"architecture\"", "\"input_size\"", "\"preprocessing\"", "\"feature_count\"",
+                    "\"weights_sha256\"", "\"kernel_level\""] {
+            #expect(json.contains(key), "\(key)")
+        }
     }
 
     @Test(.enabled(if: PythonRunner.isAvailable)) func rawFeaturesParquetHoldsKerasFeatures() throws {
@@ -148,7 +183,7 @@ import Testing
 
         let missingWeights = try CommandRunner.run(["extract", input, "-o", empty + "/o", "--weights", empty + "/none.h5"])
         #expect(missingWeights.status == 1)
-        #expect(missingWeights.standardError.contains("none.h5 does not exist"))
+        #expect(missingWeights.standardError.contains("none.h5: cannot use the weights file: No such file or directory"))
 
         let notWeights = try CommandRunner.run(["extract", input, "-o", empty + "/o", "--weights", input + "/Apple/0_100.jpg"])
         #expect(notWeights.status == 1)
@@ -162,9 +197,14 @@ import Testing
         let tooMany = try Self.extract(input, ["--components", "50"])
         #expect(tooMany.0.status == 1)
         #expect(tooMany.0.standardError.contains("PCA"))
-        // The expensive part is kept even when the PCA cannot be fitted.
-        #expect(FileManager.default.fileExists(atPath: tooMany.1 + "/raw_features.parquet"))
+        // Nothing is published, and the expensive part (the checkpoint) is kept: --resume finishes without the network.
+        #expect(!FileManager.default.fileExists(atPath: tooMany.1 + "/raw_features.parquet"))
         #expect(!FileManager.default.fileExists(atPath: tooMany.1 + "/summary.json"))
+        #expect(FileManager.default.fileExists(atPath: tooMany.1 + "/" + ExtractionOutput.checkpoint))
+        let resumed = try Self.extract(input, ["--components", "2", "--resume"], output: tooMany.1)
+        #expect(resumed.0.status == 0, "\(resumed.0.standardError)")
+        let summary = try #require(try ExtractionRun(directory: URL(fileURLWithPath: tooMany.1)).readSummary())
+        #expect(summary.images.resumed == 9)
     }
 
     @Test func defaultComponentCountShrinksToTheImagesWithAWarning() throws {

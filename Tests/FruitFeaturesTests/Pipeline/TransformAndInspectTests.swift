@@ -42,7 +42,7 @@ import Testing
         let empty = try makeScratchFolder()
         let unfinished = try CommandRunner.run(["transform", input + "/Apple/0_100.jpg", "--model", empty])
         #expect(unfinished.status == 1)
-        #expect(unfinished.standardError.contains("summary.json: not the summary of a finished extraction"))
+        #expect(unfinished.standardError.contains("summary.json: no such file: not the output folder of a finished extraction"))
     }
 }
 

@@ -101,8 +101,12 @@ struct ErrorBox: Error, CustomStringConvertible {
                 let target = max(bytes, previous.count + 1)
                 #expect(Reliability.wait(for: child) { Reliability.size(journal) >= target }, "\(point)")
             case .finalOutputWritten:
+                // Written into the new generation, before it is published.
                 #expect(Reliability.wait(for: child) {
-                    FileManager.default.fileExists(atPath: output + "/" + ExtractionOutput.rawFeaturesParquet)
+                    let generations = output + "/" + RunGenerations.generationsName
+                    return ((try? FileManager.default.contentsOfDirectory(atPath: generations)) ?? []).contains {
+                        FileManager.default.fileExists(atPath: generations + "/" + $0 + "/" + ExtractionOutput.rawFeaturesParquet)
+                    }
                 }, "\(point)")
             }
             child.send(SIGKILL)

@@ -153,9 +153,11 @@ enum Reliability {
         return try decoder.decode(ExtractionSummary.self, from: Data(contentsOf: URL(fileURLWithPath: output + "/summary.json")))
     }
 
-    /// Names in a folder, hidden ones included.
+    /// The names in an output folder as a user sees them: the generation layout's own entries (marker, generations,
+    /// `current`: checked by ExtractCommandTests.theRunIsPublishedAsAGeneration) left out.
     static func listing(_ directory: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+        let layout: Set = [RunGenerations.markerName, RunGenerations.generationsName, RunGenerations.currentName]
+        return ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { !layout.contains($0) }.sorted()
     }
 
     /// The size of a file, or 0 if it does not exist.
