@@ -18,8 +18,9 @@ enum OutputOwner: Sendable, Equatable {
 ///   target is replaced, the link stays.
 /// - In a folder that holds a finished run (it has `summary.json`), the run's own files are written only by the
 ///   command that owns them: `extract` (summary.json, the feature files, pca.h5, errors.csv, the checkpoint),
-///   `evaluate` (evaluation.json) and `report` (report.html). An extraction writes its files into a folder
-///   that holds no finished run: it removes `summary.json` first.
+///   `evaluate` (evaluation.json) and `report` (report.html). A link into a run (the stable names of a folder
+///   with generations point into `current/`) is followed first, so the rule applies to the run's real file.
+///   An extraction writes its files into a fresh generation, which holds no finished run until it is published.
 enum OutputTarget {
     /// The run's files and the command that writes each.
     static let runFileOwners: [String: String] = {
@@ -84,9 +85,13 @@ enum OutputTarget {
         if holdsRun(folder) { throw FileProblem(requested, .belongsToRun(folder: folder, owner: writer)) }
     }
 
-    /// Whether `folder` holds a finished run (its `summary.json`, written last, says so).
+    /// Whether `folder` holds a finished run: its `summary.json` (written last; in a folder with generations, the
+    /// link to the current one's) or the marker of a folder of runs (``RunGenerations``) says so. A generation being
+    /// written has neither.
     static func holdsRun(_ folder: String) -> Bool {
-        (try? SystemCalls.status(atPath: folder + "/" + ExtractionOutput.summary, followingLinks: false)) != nil
+        [ExtractionOutput.summary, RunGenerations.markerName].contains { name in
+            (try? SystemCalls.status(atPath: folder + "/" + name, followingLinks: false)) != nil
+        }
     }
 
     /// The folder part of a path: "." for a bare name, "/" for a name in the root.

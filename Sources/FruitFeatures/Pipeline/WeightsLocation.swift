@@ -49,7 +49,7 @@ public enum WeightsLocation {
             var info = stat()
             guard stat(path, &info) == 0 else { return (errnoText(), nil) }
             guard (info.st_mode & S_IFMT) == S_IFREG else {
-                return ((info.st_mode & S_IFMT) == S_IFDIR ? "is a directory" : "not a regular file", nil)
+                return (FileProblem(path, .notRegular(FileKind(mode: info.st_mode))).reasonText, nil)
             }
             guard access(path, R_OK) == 0 else { return (errnoText(), nil) }
             guard let expected else { return (nil, nil) }

@@ -152,9 +152,6 @@ package struct RunGenerations: Sendable {
     }
 
     private func syncFolder(_ folder: String) {
-        let descriptor = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard descriptor >= 0 else { return }
-        fsync(descriptor)
-        close(descriptor)
+        try? SystemCalls.syncFolder(folder)
     }
 }

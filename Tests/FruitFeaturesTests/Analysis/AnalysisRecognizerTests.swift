@@ -131,7 +131,7 @@ import Testing
         #expect(message.contains("summary.json's path /gone/weights.h5: No such file or directory"))
         #expect(message.contains("$FRUITFEATURES_WEIGHTS \(other): its SHA-256 "))
         #expect(message.contains("is not the run's \(sha.prefix(12))…"))
-        #expect(message.contains("the Keras cache \(cache): is a directory"))
+        #expect(message.contains("the Keras cache \(cache): is a folder, not a file"))
         // An explicit file is the only candidate and must be the run's.
         let explicit = #expect(throws: WeightsLocationError.self) { try resolve(explicit: other, recorded: weights.path) }
         #expect(explicit?.description.hasPrefix("\(other): these weights are not those the PCA was fitted with") == true)

@@ -121,11 +121,12 @@ import Glibc
 
     @Test func aFIFOInARunFolderIsRefusedWithoutBlocking() async throws {
         for name in ["summary.json", "features.csv", "errors.csv", "pca.h5"] {
-            // In the run's generation, where readers read it (the top-level name is a link into it).
-            let run = try ExtractionRun(directory: URL(fileURLWithPath: try await Self.finishedRun())).generationDirectory.path
+            // The run's own file, in its current generation (the top-level names are links to it).
+            let out = URL(fileURLWithPath: try await Self.finishedRun())
+            let run = try ExtractionRun(directory: out).generationDirectory.path
             try FileManager.default.removeItem(atPath: run + "/" + name)
             try Self.makeFIFO(run + "/" + name)
-            let folder = try ExtractionRun(directory: URL(fileURLWithPath: run))
+            let folder = try ExtractionRun(directory: out)
             let message = Self.failure(releasing: run + "/" + name) {
                 switch name {
                 case "summary.json": _ = try folder.readSummary()
@@ -178,12 +179,14 @@ import Glibc
             ["extract", FixturePaths.root.appendingPathComponent("images").path, "--output", folder + "/out",
              "--weights", weights, "--no-progress"]).finish(seconds: 60)
         #expect(extract.status == 1, "\(extract.standardError)")
-        #expect(extract.standardError.contains("\(weights): not a regular file (a FIFO)"), "\(extract.standardError)")
+        #expect(extract.standardError.contains(weights) && extract.standardError.contains("not a regular file (a FIFO)"),
+                "\(extract.standardError)")
 
-        let fifoRun = try await Self.finishedRun()
+        let fifoOut = try await Self.finishedRun()
+        let fifoRun = try ExtractionRun(directory: URL(fileURLWithPath: fifoOut)).generationDirectory.path
         try FileManager.default.removeItem(atPath: fifoRun + "/summary.json")
         try Self.makeFIFO(fifoRun + "/summary.json")
-        let onFIFO = try SpawnedCommand(["transform", FixturePaths.root.appendingPathComponent("images/Apple").path, "--model", fifoRun])
+        let onFIFO = try SpawnedCommand(["transform", FixturePaths.root.appendingPathComponent("images/Apple").path, "--model", fifoOut])
             .finish(seconds: 60)
         #expect(onFIFO.status == 1, "\(onFIFO.standardError)")
         #expect(onFIFO.standardError.contains("\(fifoRun)/summary.json: not a regular file (a FIFO)"), "\(onFIFO.standardError)")
