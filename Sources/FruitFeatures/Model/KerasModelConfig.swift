@@ -6,36 +6,36 @@ import Foundation
 /// Keras 3 writes `{"class_name": "Functional", "config": {"name": …, "layers": [{"class_name": …,
 /// "config": {"name": …, …}, "name": …}, …]}, "build_config": {"input_shape": [null, 224, 224, 3]}}`; a nested
 /// model appears as one of the layers with its own `config.layers`.
-public struct KerasModelConfig: Sendable, Equatable {
+package struct KerasModelConfig: Sendable, Equatable {
     /// One layer of the model.
-    public struct Layer: Sendable, Equatable {
+    package struct Layer: Sendable, Equatable {
         /// The layer's name (the key of its weights: `layers/<name>/…` in `model.weights.h5`).
-        public let name: String
+        package let name: String
         /// Its class (`Conv2D`, `BatchNormalization`, `Rescaling`, `Functional`, …).
-        public let className: String
+        package let className: String
         /// For an `Activation` layer, its function (`hard_swish`, `relu`, …).
-        public let activation: String?
+        package let activation: String?
         /// For a nested model, its own configuration.
-        public let nested: KerasModelConfig?
+        package let nested: KerasModelConfig?
     }
 
     /// The model's class (`Functional`, `Sequential`).
-    public let className: String
+    package let className: String
     /// The model's name (`MobileNetV3Large`, `mobilenetv2_1.00_224`, …).
-    public let name: String
+    package let name: String
     /// The input's height and width, when fixed.
-    public let inputSize: (height: Int, width: Int)?
+    package let inputSize: (height: Int, width: Int)?
     /// The layers, in model order.
-    public let layers: [Layer]
+    package let layers: [Layer]
 
     /// Equal when class, name, input size and layers are.
-    public static func == (lhs: KerasModelConfig, rhs: KerasModelConfig) -> Bool {
+    package static func == (lhs: KerasModelConfig, rhs: KerasModelConfig) -> Bool {
         lhs.className == rhs.className && lhs.name == rhs.name && lhs.layers == rhs.layers
             && lhs.inputSize?.height == rhs.inputSize?.height && lhs.inputSize?.width == rhs.inputSize?.width
     }
 
     /// Parses `config.json`; nil when it is not a JSON object describing a model.
-    public init?(json: [UInt8]) {
+    package init?(json: [UInt8]) {
         guard let object = try? JSONSerialization.jsonObject(with: Data(json)) as? [String: Any] else { return nil }
         self.init(object: object)
     }
@@ -84,7 +84,7 @@ public struct KerasModelConfig: Sendable, Equatable {
 
     /// The model itself or the first model nested in it (depth first) whose layers include `layerName`,
     /// with the path of layer names leading to it (empty for the model itself).
-    public func model(containing layerName: String) -> (config: KerasModelConfig, path: [String])? {
+    package func model(containing layerName: String) -> (config: KerasModelConfig, path: [String])? {
         if layers.contains(where: { $0.name == layerName }) { return (self, []) }
         for layer in layers {
             if let nested = layer.nested, let found = nested.model(containing: layerName) {
@@ -95,8 +95,8 @@ public struct KerasModelConfig: Sendable, Equatable {
     }
 
     /// Whether the model starts by rescaling its input itself (`Rescaling`, as MobileNetV3's `include_preprocessing`).
-    public var rescalesInput: Bool { layers.contains { $0.className == "Rescaling" } }
+    package var rescalesInput: Bool { layers.contains { $0.className == "Rescaling" } }
 
     /// The model's name and those of the models nested in it (for error messages).
-    public var modelNames: [String] { [name] + layers.compactMap(\.nested).flatMap(\.modelNames) }
+    package var modelNames: [String] { [name] + layers.compactMap(\.nested).flatMap(\.modelNames) }
 }

@@ -59,36 +59,36 @@ public struct ZipError: Error, CustomStringConvertible, Sendable, Equatable {
 /// and size read from the archive is checked against the archive's length before use, a member never
 /// inflates past its declared size (nor past `maximumMemberBytes`, nor past `maximumRatio` times its
 /// compressed size: a zip bomb is refused before it fills memory), and its CRC-32 is verified.
-public struct ZipArchive: Sendable {
+package struct ZipArchive: Sendable {
     /// One member as the central directory describes it.
-    public struct Member: Sendable, Equatable {
+    package struct Member: Sendable, Equatable {
         /// Its path inside the archive.
-        public let name: String
+        package let name: String
         /// 0 stored, 8 deflated.
-        public let method: Int
+        package let method: Int
         /// Bytes the member occupies in the archive, as declared.
-        public let compressedSize: Int
+        package let compressedSize: Int
         /// Bytes the member inflates to, as declared (checked when it is read).
-        public let uncompressedSize: Int
+        package let uncompressedSize: Int
         let crc32: UInt32
         let flags: Int
         let localHeaderOffset: Int
     }
 
     /// Where the archive is (for errors).
-    public let file: String
+    package let file: String
     /// The members, in central-directory order.
-    public let members: [Member]
+    package let members: [Member]
     private let bytes: [UInt8]
 
     /// No member inflates to more than this many bytes (1 GiB: far beyond any MobileNet's weights).
-    public static let defaultMaximumMemberBytes = 1 << 30
+    package static let defaultMaximumMemberBytes = 1 << 30
     /// A member larger than 1 MiB may not inflate to more than this many times its compressed size:
     /// HDF5 weights compress by a few times at most; a zip bomb by a thousand.
-    public static let maximumRatio = 200
+    package static let maximumRatio = 200
 
     /// Reads the archive at `url` and its central directory.
-    public init(contentsOf url: URL) throws(ZipError) {
+    package init(contentsOf url: URL) throws(ZipError) {
         let path = url.path
         let bytes: [UInt8]
         do {
@@ -101,29 +101,29 @@ public struct ZipArchive: Sendable {
     }
 
     /// Reads an archive held in memory; `file` names it in errors.
-    public init(bytes: [UInt8], file: String) throws(ZipError) {
+    package init(bytes: [UInt8], file: String) throws(ZipError) {
         self.file = file
         self.bytes = bytes
         members = try Self.centralDirectory(bytes, file: file)
     }
 
     /// Whether `bytes` start like a zip archive (a local file header or an empty archive's end record).
-    public static func looksLikeZip(_ prefix: [UInt8]) -> Bool {
+    package static func looksLikeZip(_ prefix: [UInt8]) -> Bool {
         prefix.count >= 4 && prefix[0] == 0x50 && prefix[1] == 0x4B
             && ((prefix[2] == 3 && prefix[3] == 4) || (prefix[2] == 5 && prefix[3] == 6))
     }
 
     /// The member called `name`, or nil.
-    public func member(named name: String) -> Member? { members.first { $0.name == name } }
+    package func member(named name: String) -> Member? { members.first { $0.name == name } }
 
     /// The uncompressed contents of the member called `name`.
-    public func contents(of name: String, maximumBytes: Int = defaultMaximumMemberBytes) throws(ZipError) -> [UInt8] {
+    package func contents(of name: String, maximumBytes: Int = defaultMaximumMemberBytes) throws(ZipError) -> [UInt8] {
         guard let member = member(named: name) else { throw ZipError(file: file, reason: .missingMember(name)) }
         return try contents(of: member, maximumBytes: maximumBytes)
     }
 
     /// The uncompressed contents of `member`, checked against its declared size and CRC-32.
-    public func contents(of member: Member, maximumBytes: Int = defaultMaximumMemberBytes) throws(ZipError) -> [UInt8] {
+    package func contents(of member: Member, maximumBytes: Int = defaultMaximumMemberBytes) throws(ZipError) -> [UInt8] {
         func fail(_ reason: ZipError.Reason) -> ZipError { ZipError(file: file, reason: reason) }
         guard member.flags & 1 == 0 else { throw fail(.unsupported("member \(member.name) is encrypted")) }
         guard member.uncompressedSize <= maximumBytes else {
