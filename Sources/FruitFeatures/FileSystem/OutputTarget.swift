@@ -77,7 +77,7 @@ enum OutputTarget {
         guard let writer = runFileOwners[name] else { return }
         let allowed = switch owner {
         case .anyWriter: false
-        case .evaluation: name == Evaluation.fileName
+        case .evaluation: name == Evaluation.fileName || name == HeldOutEvaluation.fileName
         case .report: name == ReportPage.fileName
         }
         if allowed { return }

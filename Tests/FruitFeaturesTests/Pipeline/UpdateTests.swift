@@ -347,9 +347,13 @@ import Glibc
         let rawFile = try ExtractionRun(directory: URL(fileURLWithPath: out)).rawFeaturesParquet.path
         let reader = try ParquetFileReader(path: rawFile)
         let paths = try reader.strings("path"), labels = try reader.strings("label"), features = try reader.floatLists("features")
-        let writer = try ParquetResultWriter(destination: rawFile, featureCount: 1280)
+        // Written beside it and moved in by hand: the library itself refuses to write over a finished run's files.
+        let earlierFile = rawFile + ".earlier"
+        let writer = try ParquetResultWriter(destination: earlierFile, featureCount: 1280)
         for row in paths.indices { try writer.write(path: paths[row]!, label: labels[row]!, features: features[row]) }
         try writer.finish()
+        try FileManager.default.removeItem(atPath: rawFile)
+        try FileManager.default.moveItem(atPath: earlierFile, toPath: rawFile)
 
         let update = try CommandRunner.run(["extract", input, "--output", out, "--update", "--no-progress"])
         #expect(update.status == 0, "\(update.standardError)")

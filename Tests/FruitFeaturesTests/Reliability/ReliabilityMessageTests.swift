@@ -82,7 +82,7 @@ import Testing
         FileManager.default.createFile(atPath: empty, contents: Data())
         let jpeg = FixturePaths.root.appendingPathComponent("images/Apple/0_100.jpg").path
         let otherHDF5 = ReliabilitySizeLimitTests.hostile("pca_seed.h5").path
-        for (candidate, says) in [(scratch, "is a directory"), (empty, "an empty file, not a weights file"),
+        for (candidate, says) in [(scratch, "is a folder, not a file"), (empty, "an empty file, not a weights file"),
                                   (jpeg, "not an HDF5 file"), (otherHDF5, "no Keras weights")] {
             let result = try SpawnedCommand(["weights", "locate", "--weights", candidate]).finish()
             #expect(result.status == 1, "\(candidate): \(result.standardOutput)")
