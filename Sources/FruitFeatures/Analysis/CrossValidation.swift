@@ -165,28 +165,12 @@ public struct Evaluation: Sendable, Equatable, Codable {
 
     /// Writes the evaluation as pretty-printed JSON with snake_case keys, atomically.
     public func write(to url: URL) throws(AnalysisError) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        let data: Data
-        do {
-            data = try encoder.encode(self)
-        } catch {
-            throw AnalysisError(.unwritable, path: url.path, reason: "cannot encode the evaluation: \(error)")
-        }
-        try writeAtomically(Array(data) + [UInt8(ascii: "\n")], to: url.path, owner: .evaluation)
+        try writeEvaluationJSON(self, to: url)
     }
 
     /// Reads an evaluation written by ``write(to:)``.
     public init(contentsOf url: URL) throws(AnalysisError) {
-        let bytes = try readFileContents(atPath: url.path, limit: FileSizeLimit.json)
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        do {
-            self = try decoder.decode(Evaluation.self, from: Data(bytes))
-        } catch {
-            throw AnalysisError(.malformed, path: url.path, reason: "not an evaluation written by fruitfeatures evaluate: \(error)")
-        }
+        self = try readEvaluationJSON(Evaluation.self, from: url, writtenBy: "fruitfeatures evaluate")
         // The file is ours, but anyone can edit it: what is shown must add up, or it is not shown.
         if let problem = inconsistency {
             throw AnalysisError(.malformed, path: url.path, reason: "not a valid evaluation (\(problem)): run fruitfeatures evaluate again")
@@ -258,5 +242,33 @@ func writeAtomically(_ bytes: [UInt8], to path: String, owner: OutputOwner) thro
         try file.commit()
     } catch {
         throw AnalysisError(.unwritable, path: path, reason: error.reason)
+    }
+}
+
+/// Writes an evaluation file (evaluation.json, evaluation_heldout.json): pretty-printed JSON with snake_case keys,
+/// replaced atomically as `evaluate`'s own output.
+func writeEvaluationJSON(_ value: some Encodable, to url: URL) throws(AnalysisError) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    let data: Data
+    do {
+        data = try encoder.encode(value)
+    } catch {
+        throw AnalysisError(.unwritable, path: url.path, reason: "cannot encode the evaluation: \(error)")
+    }
+    try writeAtomically(Array(data) + [UInt8(ascii: "\n")], to: url.path, owner: .evaluation)
+}
+
+/// Reads an evaluation file written by ``writeEvaluationJSON(_:to:)``, within the JSON size limit.
+func readEvaluationJSON<Value: Decodable>(_ type: Value.Type, from url: URL, writtenBy command: String) throws(AnalysisError) -> Value {
+    let bytes = try readFileContents(atPath: url.path, limit: FileSizeLimit.json)
+    let decoder = JSONDecoder()
+    decoder.keyDecodingStrategy = .convertFromSnakeCase
+    do {
+        return try decoder.decode(Value.self, from: Data(bytes))
+    } catch {
+        let what = Value.self == Evaluation.self ? "an evaluation" : "a held-out evaluation"
+        throw AnalysisError(.malformed, path: url.path, reason: "not \(what) written by \(command): \(error)")
     }
 }

@@ -96,28 +96,12 @@ public struct HeldOutEvaluation: Sendable, Equatable, Codable {
 
     /// Writes the evaluation as pretty-printed JSON with snake_case keys, atomically.
     public func write(to url: URL) throws(AnalysisError) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        let data: Data
-        do {
-            data = try encoder.encode(self)
-        } catch {
-            throw AnalysisError(.unwritable, path: url.path, reason: "cannot encode the evaluation: \(error)")
-        }
-        try writeAtomically(Array(data) + [UInt8(ascii: "\n")], to: url.path, owner: .evaluation)
+        try writeEvaluationJSON(self, to: url)
     }
 
     /// Reads an evaluation written by ``write(to:)``.
     public init(contentsOf url: URL) throws(AnalysisError) {
-        let bytes = try readFileContents(atPath: url.path, limit: FileSizeLimit.json)
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        do {
-            self = try decoder.decode(HeldOutEvaluation.self, from: Data(bytes))
-        } catch {
-            throw AnalysisError(.malformed, path: url.path, reason: "not a held-out evaluation written by fruitfeatures evaluate --test: \(error)")
-        }
+        self = try readEvaluationJSON(HeldOutEvaluation.self, from: url, writtenBy: "fruitfeatures evaluate --test")
     }
 
     /// Creates an evaluation from its parts.
