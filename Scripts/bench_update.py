@@ -57,9 +57,14 @@ def main():
     binary = os.environ.get("FRUITFEATURES", os.path.join(ROOT, ".build", "release", "fruitfeatures"))
     weights = os.environ.get("WEIGHTS", os.path.join(ROOT, "Fixtures", "weights", "mobilenet_v2_1.0_224_random.h5"))
     sources = sorted(glob.glob(os.path.join(ROOT, "Fixtures", "images", "*", "*.jpg")))
+    # "AMD EPYC" alone does not say Zen 3 or Zen 4: name the family, model and the widest SIMD too.
     with open("/proc/cpuinfo") as cpuinfo:
-        model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
-    print(f"machine: {os.cpu_count()} cores, {model}; load average {os.getloadavg()[0]:.1f}")
+        fields = dict(line.split(":", 1) for line in cpuinfo.read().split("\n\n")[0].splitlines() if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    flags = fields.get("flags", "").split()
+    simd = "avx512f" if "avx512f" in flags else "avx2" if "avx2" in flags else "no avx2"
+    print(f"machine: {os.cpu_count()} cores, {fields.get('model name', '?')} (family {fields.get('cpu family', '?')} "
+          f"model {fields.get('model', '?')}, {simd}); load average {os.getloadavg()[0]:.1f}")
     print(f"{'images':>8} {'full s':>9} {'update s':>9} {'ratio':>7}  update counts")
     for n in sizes:
         work = tempfile.mkdtemp(prefix="ff-bench-update-")
