@@ -41,6 +41,21 @@ int ffh5_is_hdf5(const char *path) {
 #endif
 }
 
+hid_t ffh5_open_file(const char *path, int create) {
+    hid_t access = H5Pcreate(H5P_FILE_ACCESS);
+    if (access < 0) return -1;
+#if H5_VERSION_GE(1, 10, 7)
+    if (H5Pset_file_locking(access, 0, 1) < 0) {
+        H5Pclose(access);
+        return -1;
+    }
+#endif
+    hid_t file = create ? H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, access)
+                        : H5Fopen(path, H5F_ACC_RDONLY, access);
+    H5Pclose(access);
+    return file;
+}
+
 hid_t ffh5_open_image(const void *bytes, size_t count) {
     hid_t access = H5Pcreate(H5P_FILE_ACCESS);
     if (access < 0) return -1;

@@ -13,8 +13,6 @@ static inline hid_t ffh5_p_file_access(void) { return H5P_FILE_ACCESS; }
 static inline hid_t ffh5_p_dataset_create(void) { return H5P_DATASET_CREATE; }
 static inline hid_t ffh5_p_link_create(void) { return H5P_LINK_CREATE; }
 static inline hid_t ffh5_e_default(void) { return H5E_DEFAULT; }
-static inline unsigned ffh5_f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
-static inline unsigned ffh5_f_acc_trunc(void) { return H5F_ACC_TRUNC; }
 static inline size_t ffh5_t_variable(void) { return H5T_VARIABLE; }
 
 /// Turns off HDF5's automatic printing of error stacks to stderr (errors become Swift errors instead).
@@ -27,6 +25,14 @@ int ffh5_take_error_message(char *buffer, size_t capacity);
 
 /// 1 if `path` is an HDF5 file, 0 if it is not, negative if it cannot be checked (e.g. unreadable).
 int ffh5_is_hdf5(const char *path);
+
+/// Opens the HDF5 file at `path` read-only, or creates it (truncating) when `create` is nonzero, with
+/// libhdf5's own file locking turned off. Returns the file identifier, or a negative value (error stack set).
+///
+/// libhdf5 (1.10.7+) takes an flock on every file it opens; a process spawned by another thread while the
+/// file is open inherits that lock, so reading back a file just written could fail with EAGAIN. Runs are
+/// guarded by the library's own folder lock and files are replaced by rename, so its lock adds nothing.
+hid_t ffh5_open_file(const char *path, int create);
 
 /// Opens an HDF5 file held in memory (`count` bytes at `bytes`, copied) read-only, with the core driver and
 /// no backing store. Returns the file identifier, or a negative value on failure (error stack set).

@@ -32,7 +32,7 @@ final class HDF5File: Sendable {
                 throw HDF5Error(file: path, object: "/", reason: .notHDF5)
             }
             try HDF5GlobalHeapCheck.check(contents, path: path)
-            let id = H5Fopen(path, ffh5_f_acc_rdonly(), ffh5_p_default())
+            let id = ffh5_open_file(path, 0)
             guard id >= 0 else {
                 throw HDF5Error(file: path, object: "/", reason: check > 0 ? .cannotOpen : .notHDF5,
                                 libraryMessage: HDF5Library.takeErrorMessage())
@@ -138,7 +138,7 @@ final class HDF5File: Sendable {
         self.url = url
         let path = url.path
         id = try HDF5Library.withLock { () throws(HDF5Error) -> hid_t in
-            let id = H5Fcreate(path, ffh5_f_acc_trunc(), ffh5_p_default(), ffh5_p_default())
+            let id = ffh5_open_file(path, 1)
             guard id >= 0 else {
                 throw HDF5Error(file: path, object: "/", reason: .cannotCreate,
                                 libraryMessage: HDF5Library.takeErrorMessage())

@@ -65,6 +65,29 @@ func makeTemporaryDirectory() throws -> URL {
         #expect(try !file.root.hasAttribute("absent"))
     }
 
+    /// A process spawned by another thread while a file is open inherits its descriptor, and with it any
+    /// flock libhdf5 took: the library's own reads and writes must not depend on such a lock being free.
+    @Test func aFileLockedElsewhereStillReadsAndWrites() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = directory.appendingPathComponent("locked.h5")
+        do {
+            let file = try HDF5File(creatingAt: url)
+            try file.root.writeDataset("x", shape: [2], values: [Float(1), 2])
+        }
+        let descriptor = open(url.path, O_RDONLY | O_CLOEXEC)
+        try #require(descriptor >= 0)
+        defer { close(descriptor) }
+        try #require(flock(descriptor, LOCK_EX | LOCK_NB) == 0)
+
+        do {
+            let file = try HDF5File(readingFrom: url)
+            #expect(try file.root.dataset("x").readFloats().values == [1, 2])
+        }
+        let rewritten = try HDF5File(creatingAt: url)
+        try rewritten.root.writeDataset("y", shape: [1], values: [Float(3)])
+    }
+
     @Test func writingTheWrongNumberOfValuesIsAnError() throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
