@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark of `fruitfeatures predict`, `evaluate` and `report`: wall time (process start-up included) and peak memory.
 #   bash Scripts/bench_analysis.sh [ROWS ...]      default: 20000 50000
-# 1. Extracts a tree of 1000 copies of the fixture photos (3 labels) with the fixture weights (the same network,
+# 1. Extracts a tree of 1000 distinct 100×100 photos (Scripts/make_bench_photos.py, 5 labels) with the fixture weights (the same network,
 #    so the same cost as the ImageNet weights) and K = 200, then times each command on that output folder.
 # 2. For each ROWS, replaces features.csv by ROWS synthetic rows (200 random features, 131 labels, as many as
 #    Fruits-360) to show how loading, k-NN search, cross-validation and the report grow with the folder.
@@ -14,18 +14,12 @@ swift build -c release --product fruitfeatures >/dev/null
 binary=$(swift build -c release --show-bin-path)/fruitfeatures
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mapfile -t sources < <(find Fixtures/images -name '*.jpg' | sort)
 photos=(Fixtures/analysis/near_copies/*.jpg)
 ten=("${photos[@]}" "${photos[@]}" "${photos[@]}" "${photos[0]}")
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB"
 
 tree="$work/photos"
-for ((i = 0; i < 1000; i++)); do
-    src=${sources[$((i % ${#sources[@]}))]}
-    label=$(basename "$(dirname "$src")")
-    mkdir -p "$tree/$label"
-    cp "$src" "$tree/$label/$(printf '%06d' "$i").jpg"
-done
+"${PYTHON:-.venv/bin/python}" Scripts/make_bench_photos.py "$tree" 1000
 "$binary" extract "$tree" --output "$work/out" --weights "$weights" --no-progress >/dev/null 2>&1
 
 measure() {  # label, command...

@@ -29,14 +29,8 @@ trap cleanup EXIT
 
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# 1. extract end to end on IMAGES 100×100 JPEGs (the fixture photos copied round robin into 3 label folders).
-mapfile -t sources < <(find Fixtures/images -name '*.jpg' | sort)
-for ((i = 0; i < images; i++)); do
-    src=${sources[$((i % ${#sources[@]}))]}
-    label=$(basename "$(dirname "$src")")
-    mkdir -p "$work/photos/$label"
-    cp "$src" "$work/photos/$label/$(printf '%06d' "$i").jpg"
-done
+# 1. extract end to end on IMAGES distinct 100×100 JPEGs.
+"$python" Scripts/make_bench_photos.py "$work/photos" "$images"
 start=$(date +%s.%N)
 "$bin/fruitfeatures" extract "$work/photos" --output "$work/run" --weights "$weights" --no-progress 2>/dev/null
 end=$(date +%s.%N)

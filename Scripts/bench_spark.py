@@ -29,22 +29,14 @@ from typing import Iterator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON_DIR = os.path.join(ROOT, "python")
-FIXTURE_IMAGES = os.path.join(ROOT, "Fixtures", "images")
 FIXTURE_WEIGHTS = os.path.join(ROOT, "Fixtures", "weights", "mobilenet_v2_1.0_224_random.h5")
 CLI = os.path.join(ROOT, ".build", "release", "fruitfeatures")
 
 
 def generate_images(directory, count):
-    """`count` JPEG files in label folders, cycling through the fixture photos (100×100, like Fruits-360)."""
-    sources = []
-    for label in sorted(os.listdir(FIXTURE_IMAGES)):
-        for name in sorted(os.listdir(os.path.join(FIXTURE_IMAGES, label))):
-            if name.endswith(".jpg"):
-                sources.append((label, os.path.join(FIXTURE_IMAGES, label, name)))
-    for index in range(count):
-        label, source = sources[index % len(sources)]
-        os.makedirs(os.path.join(directory, label), exist_ok=True)
-        shutil.copyfile(source, os.path.join(directory, label, f"{index}_100.jpg"))
+    """`count` distinct 100×100 JPEGs (like Fruits-360) in label folders: Scripts/make_bench_photos.py."""
+    subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "make_bench_photos.py"), directory, str(count)],
+                   check=True)
 
 
 class TreeCPU:
