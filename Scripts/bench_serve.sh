@@ -2,8 +2,9 @@
 # Benchmark of the HTTP service against `fruitfeatures extract` on the same machine in the same run.
 #   bash Scripts/bench_serve.sh [IMAGES]          default 2000 (100×100 JPEGs for extract's end-to-end images/s)
 #   BIN_DIR=.build/release bash Scripts/bench_serve.sh   use binaries already built
-#   SOAK=N bash Scripts/bench_serve.sh            also N more 10-second wrk rounds, RSS after each (memory over
-#                                                 many requests; 0 by default)
+#   SOAK=N bash Scripts/bench_serve.sh            also 10-second wrk rounds until N requests in all have been
+#                                                 answered, RSS after each (memory over many requests; e.g.
+#                                                 SOAK=100000; 0 by default)
 # Prints: extract's images/s; the server's requests/s, p50 and p99 latency and non-2xx answers for
 # `wrk -t1 -c16 -d10s --latency` (--timeout 30s, so slow answers count as answers) POSTing one 100×100 JPEG; the same with -c2 for a 4032×3024 photo; the server's
 # RSS after each round. Needs wrk (apt-get install wrk) and Pillow in .venv (for the 4032×3024 photo).
@@ -84,7 +85,8 @@ lua "Fixtures/images/Apple/0_100.jpg"
 round "100×100, 16 connections" 16
 rate=$(cat "$work/last_rate")
 printf 'server / extract: %.2f× (%.1f req/s against %.1f images/s)\n' "$(echo "$rate / $extract_rate" | bc -l)" "$rate" "$extract_rate"
-for ((i = 1; i <= soak; i++)); do round "100×100, soak round $i" 16; done
+answered() { grep -c ' POST /v1/recognize ' "$work/server.log" || true; }
+for ((i = 1; soak > 0 && $(answered) < soak; i++)); do round "100×100, soak round $i ($(answered) so far)" 16; done
 lua "$work/phone.jpg"
 round "4032×3024, 2 connections" 2
 round "4032×3024, 16 connections" 16

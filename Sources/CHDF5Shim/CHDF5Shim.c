@@ -61,9 +61,13 @@ hid_t ffh5_open_image(const void *bytes, size_t count) {
     if (access < 0) return -1;
     hid_t file = -1;
     // The core driver without a backing store reads the file from memory; H5Pset_file_image copies the
-    // bytes, so the caller may release them once the file is open.
+    // bytes, so the caller may release them once the file is open. libhdf5 takes two such files with the same
+    // name for one file and hands back the one already open, so every image gets a name of its own.
+    static _Atomic unsigned long long opened = 0;
+    char name[64];
+    snprintf(name, sizeof name, "fruitfeatures in-memory image %llu", ++opened);
     if (H5Pset_fapl_core(access, 1 << 16, 0) >= 0 && H5Pset_file_image(access, (void *)bytes, count) >= 0) {
-        file = H5Fopen("in-memory image", H5F_ACC_RDONLY, access);
+        file = H5Fopen(name, H5F_ACC_RDONLY, access);
     }
     H5Pclose(access);
     return file;

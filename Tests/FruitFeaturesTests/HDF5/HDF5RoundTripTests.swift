@@ -88,6 +88,26 @@ func makeTemporaryDirectory() throws -> URL {
         try rewritten.root.writeDataset("y", shape: [1], values: [Float(3)])
     }
 
+    /// libhdf5 treats in-memory files of the same name as one file: two images open at once (two `.keras`
+    /// archives loading in parallel) must each read their own bytes.
+    @Test func twoImagesOpenAtOnceReadTheirOwnContents() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var images: [[UInt8]] = []
+        for value in [Float(1), 2] {
+            let url = directory.appendingPathComponent("\(value).h5")
+            do {
+                let file = try HDF5File(creatingAt: url)
+                try file.root.writeDataset("x", shape: [1], values: [value])
+            }
+            images.append(Array(try Data(contentsOf: url)))
+        }
+        let first = try HDF5File(image: images[0], url: directory.appendingPathComponent("first"))
+        let second = try HDF5File(image: images[1], url: directory.appendingPathComponent("second"))
+        #expect(try first.root.dataset("x").readFloats().values == [1])
+        #expect(try second.root.dataset("x").readFloats().values == [2])
+    }
+
     @Test func writingTheWrongNumberOfValuesIsAnError() throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
