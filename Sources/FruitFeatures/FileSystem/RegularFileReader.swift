@@ -64,6 +64,15 @@ final class RegularFileReader {
         }
     }
 
+    /// Reads up to `buffer.count` bytes at `offset` (`pread`: the current position does not move); 0 past the end.
+    func read(atOffset offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(FileProblem) -> Int {
+        do {
+            return try descriptor.read(fromAbsoluteOffset: Int64(offset), into: buffer, retryOnInterrupt: true)
+        } catch {
+            throw FileProblem(path, .system(error as? Errno ?? .ioError))
+        }
+    }
+
     /// Fills `buffer` completely, unless the file ends first; returns the bytes read.
     func readFully(into buffer: UnsafeMutableRawBufferPointer) throws(FileProblem) -> Int {
         var filled = 0
