@@ -127,3 +127,24 @@ func readRegularFile(atPath path: String, limit: Int?, spareCapacity: Int = 0) t
 func checkRegularFile(atPath path: String, limit: Int?) throws(FileProblem) {
     _ = try RegularFileReader(path: path, limit: limit)
 }
+
+/// A file that one of the package's executables reads could not be read: the path and the reason in the user's terms.
+package struct UnreadableFile: Error, CustomStringConvertible, Sendable {
+    /// The file, as given.
+    package var path: String
+    /// Why it cannot be read ("not a regular file (a FIFO)", "file is 70000 bytes, larger than the 65536 bytes limit").
+    package var reason: String
+
+    package var description: String { "\(path): \(reason)" }
+}
+
+/// The whole contents of the regular file at `path`, at most `limit` bytes, for the package's executables (the
+/// server's `--api-key-file`): the library's bounded reader, so a FIFO, a device or a socket is refused at once
+/// instead of blocking the caller, and a file over `limit` before any of it is read.
+package func readSmallRegularFile(atPath path: String, limit: Int) throws(UnreadableFile) -> [UInt8] {
+    do {
+        return try readRegularFile(atPath: path, limit: limit)
+    } catch {
+        throw UnreadableFile(path: path, reason: error.reasonText)
+    }
+}
