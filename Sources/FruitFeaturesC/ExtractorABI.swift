@@ -59,6 +59,36 @@ public func ffExtractorOpen(
     }
 }
 
+/// `ff_extractor_open_run` of include/fruitfeatures.h (see there): the run's feature model, its weights found by
+/// the library's one weights rule (``ExtractionRun/loadFeatureModel(weights:environment:)``).
+@_cdecl("ff_extractor_open_run")
+public func ffExtractorOpenRun(
+    _ runDirectory: UnsafePointer<CChar>?, _ weightsPath: UnsafePointer<CChar>?,
+    _ errorBuffer: UnsafeMutablePointer<CChar>?, _ errorSize: Int
+) -> OpaquePointer? {
+    guard let directory = stringArgument(runDirectory) else {
+        writeCMessage("the run folder is NULL or not UTF-8", to: errorBuffer, size: errorSize)
+        return nil
+    }
+    // NULL means "no explicit file"; a non-NULL path that is not UTF-8 is an error, not a silent fallback.
+    var weights: String?
+    if let weightsPath {
+        guard let path = stringArgument(weightsPath) else {
+            writeCMessage("the weights path is not UTF-8", to: errorBuffer, size: errorSize)
+            return nil
+        }
+        weights = path
+    }
+    do throws(AnalysisError) {
+        let run = try ExtractionRun(directory: URL(fileURLWithPath: directory))
+        let handle = ExtractorHandle(model: try run.loadFeatureModel(weights: weights).model)
+        return OpaquePointer(Unmanaged.passRetained(handle).toOpaque())
+    } catch {
+        writeCMessage(error.description, to: errorBuffer, size: errorSize)
+        return nil
+    }
+}
+
 /// The handle behind a C pointer, without taking ownership.
 func extractorHandle(_ pointer: OpaquePointer?) -> ExtractorHandle? {
     guard let pointer else { return nil }

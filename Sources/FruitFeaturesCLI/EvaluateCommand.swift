@@ -62,11 +62,11 @@ struct EvaluateCommand: ParsableCommand {
             let evaluation = try CrossValidation(neighbourCount: neighbours, foldCount: folds, seed: seed)
                 .evaluate(features, keepingTogether: keys)
             var destination = output.map { URL(fileURLWithPath: $0) } ?? run.evaluationFile
-            try evaluation.write(to: destination)
+            let written = try evaluation.writeReturningJSON(to: destination)
             // Written into the run's generation: it goes with the run when the run is replaced.
             if output == nil { destination = try run.linkDerivedFile(Evaluation.fileName) }
             if json {
-                print(try String(contentsOf: destination, encoding: .utf8), terminator: "")
+                print(String(decoding: written, as: UTF8.self), terminator: "")
             } else {
                 print(evaluation.formatted())
                 print("\nwrote \(DisplayText.escaped(destination.path))")
@@ -89,11 +89,11 @@ struct EvaluateCommand: ParsableCommand {
             trainingRowCount: training.rowCount)
         for failure in evaluation.failed { writeToStandardError("fruitfeatures: \(failure.path): \(failure.reason)\n") }
         var destination = output.map { URL(fileURLWithPath: $0) } ?? run.heldOutEvaluationFile
-        try evaluation.write(to: destination)
+        let written = try evaluation.writeReturningJSON(to: destination)
         // Written into the run's generation: it goes with the run when the run is replaced.
         if output == nil { destination = try run.linkDerivedFile(HeldOutEvaluation.fileName) }
         if json {
-            print(try String(contentsOf: destination, encoding: .utf8), terminator: "")
+            print(String(decoding: written, as: UTF8.self), terminator: "")
         } else {
             print(evaluation.formatted())
             print("\nwrote \(destination.path)")

@@ -95,10 +95,19 @@ public struct APIKey: Sendable {
         return difference == 0
     }
 
+    /// The largest API key file read (a key is a line; anything larger is not a key file).
+    static let maximumFileSize = 64 << 10
+
     /// Reads the key from the first line of `path` (surrounding white space dropped).
+    ///
+    /// The file must be a regular file of at most 64 KiB (65536 bytes): a FIFO, a device or a socket is refused
+    /// at once (never waited on), and so is a larger file, before any of it is read.
     public static func read(from path: String) throws(ServerSettingsError) -> String {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ServerSettingsError(reason: "\(path): cannot read the API key file")
+        let data: [UInt8]
+        do {
+            data = try readSmallRegularFile(atPath: path, limit: maximumFileSize)
+        } catch {
+            throw ServerSettingsError(reason: "\(path): cannot read the API key file: \(error.reason)")
         }
         let key = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first
             .map { $0.trimmingCharacters(in: .whitespaces) } ?? ""

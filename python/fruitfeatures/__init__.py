@@ -161,8 +161,16 @@ def _declare(lib):
         "ff_pca_project": ([handle, float_p, c.c_size_t, float_p, c.c_char_p, c.c_size_t], c.c_int32),
         "ff_pca_close": ([handle], None),
     }
-    for name, (arguments, result) in signatures.items():
-        function = getattr(lib, name)
+    # Added within ABI 1: an older library lacks them, which only the methods that need them report.
+    added = {
+        "ff_extractor_open_run": ([c.c_char_p, c.c_char_p, c.c_char_p, c.c_size_t], handle),
+    }
+    for name, (arguments, result) in list(signatures.items()) + list(added.items()):
+        function = getattr(lib, name, None)
+        if function is None and name in added:
+            continue
+        if function is None:
+            raise FruitFeaturesError(f"the library has no {name}")
         function.argtypes = arguments
         function.restype = result
 
@@ -188,11 +196,35 @@ class Extractor:
     def __init__(self, weights_path):
         self._lib = load_library()
         error = _message_buffer()
-        handle = self._lib.ff_extractor_open(_encode_path(weights_path), error, len(error))
+        self._adopt(self._lib.ff_extractor_open(_encode_path(weights_path), error, len(error)), error)
+
+    @classmethod
+    def for_run(cls, run_dir, weights=None):
+        """The feature model of a finished `fruitfeatures extract` run (its output folder), as every command opens it.
+
+        The architecture, input size and preprocessing are the run's (summary.json). The weights are `weights` when
+        given, which must be the run's file (same SHA-256, else FruitFeaturesError naming it); otherwise the first of
+        summary.json's path, $FRUITFEATURES_WEIGHTS and the Keras cache that holds the run's weights, skipping any of
+        another SHA-256 (the error names every place tried). features() then gives the run's raw features: project
+        them with PCA.open(os.path.join(run_dir, "pca.h5")) to get the run's features.
+        """
+        lib = load_library()
+        if not hasattr(lib, "ff_extractor_open_run"):
+            raise FruitFeaturesError(f"{library_path()} is older than ff_extractor_open_run: update the library")
+        extractor = cls.__new__(cls)
+        extractor._lib = lib
+        error = _message_buffer()
+        weights_path = None if weights is None else _encode_path(weights)
+        extractor._adopt(lib.ff_extractor_open_run(_encode_path(run_dir), weights_path, error, len(error)), error)
+        return extractor
+
+    def _adopt(self, handle, error):
+        """Takes ownership of a handle just opened, or raises with the library's message."""
         if not handle:
+            self._handle = None
             raise FruitFeaturesError(error.value.decode(errors="replace"))
         self._handle = handle
-        #: Floats per feature vector (1280).
+        #: Floats per feature vector (1280 for MobileNetV2).
         self.feature_count = int(self._lib.ff_extractor_feature_count(handle))
 
     def features(self, images):

@@ -44,6 +44,10 @@ int main(int argc, char **argv) {
     CHECK(ff_extractor_open(argv[3], tiny, sizeof tiny) == NULL);
     CHECK(strlen(tiny) == 7);                       /* truncated, NUL-terminated */
     CHECK(ff_extractor_open(NULL, NULL, 0) == NULL); /* no message wanted */
+    CHECK(ff_extractor_open_run(argv[3], NULL, error, sizeof error) == NULL);
+    CHECK(strstr(error, argv[3]) != NULL);          /* names the folder that is not a run */
+    CHECK(ff_extractor_open_run(argv[3], argv[1], error, sizeof error) == NULL);
+    CHECK(ff_extractor_open_run(NULL, NULL, NULL, 0) == NULL);
 
     ff_extractor *extractor = ff_extractor_open(argv[1], error, sizeof error);
     CHECK(extractor != NULL);

@@ -6,12 +6,13 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import time
 
 import pytest
 
-from serve_support import (CLI, FIXTURES, Server, extract_run, metric, predict, read_response, require_binaries,
-                           scratch_folder)
+from serve_support import (CLI, FIXTURES, SERVER, WEIGHTS, Server, extract_run, metric, predict, read_response,
+                           require_binaries, scratch_folder)
 
 KEY = "test-key-6f1c2a"
 AUTH = {"Authorization": "Bearer " + KEY}
@@ -219,3 +220,27 @@ def test_fruitfeatures_serve_runs_the_server(runs):
     assert process.request("GET", "/readyz")[0] == 200
     process.signal(signal.SIGINT)
     assert process.process.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize("kind", ["fifo", "huge", "folder"])
+def test_an_api_key_file_that_is_not_a_small_regular_file_is_refused_at_once(runs, kind):
+    # A FIFO with no writer would block a plain read forever: the server must refuse it without opening it.
+    path = os.path.join(runs["scratch"], "key-" + kind)
+    if kind == "fifo":
+        os.mkfifo(path)
+        expected = "not a regular file (a FIFO)"
+    elif kind == "huge":
+        with open(path, "w") as file:
+            file.write(KEY + "\n" + "x" * (1 << 20))
+        expected = f"file is {os.path.getsize(path)} bytes, larger than the 65536 bytes limit"
+    else:
+        os.mkdir(path)
+        expected = "is a folder, not a file"
+    started = time.monotonic()
+    done = subprocess.run([SERVER, "--model", runs["first"], "--port", "0", "--weights", WEIGHTS,
+                           "--api-key-file", path], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert f"{path}: cannot read the API key file: {expected}" in done.stderr, done.stderr
+    # Refused before the model is opened or a port bound: no "listening on" line.
+    assert "listening on" not in done.stderr
+    assert time.monotonic() - started < 60

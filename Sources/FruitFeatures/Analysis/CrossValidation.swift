@@ -168,6 +168,13 @@ public struct Evaluation: Sendable, Equatable, Codable {
         try writeEvaluationJSON(self, to: url)
     }
 
+    /// Writes the evaluation as ``write(to:)`` does and returns the bytes written (for `evaluate --json`, which
+    /// prints them without reading the file back).
+    @discardableResult
+    package func writeReturningJSON(to url: URL) throws(AnalysisError) -> [UInt8] {
+        try writeEvaluationJSON(self, to: url)
+    }
+
     /// Reads an evaluation written by ``write(to:)``.
     public init(contentsOf url: URL) throws(AnalysisError) {
         self = try readEvaluationJSON(Evaluation.self, from: url, writtenBy: "fruitfeatures evaluate")
@@ -246,8 +253,9 @@ func writeAtomically(_ bytes: [UInt8], to path: String, owner: OutputOwner) thro
 }
 
 /// Writes an evaluation file (evaluation.json, evaluation_heldout.json): pretty-printed JSON with snake_case keys,
-/// replaced atomically as `evaluate`'s own output.
-func writeEvaluationJSON(_ value: some Encodable, to url: URL) throws(AnalysisError) {
+/// replaced atomically as `evaluate`'s own output. Returns the bytes written.
+@discardableResult
+func writeEvaluationJSON(_ value: some Encodable, to url: URL) throws(AnalysisError) -> [UInt8] {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     encoder.keyEncodingStrategy = .convertToSnakeCase
@@ -257,7 +265,9 @@ func writeEvaluationJSON(_ value: some Encodable, to url: URL) throws(AnalysisEr
     } catch {
         throw AnalysisError(.unwritable, path: url.path, reason: "cannot encode the evaluation: \(error)")
     }
-    try writeAtomically(Array(data) + [UInt8(ascii: "\n")], to: url.path, owner: .evaluation)
+    let bytes = Array(data) + [UInt8(ascii: "\n")]
+    try writeAtomically(bytes, to: url.path, owner: .evaluation)
+    return bytes
 }
 
 /// Reads an evaluation file written by ``writeEvaluationJSON(_:to:)``, within the JSON size limit.

@@ -99,6 +99,13 @@ public struct HeldOutEvaluation: Sendable, Equatable, Codable {
         try writeEvaluationJSON(self, to: url)
     }
 
+    /// Writes the evaluation as ``write(to:)`` does and returns the bytes written (for `evaluate --json`, which
+    /// prints them without reading the file back).
+    @discardableResult
+    package func writeReturningJSON(to url: URL) throws(AnalysisError) -> [UInt8] {
+        try writeEvaluationJSON(self, to: url)
+    }
+
     /// Reads an evaluation written by ``write(to:)``.
     public init(contentsOf url: URL) throws(AnalysisError) {
         self = try readEvaluationJSON(HeldOutEvaluation.self, from: url, writtenBy: "fruitfeatures evaluate --test")

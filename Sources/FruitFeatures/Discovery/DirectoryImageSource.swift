@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import SystemPackage
 
 /// The images in a folder tree, one sub-folder per label, as Spark's `binaryFile` reader lists them
 /// with `recursiveFileLookup` and `pathGlobFilter`.
@@ -25,11 +21,13 @@ public struct DirectoryImageSource: ImageSource {
     /// Creates a source over `root`.
     /// - Throws: ``DiscoveryError`` when `root` is not a readable folder.
     public init(root: String, pattern: GlobPattern = .jpeg, maximumFileSize: Int = FileSizeLimit.photo) throws(DiscoveryError) {
-        var info = stat()
-        guard stat(root, &info) == 0 else {
-            throw DiscoveryError(path: root, reason: .unreadableDirectory(errnoText()))
+        let found: FileStatus
+        do {
+            found = try SystemCalls.status(atPath: root, followingLinks: true)
+        } catch {
+            throw DiscoveryError(path: root, reason: .unreadableDirectory(error.description))
         }
-        guard info.st_mode & S_IFMT == S_IFDIR else {
+        guard found.kind == .folder else {
             throw DiscoveryError(path: root, reason: .notADirectory)
         }
         self.root = root
@@ -49,11 +47,8 @@ public struct DirectoryImageSource: ImageSource {
 
     /// The file's size and modification time from `stat` (links followed, as the listing does).
     public func stamp(of image: ImageFile) -> FileStamp? {
-        var info = stat()
-        guard stat(image.path, &info) == 0 else { return nil }
-        return FileStamp(
-            size: Int64(info.st_size),
-            modificationTimeNanoseconds: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec))
+        guard let found = try? SystemCalls.status(atPath: image.path, followingLinks: true) else { return nil }
+        return FileStamp(size: Int64(found.size), modificationTimeNanoseconds: found.modificationTimeNanoseconds)
     }
 
     /// Reads a whole file, refusing anything but a regular file and files larger than `maximumSize`.
@@ -120,35 +115,32 @@ public struct DirectoryImageSource: ImageSource {
         private mutating func visit(name entry: Name, in frame: Frame) -> DiscoveredEntry? {
             let name = entry.text
             let path = frame.path == "/" ? "/" + name : frame.path + "/" + name
-            var info = stat()
             if !entry.isValidUTF8 {
                 // Such a name cannot be carried into the outputs faithfully: report what would have been used.
-                let rawPath = Array(frame.path.utf8) + [UInt8(ascii: "/")] + entry.bytes + [0]
-                let found = rawPath.withUnsafeBufferPointer { buffer in
-                    buffer.withMemoryRebound(to: CChar.self) { stat($0.baseAddress!, &info) == 0 }
-                }
-                let isFolder = found && info.st_mode & S_IFMT == S_IFDIR
+                let rawPath = Array(frame.path.utf8) + [UInt8(ascii: "/")] + entry.bytes
+                let isFolder = (try? SystemCalls.status(atPathBytes: rawPath))?.kind == .folder
                 guard isFolder || pattern.matches(name) else { return nil }
                 return .problem(DiscoveryError(path: path, reason: .nameNotUTF8))
             }
-            if stat(path, &info) != 0 {
-                let failure = errno
-                var linkInfo = stat()
-                if lstat(path, &linkInfo) == 0, linkInfo.st_mode & S_IFMT == S_IFLNK {
-                    if failure == ELOOP { return .problem(DiscoveryError(path: path, reason: .linkCycle)) }
+            let info: FileStatus
+            do {
+                info = try SystemCalls.status(atPath: path, followingLinks: true)
+            } catch {
+                if (try? SystemCalls.status(atPath: path, followingLinks: false))?.kind == .symbolicLink {
+                    if error == .tooManySymbolicLinkLevels { return .problem(DiscoveryError(path: path, reason: .linkCycle)) }
                     return pattern.matches(name) ? .problem(DiscoveryError(path: path, reason: .brokenLink)) : nil
                 }
-                return .problem(DiscoveryError(path: path, reason: .unreadableFile(errnoText(failure))))
+                return .problem(DiscoveryError(path: path, reason: .unreadableFile(error.description)))
             }
-            switch info.st_mode & S_IFMT {
-            case S_IFDIR:
-                let identity = FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+            switch info.kind {
+            case .folder:
+                let identity = FileIdentity(device: info.device, inode: info.inode)
                 if visited.contains(identity) {
                     return .problem(DiscoveryError(path: path, reason: .linkCycle))
                 }
                 enter(directory: path, label: name)
                 return nil
-            case S_IFREG:
+            case .regular:
                 guard pattern.matches(name) else { return nil }
                 return .image(ImageFile(path: path, label: frame.label))
             default:
@@ -157,18 +149,18 @@ public struct DirectoryImageSource: ImageSource {
         }
 
         private mutating func enter(directory path: String, label: String) {
-            var info = stat()
-            if stat(path, &info) == 0 {
-                visited.insert(FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)))
+            if let found = try? SystemCalls.status(atPath: path, followingLinks: true) {
+                visited.insert(FileIdentity(device: found.device, inode: found.inode))
             }
-            guard let handle = opendir(path) else {
-                pending.append(.problem(DiscoveryError(path: path, reason: .unreadableDirectory(errnoText()))))
+            let entries: [[UInt8]]
+            do {
+                entries = try SystemCalls.folderEntryNames(path)
+            } catch {
+                pending.append(.problem(DiscoveryError(path: path, reason: .unreadableDirectory(error.description))))
                 return
             }
-            defer { closedir(handle) }
             var names: [Name] = []
-            while let entry = readdir(handle) {
-                let bytes = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            for bytes in entries {
                 guard let first = bytes.first, first != UInt8(ascii: "."), first != UInt8(ascii: "_") else { continue }
                 let text = String(validating: bytes, as: UTF8.self)
                 names.append(Name(bytes: bytes, text: text ?? String(decoding: bytes, as: UTF8.self), isValidUTF8: text != nil))
@@ -180,9 +172,8 @@ public struct DirectoryImageSource: ImageSource {
         private static func folderName(of path: String) -> String {
             var name = path.split(separator: "/").last.map(String.init) ?? path
             if name == "." || name == ".." || name.isEmpty {
-                if let resolved = realpath(path, nil) {
-                    defer { free(resolved) }
-                    name = String(cString: resolved).split(separator: "/").last.map(String.init) ?? name
+                if let resolved = SystemCalls.resolvedPath(path) {
+                    name = resolved.split(separator: "/").last.map(String.init) ?? name
                 }
             }
             return name

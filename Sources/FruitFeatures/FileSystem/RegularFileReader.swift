@@ -64,6 +64,15 @@ final class RegularFileReader {
         }
     }
 
+    /// Reads up to `buffer.count` bytes at `offset` (`pread`: the current position does not move); 0 past the end.
+    func read(atOffset offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(FileProblem) -> Int {
+        do {
+            return try descriptor.read(fromAbsoluteOffset: Int64(offset), into: buffer, retryOnInterrupt: true)
+        } catch {
+            throw FileProblem(path, .system(error as? Errno ?? .ioError))
+        }
+    }
+
     /// Fills `buffer` completely, unless the file ends first; returns the bytes read.
     func readFully(into buffer: UnsafeMutableRawBufferPointer) throws(FileProblem) -> Int {
         var filled = 0
@@ -117,4 +126,25 @@ func readRegularFile(atPath path: String, limit: Int?, spareCapacity: Int = 0) t
 /// library, such as libhdf5, opens by name).
 func checkRegularFile(atPath path: String, limit: Int?) throws(FileProblem) {
     _ = try RegularFileReader(path: path, limit: limit)
+}
+
+/// A file that one of the package's executables reads could not be read: the path and the reason in the user's terms.
+package struct UnreadableFile: Error, CustomStringConvertible, Sendable {
+    /// The file, as given.
+    package var path: String
+    /// Why it cannot be read ("not a regular file (a FIFO)", "file is 70000 bytes, larger than the 65536 bytes limit").
+    package var reason: String
+
+    package var description: String { "\(path): \(reason)" }
+}
+
+/// The whole contents of the regular file at `path`, at most `limit` bytes, for the package's executables (the
+/// server's `--api-key-file`): the library's bounded reader, so a FIFO, a device or a socket is refused at once
+/// instead of blocking the caller, and a file over `limit` before any of it is read.
+package func readSmallRegularFile(atPath path: String, limit: Int) throws(UnreadableFile) -> [UInt8] {
+    do {
+        return try readRegularFile(atPath: path, limit: limit)
+    } catch {
+        throw UnreadableFile(path: path, reason: error.reasonText)
+    }
 }

@@ -6,7 +6,8 @@ import Glibc
 import Darwin
 #endif
 
-/// The system calls swift-system does not wrap (fstat, lstat, fsync, rename, readlink), with its `Errno` for failures.
+/// The system calls swift-system does not wrap (fstat, lstat, fsync, rename, readlink, symlink, flock, access,
+/// realpath, folder listings), with its `Errno` for failures.
 ///
 /// swift-system (1.4 and later, the oldest this package accepts) opens, reads, writes and closes; everything
 /// else the file layer needs is here, so that no other file of the library calls Glibc for file I/O.
@@ -24,6 +25,64 @@ enum SystemCalls {
         let result = followingLinks ? stat(path, &info) : lstat(path, &info)
         guard result == 0 else { throw Errno.latest }
         return FileStatus(info)
+    }
+
+    /// `stat(2)` of a path given as bytes (a folder entry whose name is not UTF-8 has no `String` path).
+    static func status(atPathBytes path: [UInt8]) throws(Errno) -> FileStatus {
+        var info = stat()
+        let terminated = path + [0]
+        let result = terminated.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { stat($0.baseAddress!, &info) }
+        }
+        guard result == 0 else { throw Errno.latest }
+        return FileStatus(info)
+    }
+
+    /// The names in a folder (`opendir(3)`, `readdir(3)`), as bytes, without `.` and `..`, in the folder's order.
+    static func folderEntryNames(_ path: String) throws(Errno) -> [[UInt8]] {
+        guard let handle = opendir(path) else { throw Errno.latest }
+        defer { closedir(handle) }
+        var names: [[UInt8]] = []
+        while let entry = readdir(handle) {
+            let bytes = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            if bytes == [UInt8(ascii: ".")] || bytes == [UInt8(ascii: "."), UInt8(ascii: ".")] { continue }
+            names.append(bytes)
+        }
+        return names
+    }
+
+    /// What `access(2)` checks.
+    enum Access {
+        case read
+        case write
+    }
+
+    /// `access(2)`: whether this process may read or write `path` (by its real user, as the shell's `test -w`).
+    static func checkAccess(_ path: String, for access: Access) throws(Errno) {
+        #if canImport(Glibc)
+        let result = Glibc.access(path, access == .read ? R_OK : W_OK)
+        #else
+        let result = Darwin.access(path, access == .read ? R_OK : W_OK)
+        #endif
+        guard result == 0 else { throw Errno.latest }
+    }
+
+    /// `realpath(3)`: `path` made absolute with every symbolic link resolved; nil when it cannot be resolved.
+    static func resolvedPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// `flock(2)` with `LOCK_EX | LOCK_NB`: takes an exclusive lock on the open file, or returns false at once
+    /// when another open file description holds one. The lock goes with the descriptor (closing it releases it).
+    static func lockExclusively(_ descriptor: FileDescriptor) throws(Errno) -> Bool {
+        while flock(descriptor.rawValue, LOCK_EX | LOCK_NB) != 0 {
+            let error = Errno.latest
+            if error == .wouldBlock { return false }
+            if error != .interrupted { throw error }
+        }
+        return true
     }
 
     /// `fsync(2)`: the file's data and metadata reach the disk.
@@ -77,6 +136,11 @@ enum SystemCalls {
         return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// `symlink(2)`: creates a symbolic link at `path` whose text is `target`.
+    static func makeLink(at path: String, target: String) throws(Errno) {
+        guard symlink(target, path) == 0 else { throw Errno.latest }
+    }
+
     /// `mkdir(2)`.
     static func makeFolder(_ path: String, permissions: mode_t = 0o755) throws(Errno) {
         guard mkdir(path, permissions) == 0 else { throw Errno.latest }
@@ -97,12 +161,20 @@ struct FileStatus: Sendable, Equatable {
     /// The device and inode, which identify the file.
     var device: UInt64
     var inode: UInt64
+    /// The modification time, in nanoseconds since 1970.
+    var modificationTimeNanoseconds: Int64
 
     init(_ info: stat) {
         kind = FileKind(mode: info.st_mode)
         size = Int(info.st_size)
         device = UInt64(info.st_dev)
         inode = UInt64(info.st_ino)
+        #if canImport(Darwin)
+        let time = info.st_mtimespec
+        #else
+        let time = info.st_mtim
+        #endif
+        modificationTimeNanoseconds = Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
     }
 }
 

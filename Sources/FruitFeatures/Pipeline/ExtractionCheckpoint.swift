@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 
 /// What a checkpoint's features were made from; a resumed run must match it.
 ///
@@ -141,15 +142,20 @@ struct ExtractionCheckpoint {
     /// Records, before the run is published, which generation completes this checkpoint: a kill between the
     /// publication and ``remove()`` then leaves a checkpoint that the next run recognises as done.
     func markCompleted(by generation: String) {
-        let path = directory + "/" + Self.completionName
-        guard FileManager.default.createFile(atPath: path, contents: Data(generation.utf8)) else { return }
-        let descriptor = Foundation.open(path, O_RDONLY | O_CLOEXEC)
-        if descriptor >= 0 { fsync(descriptor); close(descriptor) }
+        // Best effort, as before: without the mark a kill at that moment only makes the next run redo the work.
+        guard let file = try? AtomicFile(destination: directory + "/" + Self.completionName) else { return }
+        do throws(OutputError) {
+            try file.write(generation)
+            try file.commit()
+        } catch {
+            file.discard()
+        }
     }
 
     /// The generation a checkpoint folder says completes it, if it says so.
     static func completingGeneration(ofCheckpointAt directory: String) -> String? {
-        try? String(contentsOfFile: directory + "/" + completionName, encoding: .utf8)
+        guard let bytes = try? readRegularFile(atPath: directory + "/" + completionName, limit: 4096) else { return nil }
+        return String(validating: bytes, as: UTF8.self)
     }
 
     /// Removes the checkpoint once the run is complete.
@@ -175,18 +181,26 @@ struct ExtractionCheckpoint {
 
 /// An exclusive lock on an output folder for the length of a run, so two runs never write into one folder.
 final class OutputFolderLock {
-    private let descriptor: Int32
+    private let descriptor: FileDescriptor
 
     init(_ directory: String) throws(ExtractionError) {
-        descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw .outputNotWritable(directory, reason: errnoText()) }
-        if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
-            let busy = errno == EWOULDBLOCK
-            let reason = errnoText()
-            close(descriptor)
-            throw busy ? .outputInUse(directory) : .outputNotWritable(directory, reason: "cannot lock it: \(reason)")
+        do {
+            descriptor = try FileDescriptor.open(FilePath(directory), .readOnly, options: [.directory, .closeOnExec])
+        } catch {
+            throw .outputNotWritable(directory, reason: (error as? Errno ?? .ioError).description)
+        }
+        let locked: Bool
+        do {
+            locked = try SystemCalls.lockExclusively(descriptor)
+        } catch {
+            try? descriptor.close()
+            throw .outputNotWritable(directory, reason: "cannot lock it: \(error.description)")
+        }
+        guard locked else {
+            try? descriptor.close()
+            throw .outputInUse(directory)
         }
     }
 
-    deinit { close(descriptor) }
+    deinit { try? descriptor.close() }
 }

@@ -123,8 +123,6 @@ extension ExtractionPipeline {
 
     /// `path` made absolute (symbolic links resolved), or as given when it cannot be resolved.
     static func absolutePath(_ path: String) -> String {
-        guard let resolved = realpath(path, nil) else { return path }
-        defer { free(resolved) }
-        return String(cString: resolved)
+        SystemCalls.resolvedPath(path) ?? path
     }
 }

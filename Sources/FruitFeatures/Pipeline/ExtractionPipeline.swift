@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 
 /// Progress of an extraction, reported as batches complete.
 public struct ExtractionProgress: Sendable {
@@ -254,7 +255,11 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
                 throw .outputNotWritable(directory, reason: Self.reason(error))
             }
         }
-        guard access(directory, W_OK) == 0 else { throw .outputNotWritable(directory, reason: errnoText()) }
+        do {
+            try SystemCalls.checkAccess(directory, for: .write)
+        } catch {
+            throw .outputNotWritable(directory, reason: error.description)
+        }
         let lock = try OutputFolderLock(directory)
         var contents: [String]
         do {
@@ -301,7 +306,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         generations.removeGenerations(except: generations.currentGeneration == directory ? nil : current)
         let temporaryPrefixes = RunGenerations.publishedNames.map { "." + $0 + ".partial-" }
         for name in contents where temporaryPrefixes.contains(where: name.hasPrefix) || RunGenerations.isTemporaryLink(name) {
-            unlink(directory + "/" + name)
+            SystemCalls.removeFile(directory + "/" + name)
         }
         if settings.overwrite { try? manager.removeItem(atPath: directory + "/" + ExtractionOutput.checkpoint) }
         return lock

@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -46,12 +47,13 @@ public enum WeightsLocation {
         let expected = expectedSHA256.flatMap { $0.isEmpty ? nil : $0 }
         /// Why `path` cannot be used, or nil (with its digest when one is expected).
         func refusal(_ path: String) -> (reason: String?, sha256: String?) {
-            var info = stat()
-            guard stat(path, &info) == 0 else { return (errnoText(), nil) }
-            guard (info.st_mode & S_IFMT) == S_IFREG else {
-                return (FileProblem(path, .notRegular(FileKind(mode: info.st_mode))).reasonText, nil)
+            do throws(Errno) {
+                let found = try SystemCalls.status(atPath: path, followingLinks: true)
+                guard found.kind == .regular else { return (FileProblem(path, .notRegular(found.kind)).reasonText, nil) }
+                try SystemCalls.checkAccess(path, for: .read)
+            } catch {
+                return (error.description, nil)
             }
-            guard access(path, R_OK) == 0 else { return (errnoText(), nil) }
             guard let expected else { return (nil, nil) }
             let digest: String
             do throws(WeightsError) {

@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 
 /// How an output folder holds a run so that it can be replaced as a whole: generation folders plus a pointer
 /// written last.
@@ -43,7 +44,7 @@ package struct RunGenerations: Sendable {
 
     /// `current`'s target (`.generations/<id>`), when it is a link of ours.
     private var currentTarget: String? {
-        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: path(Self.currentName)),
+        guard let target = try? SystemCalls.linkTarget(path(Self.currentName)),
               target.hasPrefix(Self.generationsName + "/"), !target.contains("/../"), !target.hasSuffix("/..")
         else { return nil }
         return target
@@ -51,15 +52,14 @@ package struct RunGenerations: Sendable {
 
     /// Whether the folder holds the marker.
     package var hasMarker: Bool {
-        var info = stat()
-        return lstat(path(Self.markerName), &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+        (try? SystemCalls.status(atPath: path(Self.markerName), followingLinks: false))?.kind == .regular
     }
 
     /// The entries of the folder that FruitFeatures did not write, for a folder without the marker (a run made
     /// before the marker existed consists only of names the tool writes).
     package func foreignEntries() throws -> [String] {
         let ours = Set(Self.publishedNames + [ExtractionOutput.checkpoint, Self.markerName, Self.generationsName, Self.currentName])
-        let temporaryPrefixes = Self.publishedNames.map { "." + $0 + ".partial-" }
+        let temporaryPrefixes = (Self.publishedNames + [Self.markerName]).map { "." + $0 + ".partial-" }
         return try FileManager.default.contentsOfDirectory(atPath: directory).filter { name in
             !ours.contains(name) && !temporaryPrefixes.contains(where: name.hasPrefix) && !Self.isTemporaryLink(name)
         }.sorted()
@@ -68,16 +68,26 @@ package struct RunGenerations: Sendable {
     /// Creates a new, empty generation folder (a unique name) for a run to be written into.
     package func makeGeneration() throws(OutputError) -> String {
         let generations = path(Self.generationsName)
-        if mkdir(generations, 0o755) != 0 && errno != EEXIST {
-            throw OutputError(.create, path: generations, reason: errnoText())
+        do {
+            try SystemCalls.makeFolder(generations)
+        } catch .fileExists {
+            // Made by an earlier run.
+        } catch {
+            throw OutputError(.create, path: generations, reason: error.description)
         }
         // Time first, so that names sort by age; a random tail keeps concurrent writers apart.
         let stamp = String(Int64(Date().timeIntervalSince1970 * 1000), radix: 10)
         for _ in 0..<8 {
             let name = "\(stamp)-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
             let generation = generations + "/" + name
-            if mkdir(generation, 0o755) == 0 { return generation }
-            if errno != EEXIST { throw OutputError(.create, path: generation, reason: errnoText()) }
+            do {
+                try SystemCalls.makeFolder(generation)
+                return generation
+            } catch .fileExists {
+                continue
+            } catch {
+                throw OutputError(.create, path: generation, reason: error.description)
+            }
         }
         throw OutputError(.create, path: generations, reason: "no unique generation name")
     }
@@ -96,10 +106,9 @@ package struct RunGenerations: Sendable {
         }
         syncFolder(generation)
         if !hasMarker {
-            let marker = path(Self.markerName)
-            guard FileManager.default.createFile(
-                atPath: marker, contents: Data("FruitFeatures run folder: do not edit (see Docs/model.md)\n".utf8))
-            else { throw OutputError(.create, path: marker, reason: errnoText()) }
+            let marker = try AtomicFile(destination: path(Self.markerName))
+            try marker.write("FruitFeatures run folder: do not edit (see Docs/model.md)\n")
+            try marker.commit()
         }
         try replaceLink(Self.currentName, target: target)
         let files = Set((try? FileManager.default.contentsOfDirectory(atPath: generation)) ?? [])
@@ -109,7 +118,7 @@ package struct RunGenerations: Sendable {
             } else {
                 // A file of the old run the new one does not have (a format not written this time, an evaluation
                 // of the old features): it must not outlive its run.
-                unlink(path(published))
+                SystemCalls.removeFile(path(published))
             }
         }
         syncFolder(directory)
@@ -120,8 +129,7 @@ package struct RunGenerations: Sendable {
     /// top-level name, when the folder uses generations.
     package func linkPublishedFile(_ name: String) throws(OutputError) {
         guard currentTarget != nil else { return }
-        var info = stat()
-        if lstat(path(name), &info) == 0, (info.st_mode & S_IFMT) == S_IFLNK { return }
+        if (try? SystemCalls.status(atPath: path(name), followingLinks: false))?.kind == .symbolicLink { return }
         try replaceLink(name, target: Self.currentName + "/" + name)
     }
 
@@ -141,13 +149,16 @@ package struct RunGenerations: Sendable {
     /// Points `name` at `target` through a temporary link renamed over it (atomic for readers).
     private func replaceLink(_ name: String, target: String) throws(OutputError) {
         let temporary = path(".\(name).link-\(UInt32.random(in: 0...UInt32.max))")
-        guard symlink(target, temporary) == 0 else {
-            throw OutputError(.create, path: path(name), reason: "cannot create a link: \(errnoText())")
+        do {
+            try SystemCalls.makeLink(at: temporary, target: target)
+        } catch {
+            throw OutputError(.create, path: path(name), reason: "cannot create a link: \(error.description)")
         }
-        guard rename(temporary, path(name)) == 0 else {
-            let reason = errnoText()
-            unlink(temporary)
-            throw OutputError(.rename, path: path(name), reason: reason)
+        do {
+            try SystemCalls.rename(temporary, to: path(name))
+        } catch {
+            SystemCalls.removeFile(temporary)
+            throw OutputError(.rename, path: path(name), reason: error.description)
         }
     }
 

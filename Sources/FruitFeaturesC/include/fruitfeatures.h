@@ -16,7 +16,9 @@
  *   - Matrices are row-major and dense.
  *
  * ABI stability: FF_ABI_VERSION changes whenever a signature or a meaning in this file changes.
- * Check `ff_abi_version() == FF_ABI_VERSION` after loading the library dynamically.
+ * Check `ff_abi_version() == FF_ABI_VERSION` after loading the library dynamically. Adding a function changes
+ * neither, so the version stays: a host that loads the library dynamically and uses a function added later
+ * (marked "Added within" below) looks it up by name (dlsym) and treats its absence as an older library.
  */
 #ifndef FRUITFEATURES_H
 #define FRUITFEATURES_H
@@ -67,6 +69,27 @@ int32_t ff_abi_version(void);
  * Returns the handle, or NULL with a message in `error` (file missing, not HDF5, not MobileNetV2...).
  */
 ff_extractor *ff_extractor_open(const char *weights_path, char *error, size_t error_size);
+
+/**
+ * Opens the feature model of a finished run of `fruitfeatures extract` (its output folder, `run_dir`): the
+ * architecture, input size and preprocessing recorded in the run's summary.json (MobileNetV2 or MobileNetV3;
+ * a run made before summary.json recorded them is MobileNetV2 with the Keras preprocessing), so that features
+ * computed here are the run's raw features (project them with ff_pca_open on the run's pca.h5).
+ *
+ * The weights follow the rule every `fruitfeatures` command follows:
+ *   - `weights_path` non-NULL: that file, which must be the run's (same SHA-256 as summary.json records);
+ *     any other file is refused, the message naming it.
+ *   - `weights_path` NULL: the first of summary.json's (absolute) path, $FRUITFEATURES_WEIGHTS and the Keras
+ *     cache ($KERAS_HOME/models or ~/.keras/models) that holds the run's weights; a candidate that is missing,
+ *     unreadable or of another SHA-256 is skipped, and when none is left the message names every place tried
+ *     and why each was refused.
+ * The environment is read at the call.
+ *
+ * Returns an extractor as ff_extractor_open does (free it with ff_extractor_close), or NULL with a message in
+ * `error` (no such folder, not a finished run, no usable weights, a model this version cannot run...).
+ * Added within FF_ABI_VERSION 1 (see "ABI stability": look it up by name when loading the library dynamically).
+ */
+ff_extractor *ff_extractor_open_run(const char *run_dir, const char *weights_path, char *error, size_t error_size);
 
 /** Floats per feature vector (1280 for MobileNetV2 with alpha ≤ 1); 0 for a NULL handle. */
 size_t ff_extractor_feature_count(const ff_extractor *extractor);

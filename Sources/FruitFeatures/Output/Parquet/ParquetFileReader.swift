@@ -39,7 +39,7 @@ public final class ParquetFileReader {
     /// The top-level field names, in schema order.
     public let columnNames: [String]
 
-    private let descriptor: Int32
+    private let file: RegularFileReader
     private let fileSize: Int
     private let leaves: [Leaf]
     private let rowGroups: [RowGroup]
@@ -74,75 +74,68 @@ public final class ParquetFileReader {
     public init(path: String) throws(ParquetReadError) {
         self.path = path
         func failure(_ reason: String) -> ParquetReadError { ParquetReadError(path: path, reason: reason) }
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw failure("cannot open: \(errnoText())") }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
-            close(descriptor)
-            throw failure("not a regular file")
-        }
-        self.descriptor = descriptor
-        fileSize = Int(info.st_size)
-        do throws(ParquetReadError) {
-            guard fileSize >= 12 else { throw failure("too short for a Parquet file (\(fileSize) bytes)") }
-            let tail = try Self.read(descriptor, at: fileSize - 8, count: 8, path: path)
-            let head = try Self.read(descriptor, at: 0, count: 4, path: path)
-            guard Array(tail[4...]) == Self.magic, head == Self.magic else { throw failure("not a Parquet file (no PAR1 magic)") }
-            let footerLength = Int(UInt32(tail[0]) | UInt32(tail[1]) << 8 | UInt32(tail[2]) << 16 | UInt32(tail[3]) << 24)
-            guard footerLength <= Self.maximumFooter, footerLength <= fileSize - 12 else {
-                throw failure("footer length \(footerLength) does not fit the file")
-            }
-            let footerBytes = try Self.read(descriptor, at: fileSize - 8 - footerLength, count: footerLength, path: path)
-            let footer: ThriftStruct
-            switch Self.decodeStruct(footerBytes, at: 0) {
-            case .success(let decoded): footer = decoded.value
-            case .failure(let error): throw failure("malformed footer: \(error.reason)")
-            }
-            (columnNames, leaves) = try Self.schema(footer, failure)
-            guard let rows = footer.integer(3), rows >= 0 else { throw failure("the footer has no row count") }
-            rowCount = Int(rows)
-            var metadata: [String: String] = [:]
-            for entry in footer.list(5) ?? [] {
-                if let pair = entry.structure, let key = pair.string(1) { metadata[key] = pair.string(2) ?? "" }
-            }
-            keyValueMetadata = metadata
-            var groups: [RowGroup] = []
-            var total = 0
-            for value in footer.list(4) ?? [] {
-                guard let group = value.structure, let rows = group.integer(3), rows >= 0,
-                      let columns = group.list(1), columns.count == leaves.count else {
-                    throw failure("a row group does not match the schema")
-                }
-                var chunks: [Chunk] = []
-                for column in columns {
-                    guard let meta = column.structure?.structure(3), let codec = meta.integer(4),
-                          let values = meta.integer(5), let compressed = meta.integer(7), let dataOffset = meta.integer(9) else {
-                        throw failure("a column chunk has no metadata")
-                    }
-                    // The chunk begins with its dictionary page when it has one. (pyarrow writes a data page
-                    // offset of 0 for a chunk without values.)
-                    let offsets = [dataOffset, meta.integer(11) ?? 0].filter { $0 >= 4 }
-                    if values == 0 {
-                        chunks.append(Chunk(codec: codec, start: 4, length: 0, valueCount: 0))
-                        continue
-                    }
-                    guard let start = offsets.min(), compressed >= 0, start + compressed <= Int64(fileSize) - 8 - Int64(footerLength), values >= 0 else {
-                        throw failure("a column chunk lies outside the file")
-                    }
-                    chunks.append(Chunk(codec: codec, start: Int(start), length: Int(compressed), valueCount: Int(values)))
-                }
-                groups.append(RowGroup(rowCount: Int(rows), chunks: chunks))
-                total += Int(rows)
-            }
-            guard total == rowCount else { throw failure("row groups hold \(total) rows, the footer says \(rowCount)") }
-            rowGroups = groups
+        let file: RegularFileReader
+        do {
+            file = try RegularFileReader(path: path, limit: nil)
         } catch {
-            close(descriptor)
-            throw error
+            if case .notRegular = error.reason { throw failure(error.reasonText) }
+            throw failure("cannot open: \(error.reasonText)")
         }
+        self.file = file
+        fileSize = file.size
+        guard fileSize >= 12 else { throw failure("too short for a Parquet file (\(fileSize) bytes)") }
+        let tail = try Self.read(file, at: fileSize - 8, count: 8)
+        let head = try Self.read(file, at: 0, count: 4)
+        guard Array(tail[4...]) == Self.magic, head == Self.magic else { throw failure("not a Parquet file (no PAR1 magic)") }
+        let footerLength = Int(UInt32(tail[0]) | UInt32(tail[1]) << 8 | UInt32(tail[2]) << 16 | UInt32(tail[3]) << 24)
+        guard footerLength <= Self.maximumFooter, footerLength <= fileSize - 12 else {
+            throw failure("footer length \(footerLength) does not fit the file")
+        }
+        let footerBytes = try Self.read(file, at: fileSize - 8 - footerLength, count: footerLength)
+        let footer: ThriftStruct
+        switch Self.decodeStruct(footerBytes, at: 0) {
+        case .success(let decoded): footer = decoded.value
+        case .failure(let error): throw failure("malformed footer: \(error.reason)")
+        }
+        (columnNames, leaves) = try Self.schema(footer, failure)
+        guard let rows = footer.integer(3), rows >= 0 else { throw failure("the footer has no row count") }
+        rowCount = Int(rows)
+        var metadata: [String: String] = [:]
+        for entry in footer.list(5) ?? [] {
+            if let pair = entry.structure, let key = pair.string(1) { metadata[key] = pair.string(2) ?? "" }
+        }
+        keyValueMetadata = metadata
+        var groups: [RowGroup] = []
+        var total = 0
+        for value in footer.list(4) ?? [] {
+            guard let group = value.structure, let rows = group.integer(3), rows >= 0,
+                  let columns = group.list(1), columns.count == leaves.count else {
+                throw failure("a row group does not match the schema")
+            }
+            var chunks: [Chunk] = []
+            for column in columns {
+                guard let meta = column.structure?.structure(3), let codec = meta.integer(4),
+                      let values = meta.integer(5), let compressed = meta.integer(7), let dataOffset = meta.integer(9) else {
+                    throw failure("a column chunk has no metadata")
+                }
+                // The chunk begins with its dictionary page when it has one. (pyarrow writes a data page
+                // offset of 0 for a chunk without values.)
+                let offsets = [dataOffset, meta.integer(11) ?? 0].filter { $0 >= 4 }
+                if values == 0 {
+                    chunks.append(Chunk(codec: codec, start: 4, length: 0, valueCount: 0))
+                    continue
+                }
+                guard let start = offsets.min(), compressed >= 0, start + compressed <= Int64(fileSize) - 8 - Int64(footerLength), values >= 0 else {
+                    throw failure("a column chunk lies outside the file")
+                }
+                chunks.append(Chunk(codec: codec, start: Int(start), length: Int(compressed), valueCount: Int(values)))
+            }
+            groups.append(RowGroup(rowCount: Int(rows), chunks: chunks))
+            total += Int(rows)
+        }
+        guard total == rowCount else { throw failure("row groups hold \(total) rows, the footer says \(rowCount)") }
+        rowGroups = groups
     }
-
-    deinit { close(descriptor) }
 
     /// Whether the file has a top-level field of this name.
     public func hasColumn(_ name: String) -> Bool { columnNames.contains(name) }
@@ -326,7 +319,7 @@ public final class ParquetFileReader {
         func failure(_ reason: String) -> ParquetReadError { ParquetReadError(path: path, reason: "column \(name): \(reason)") }
         for group in rowGroups {
             let chunk = group.chunks[leaf]
-            let bytes = try Self.read(descriptor, at: chunk.start, count: chunk.length, path: path)
+            let bytes = try Self.read(file, at: chunk.start, count: chunk.length)
             var offset = 0
             var levelsSeen = 0
             var dictionary: DictionaryPage?
@@ -531,16 +524,21 @@ public final class ParquetFileReader {
     }
 
     /// Reads `count` bytes at `offset`.
-    private static func read(_ descriptor: Int32, at offset: Int, count: Int, path: String) throws(ParquetReadError) -> [UInt8] {
+    private static func read(_ file: RegularFileReader, at offset: Int, count: Int) throws(ParquetReadError) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
         var filled = 0
         while filled < count {
-            let got = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + filled, count - filled, off_t(offset + filled)) }
-            if got < 0 {
-                if errno == EINTR { continue }
-                throw ParquetReadError(path: path, reason: "cannot read: \(errnoText())")
+            let result = bytes.withUnsafeMutableBytes { raw in
+                Result { () throws(FileProblem) in
+                    try file.read(atOffset: offset + filled, into: UnsafeMutableRawBufferPointer(rebasing: raw[filled...]))
+                }
             }
-            guard got > 0 else { throw ParquetReadError(path: path, reason: "the file ends early") }
+            let got: Int
+            switch result {
+            case .success(let count): got = count
+            case .failure(let error): throw ParquetReadError(path: file.path, reason: "cannot read: \(error.reasonText)")
+            }
+            guard got > 0 else { throw ParquetReadError(path: file.path, reason: "the file ends early") }
             filled += got
         }
         return bytes
