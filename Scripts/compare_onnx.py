@@ -238,37 +238,36 @@ def time_extract(cli, tree, out_dir, weights, rss_file):
 # --- conversion (child process: TensorFlow stays out of the timed process) -----------------------------
 
 
-def convert(weights, onnx_path, check_inputs, keras_features):
+def keras_features_model(architecture, weights):
+    """The Keras model whose output is the features FruitFeatures computes, on [-1, 1] inputs.
+
+    mobilenet_v2: MobileNetV2(alpha 1.0, include_top) + load_weights, cut at layers[-2] (the pooled 1280-d output).
+    mobilenet_v3_large: MobileNetV3Large(alpha 1.0, include_top=False, pooling="avg") without its Rescaling layer
+    (include_preprocessing=False: no weights, it only maps [0, 255] to [-1, 1]) + load_weights."""
+    import keras
+    if architecture == "mobilenet_v2":
+        from keras.applications import MobileNetV2
+        model = MobileNetV2(alpha=1.0, input_shape=(SIZE, SIZE, 3), include_top=True, weights=None)
+        model.load_weights(weights)
+        return keras.Model(inputs=model.input, outputs=model.layers[-2].output)
+    from keras.applications import MobileNetV3Large
+    model = MobileNetV3Large(input_shape=(SIZE, SIZE, 3), alpha=1.0, include_top=False, pooling="avg",
+                             weights=None, include_preprocessing=False)
+    model.load_weights(weights)
+    return model
+
+
+def convert(architecture, weights, onnx_path, check_inputs, keras_features):
+    """Converts the features model to ONNX (opset 17) and writes Keras' features of `check_inputs`."""
     import keras
     import tensorflow as tf
     import tf2onnx
-    from tensorflow.keras.applications.mobilenet_v2 import MobileNetV2
 
-    model = MobileNetV2(alpha=1.0, input_shape=(SIZE, SIZE, 3), include_top=True, weights=None)
-    model.load_weights(weights)
-    features = keras.Model(inputs=model.input, outputs=model.layers[-2].output)
+    features = keras_features_model(architecture, weights)
     spec = (tf.TensorSpec((None, SIZE, SIZE, 3), tf.float32, name="input"),)
     tf2onnx.convert.from_keras(features, input_signature=spec, opset=17, output_path=onnx_path)
     x = read_inputs(check_inputs)
     np.asarray(features(x, training=False), dtype="<f4").tofile(keras_features)
-    print(json.dumps({"tensorflow": tf.__version__, "keras": keras.__version__, "tf2onnx": tf2onnx.__version__,
-                      "opset": 17}))
-
-
-def convert_v3(weights, onnx_path, check_inputs, keras_features):
-    """MobileNetV3-Large alpha 1.0 without its Rescaling layer (input in [-1, 1]), pooled features, to ONNX."""
-    import keras
-    import tensorflow as tf
-    import tf2onnx
-    from keras.applications import MobileNetV3Large
-
-    model = MobileNetV3Large(input_shape=(SIZE, SIZE, 3), alpha=1.0, include_top=False, pooling="avg",
-                             weights=None, include_preprocessing=False)
-    model.load_weights(weights)
-    spec = (tf.TensorSpec((None, SIZE, SIZE, 3), tf.float32, name="input"),)
-    tf2onnx.convert.from_keras(model, input_signature=spec, opset=17, output_path=onnx_path)
-    x = read_inputs(check_inputs)
-    np.asarray(model(x, training=False), dtype="<f4").tofile(keras_features)
     print(json.dumps({"tensorflow": tf.__version__, "keras": keras.__version__, "tf2onnx": tf2onnx.__version__,
                       "opset": 17}))
 
@@ -377,16 +376,11 @@ def main():
     parser.add_argument("--no-v3", action="store_true", help="skip step 4b")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--work", help="working folder (default: a temporary one, removed at the end)")
-    parser.add_argument("--convert-only", nargs=4, metavar=("WEIGHTS", "ONNX", "CHECK_INPUTS", "KERAS_OUT"),
-                        help=argparse.SUPPRESS)
-    parser.add_argument("--convert-v3-only", nargs=4, metavar=("WEIGHTS", "ONNX", "CHECK_INPUTS", "KERAS_OUT"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument("--convert-only", nargs=5,
+                        metavar=("ARCHITECTURE", "WEIGHTS", "ONNX", "CHECK_INPUTS", "KERAS_OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.convert_only:
         convert(*args.convert_only)
-        return
-    if args.convert_v3_only:
-        convert_v3(*args.convert_v3_only)
         return
 
     work = args.work or tempfile.mkdtemp(prefix="compare-onnx-")
@@ -470,6 +464,22 @@ def say_phone(phone):
         f"{statistics.median(phone['cpu_paired']):.2f} (less load-sensitive)")
 
 
+def convert_in_child(args, architecture, weights, onnx_path, check_inputs, keras_out):
+    """Runs `convert` in a child process (this script with --convert-only), so TensorFlow's threads are gone
+    before anything is timed; returns the versions it reports."""
+    output = run([sys.executable, os.path.abspath(__file__), "--bin-dir", args.bin_dir, "--convert-only",
+                  architecture, weights, onnx_path, check_inputs, keras_out])
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def check_all(keras_features, ort_features_, swift_features):
+    """Keras, ORT and FruitFeatures features of the same inputs, pairwise; True when all are within 1e-4."""
+    ok = check("ONNX Runtime vs Keras", keras_features, ort_features_)
+    ok &= check("FruitFeatures vs ONNX Runtime", ort_features_, swift_features)
+    ok &= check("FruitFeatures vs Keras", keras_features, swift_features)
+    return ok
+
+
 def paired_passes(args, session, benchmark, weights, x, segments, ort_version, step):
     """--passes passes over `x`, alternating segment by segment between ORT and the extractor (so that other load
     on the machine, which changes from second to second, hits both alike); prints each pass, returns the figures."""
@@ -530,8 +540,7 @@ def mobilenet_v3_step(args, work, benchmark, x, check_inputs, segments, ort_vers
     say(f"\n[4b] MobileNetV3-Large: converting {os.path.basename(weights)} to ONNX with tf2onnx (child process)")
     onnx_path = os.path.join(work, "mobilenet_v3_large_features.onnx")
     keras_out = os.path.join(work, "keras_v3.f32")
-    versions = json.loads(run([sys.executable, os.path.abspath(__file__), "--bin-dir", args.bin_dir,
-                               "--convert-v3-only", weights, onnx_path, check_inputs, keras_out]).strip().splitlines()[-1])
+    versions = convert_in_child(args, "mobilenet_v3_large", weights, onnx_path, check_inputs, keras_out)
     say(f"  → {os.path.getsize(onnx_path) / 2**20:.1f} MiB ONNX (opset {versions['opset']}); tensorflow "
         f"{versions['tensorflow']}, keras {versions['keras']}, tf2onnx {versions['tf2onnx']}")
     session = ort_session(onnx_path, args.threads)
@@ -544,9 +553,7 @@ def mobilenet_v3_step(args, work, benchmark, x, check_inputs, segments, ort_vers
          "--batch-sizes", str(len(check_x)), "--workers", "1", "--blas", "single"])
     swift_features = np.fromfile(swift_out, dtype="<f4").reshape(len(check_x), -1)
     say(f"  same model? features of the first {len(check_x)} inputs")
-    ok = check("ONNX Runtime vs Keras", keras_features, ort_check)
-    ok &= check("FruitFeatures vs ONNX Runtime", ort_check, swift_features)
-    ok &= check("FruitFeatures vs Keras", keras_features, swift_features)
+    ok = check_all(keras_features, ort_check, swift_features)
     timing = paired_passes(args, session, benchmark, weights, x, segments, ort_version, "  MobileNetV3-Large:")
     timing.update(ok=ok, versions=versions)
     del session
@@ -601,8 +608,7 @@ def compare(args, work, ort_version):
     say("\n[2] converting the weights to ONNX with tf2onnx (child process)")
     onnx_path = os.path.join(work, "mobilenet_v2_features.onnx")
     keras_out = os.path.join(work, "keras.f32")
-    versions = json.loads(run([sys.executable, os.path.abspath(__file__), "--bin-dir", args.bin_dir,
-                               "--convert-only", weights, onnx_path, check_inputs, keras_out]).strip().splitlines()[-1])
+    versions = convert_in_child(args, "mobilenet_v2", weights, onnx_path, check_inputs, keras_out)
     say(f"  {os.path.basename(weights)} → {os.path.getsize(onnx_path) / 2**20:.1f} MiB ONNX (opset {versions['opset']}); "
         f"tensorflow {versions['tensorflow']}, keras {versions['keras']}, tf2onnx {versions['tf2onnx']}")
 
@@ -656,9 +662,7 @@ def compare(args, work, ort_version):
 
     say(f"\n[5] same model? features of the first {len(check_x)} inputs")
     swift_features = np.fromfile(swift_out, dtype="<f4").reshape(len(check_x), -1)
-    ok = check("ONNX Runtime vs Keras", keras_features, ort_check)
-    ok &= check("FruitFeatures vs ONNX Runtime", ort_check, swift_features)
-    ok &= check("FruitFeatures vs Keras", keras_features, swift_features)
+    ok = check_all(keras_features, ort_check, swift_features)
 
     phone = phone_photos(args, work)
 
