@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Compares FruitFeatures with ONNX Runtime on MobileNetV2 features, on the same machine, in one run.
+"""Compares FruitFeatures with ONNX Runtime on MobileNetV2 and MobileNetV3-Large features, on the same machine, in one run.
 
 Run through Scripts/compare_onnx.sh (it makes the virtualenv and builds the Swift binaries), or directly:
 
@@ -16,6 +16,12 @@ Steps (all figures go to stdout, with the load average around each timed stage):
      hits both alike) between ONNX Runtime (CPU provider, intra_op_num_threads 2, batch 32, warmed up) and
      fruitfeatures-benchmark extractor --inputs on the same images (2 workers, batch 32, BLAS single-threaded).
      Images/s (wall clock) and CPU ms/image of each pass; the median ratio of paired segments.
+  4b. MobileNetV3-Large (--v3-weights, default the committed alpha-1.0 224 fixture with random weights): the same
+     Keras model converted with tf2onnx (MobileNetV3Large(alpha 1.0, include_top=False, pooling="avg",
+     include_preprocessing=False: the network on the [-1, 1] values both sides take; the Rescaling layer Keras
+     adds by default has no weights and computes those values from [0, 255]) + load_weights; checked against
+     Keras; then the same alternating passes as step 4 (ORT vs fruitfeatures-benchmark extractor --weights V3).
+     --v3-only runs steps 1 and 4b alone; --no-v3 skips 4b.
   5. fruitfeatures extract on the JPEG tree (default --jobs), --extract-runs times: wall clock including
      start-up, and peak RSS; each run right after an ORT pass over the same images (paired ratio).
   6. Checks FruitFeatures' features against ORT's on the same few inputs.
@@ -50,6 +56,8 @@ from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 DEFAULT_WEIGHTS = os.path.join(ROOT, "Fixtures", "weights", "mobilenet_v2_1.0_224_random.h5")
+DEFAULT_V3_WEIGHTS = os.path.join(ROOT, "Fixtures", "weights", "keras3", "mobilenet_v3_large_1.0_legacy.h5")
+V3_FEATURES = 960
 SIZE = 224
 FEATURES = 1280
 LABELS = ["apple", "banana", "cherry"]
@@ -88,7 +96,8 @@ def lscpu():
             for line in f:
                 if ":" in line:
                     key, value = line.split(":", 1)
-                    fields.setdefault({"model name": "Model name", "flags": "Flags"}.get(key.strip(), key.strip()),
+                    names = {"model name": "Model name", "flags": "Flags", "cpu family": "CPU family", "model": "Model"}
+                    fields.setdefault(names.get(key.strip(), key.strip()),
                                       value.strip())
     return fields
 
@@ -229,15 +238,32 @@ def time_extract(cli, tree, out_dir, weights, rss_file):
 # --- conversion (child process: TensorFlow stays out of the timed process) -----------------------------
 
 
-def convert(weights, onnx_path, check_inputs, keras_features):
+def keras_features_model(architecture, weights):
+    """The Keras model whose output is the features FruitFeatures computes, on [-1, 1] inputs.
+
+    mobilenet_v2: MobileNetV2(alpha 1.0, include_top) + load_weights, cut at layers[-2] (the pooled 1280-d output).
+    mobilenet_v3_large: MobileNetV3Large(alpha 1.0, include_top=False, pooling="avg") without its Rescaling layer
+    (include_preprocessing=False: no weights, it only maps [0, 255] to [-1, 1]) + load_weights."""
+    import keras
+    if architecture == "mobilenet_v2":
+        from keras.applications import MobileNetV2
+        model = MobileNetV2(alpha=1.0, input_shape=(SIZE, SIZE, 3), include_top=True, weights=None)
+        model.load_weights(weights)
+        return keras.Model(inputs=model.input, outputs=model.layers[-2].output)
+    from keras.applications import MobileNetV3Large
+    model = MobileNetV3Large(input_shape=(SIZE, SIZE, 3), alpha=1.0, include_top=False, pooling="avg",
+                             weights=None, include_preprocessing=False)
+    model.load_weights(weights)
+    return model
+
+
+def convert(architecture, weights, onnx_path, check_inputs, keras_features):
+    """Converts the features model to ONNX (opset 17) and writes Keras' features of `check_inputs`."""
     import keras
     import tensorflow as tf
     import tf2onnx
-    from tensorflow.keras.applications.mobilenet_v2 import MobileNetV2
 
-    model = MobileNetV2(alpha=1.0, input_shape=(SIZE, SIZE, 3), include_top=True, weights=None)
-    model.load_weights(weights)
-    features = keras.Model(inputs=model.input, outputs=model.layers[-2].output)
+    features = keras_features_model(architecture, weights)
     spec = (tf.TensorSpec((None, SIZE, SIZE, 3), tf.float32, name="input"),)
     tf2onnx.convert.from_keras(features, input_signature=spec, opset=17, output_path=onnx_path)
     x = read_inputs(check_inputs)
@@ -344,10 +370,14 @@ def main():
     parser.add_argument("--phone-only", action="store_true",
                         help="run only the phone-photo benchmark (no TensorFlow, ONNX Runtime or 100×100 inputs)")
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS)
+    parser.add_argument("--v3-weights", default=DEFAULT_V3_WEIGHTS,
+                        help="MobileNetV3-Large alpha-1.0 Keras weights for step 4b (default: the committed fixture)")
+    parser.add_argument("--v3-only", action="store_true", help="run only steps 1 and 4b (MobileNetV3-Large vs ORT)")
+    parser.add_argument("--no-v3", action="store_true", help="skip step 4b")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--work", help="working folder (default: a temporary one, removed at the end)")
-    parser.add_argument("--convert-only", nargs=4, metavar=("WEIGHTS", "ONNX", "CHECK_INPUTS", "KERAS_OUT"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument("--convert-only", nargs=5,
+                        metavar=("ARCHITECTURE", "WEIGHTS", "ONNX", "CHECK_INPUTS", "KERAS_OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.convert_only:
         convert(*args.convert_only)
@@ -375,7 +405,8 @@ def main():
 
 def say_machine():
     fields = lscpu()
-    say(f"machine: {fields.get('Model name', cpu_model())}, {os.cpu_count()} cores; load average {load_average()}")
+    say(f"machine: {fields.get('Model name', cpu_model())} (family {fields.get('CPU family', '?')}, model "
+        f"{fields.get('Model', '?')}), {os.cpu_count()} cores; load average {load_average()}")
     say(f"  lscpu SIMD flags: {simd_flags(fields.get('Flags', ''))}")
     say(f"  lscpu flags: {fields.get('Flags', 'unknown')}")
 
@@ -433,56 +464,32 @@ def say_phone(phone):
         f"{statistics.median(phone['cpu_paired']):.2f} (less load-sensitive)")
 
 
-def compare(args, work, ort_version):
-    benchmark = os.path.join(args.bin_dir, "fruitfeatures-benchmark")
-    cli = os.path.join(args.bin_dir, "fruitfeatures")
-    weights = os.path.abspath(args.weights)
-    say_machine()
+def convert_in_child(args, architecture, weights, onnx_path, check_inputs, keras_out):
+    """Runs `convert` in a child process (this script with --convert-only), so TensorFlow's threads are gone
+    before anything is timed; returns the versions it reports."""
+    output = run([sys.executable, os.path.abspath(__file__), "--bin-dir", args.bin_dir, "--convert-only",
+                  architecture, weights, onnx_path, check_inputs, keras_out])
+    return json.loads(output.strip().splitlines()[-1])
 
-    say(f"\n[1] generating {args.images} JPEGs (100×100, seed {args.seed}) and preprocessing them")
-    tree = os.path.join(work, "photos")
-    paths = make_tree(tree, args.images, args.seed)
-    inputs = os.path.join(work, "inputs.f32")
-    write_inputs(paths, inputs)
-    x = read_inputs(inputs)
-    check_inputs = os.path.join(work, "check.f32")
-    x[:CHECK_IMAGES].astype("<f4").tofile(check_inputs)
-    say(f"  {len(x)} inputs, {os.path.getsize(inputs) / 2**20:.0f} MiB, values in [{x.min():.3f}, {x.max():.3f}]")
-    # The extractor reads each segment from its own file; ORT slices the same images from `x`.
-    segment = args.segment if args.segment > 0 else len(x)
-    segments = []
-    for first in range(0, len(x), segment):
-        path = os.path.join(work, f"segment-{first // segment:03d}.f32")
-        x[first:first + segment].astype("<f4").tofile(path)
-        segments.append((first, min(first + segment, len(x)), path))
-    os.remove(inputs)
 
-    say("\n[2] converting the weights to ONNX with tf2onnx (child process)")
-    onnx_path = os.path.join(work, "mobilenet_v2_features.onnx")
-    keras_out = os.path.join(work, "keras.f32")
-    versions = json.loads(run([sys.executable, os.path.abspath(__file__), "--bin-dir", args.bin_dir,
-                               "--convert-only", weights, onnx_path, check_inputs, keras_out]).strip().splitlines()[-1])
-    say(f"  {os.path.basename(weights)} → {os.path.getsize(onnx_path) / 2**20:.1f} MiB ONNX (opset {versions['opset']}); "
-        f"tensorflow {versions['tensorflow']}, keras {versions['keras']}, tf2onnx {versions['tf2onnx']}")
+def check_all(keras_features, ort_features_, swift_features):
+    """Keras, ORT and FruitFeatures features of the same inputs, pairwise; True when all are within 1e-4."""
+    ok = check("ONNX Runtime vs Keras", keras_features, ort_features_)
+    ok &= check("FruitFeatures vs ONNX Runtime", ort_features_, swift_features)
+    ok &= check("FruitFeatures vs Keras", keras_features, swift_features)
+    return ok
 
-    session = ort_session(onnx_path, args.threads)
-    check_x = x[:CHECK_IMAGES]
-    keras_features = np.fromfile(keras_out, dtype="<f4").reshape(len(check_x), -1)
-    ort_check = ort_features(session, check_x, args.batch)
-    assert ort_check.shape == (len(check_x), FEATURES), ort_check.shape
 
-    swift_out = os.path.join(work, "swift.f32")
-    run([benchmark, "extractor", "--weights", weights, "--inputs", check_inputs, "--features-output", swift_out,
-         "--batch-sizes", str(CHECK_IMAGES), "--workers", "1", "--blas", "single"])
-
-    # Each pass alternates between the two segment by segment, so that other load on the machine, which
-    # changes from second to second, hits both alike.
-    say(f"\n[3] {args.passes} passes over the same {len(x)} inputs, batch {args.batch}, alternating every "
+def paired_passes(args, session, benchmark, weights, x, segments, ort_version, step):
+    """--passes passes over `x`, alternating segment by segment between ORT and the extractor (so that other load
+    on the machine, which changes from second to second, hits both alike); prints each pass, returns the figures."""
+    segment = segments[0][1] - segments[0][0]
+    say(f"\n{step} {args.passes} passes over the same {len(x)} inputs, batch {args.batch}, alternating every "
         f"{segment} images (ORT, then the extractor, on each segment):\n"
         f"  ONNX Runtime {ort_version}: CPU provider, intra_op_num_threads={args.threads}, inter_op 1, "
         f"sequential, all graph optimizations; warmed up once on 2 batches\n"
-        f"  extractor: fruitfeatures-benchmark extractor --inputs SEGMENT, {args.workers} workers, "
-        f"BLAS single-threaded per worker; warmed up on one batch per worker for each segment")
+        f"  extractor: fruitfeatures-benchmark extractor --weights {os.path.basename(weights)} --inputs SEGMENT, "
+        f"{args.workers} workers, BLAS single-threaded per worker; warmed up on one batch per worker for each segment")
     warm_up_ort(session, x, args.batch)
     ort_rates, extractor_rates, ort_cpus, extractor_cpus, paired = [], [], [], [], []
     openblas, machine, rss, kernel_level = "unknown", "unknown", 0, "unknown"
@@ -523,6 +530,104 @@ def compare(args, work, ort_version):
     say(f"  extractor images/s:    {summarize(extractor_rates)}")
     say(f"  extractor / ORT on the same segment, median of {len(paired)}: {statistics.median(paired):.2f}")
     say(f"  benchmark: {machine}; {openblas}; peak RSS {rss} MB (includes the memory-mapped segment)")
+    return {"ort": ort_rates, "extractor": extractor_rates, "ort_cpu": ort_cpus, "extractor_cpu": extractor_cpus,
+            "paired": paired, "openblas": openblas, "machine": machine, "rss": rss, "level": kernel_level}
+
+
+def mobilenet_v3_step(args, work, benchmark, x, check_inputs, segments, ort_version):
+    """Step 4b: MobileNetV3-Large converted with tf2onnx, checked, then timed against the extractor."""
+    weights = os.path.abspath(args.v3_weights)
+    say(f"\n[4b] MobileNetV3-Large: converting {os.path.basename(weights)} to ONNX with tf2onnx (child process)")
+    onnx_path = os.path.join(work, "mobilenet_v3_large_features.onnx")
+    keras_out = os.path.join(work, "keras_v3.f32")
+    versions = convert_in_child(args, "mobilenet_v3_large", weights, onnx_path, check_inputs, keras_out)
+    say(f"  → {os.path.getsize(onnx_path) / 2**20:.1f} MiB ONNX (opset {versions['opset']}); tensorflow "
+        f"{versions['tensorflow']}, keras {versions['keras']}, tf2onnx {versions['tf2onnx']}")
+    session = ort_session(onnx_path, args.threads)
+    check_x = read_inputs(check_inputs)
+    keras_features = np.fromfile(keras_out, dtype="<f4").reshape(len(check_x), -1)
+    ort_check = ort_features(session, check_x, args.batch)
+    assert ort_check.shape == (len(check_x), V3_FEATURES), ort_check.shape
+    swift_out = os.path.join(work, "swift_v3.f32")
+    run([benchmark, "extractor", "--weights", weights, "--inputs", check_inputs, "--features-output", swift_out,
+         "--batch-sizes", str(len(check_x)), "--workers", "1", "--blas", "single"])
+    swift_features = np.fromfile(swift_out, dtype="<f4").reshape(len(check_x), -1)
+    say(f"  same model? features of the first {len(check_x)} inputs")
+    ok = check_all(keras_features, ort_check, swift_features)
+    timing = paired_passes(args, session, benchmark, weights, x, segments, ort_version, "  MobileNetV3-Large:")
+    timing.update(ok=ok, versions=versions)
+    del session
+    return timing
+
+
+def say_v3(v3):
+    if not v3:
+        return
+    ort_best, extractor_best = max(v3["ort"]), max(v3["extractor"])
+    say(f"  MobileNetV3-Large   ORT {ort_best:7.1f} images/s [{statistics.median(v3['ort']):.1f}]; extractor "
+        f"{extractor_best:7.1f} images/s [{statistics.median(v3['extractor']):.1f}] (kernel level {v3['level']})")
+    say(f"  V3 extractor / ORT  {extractor_best / ort_best:5.2f} "
+        f"[{statistics.median(v3['extractor']) / statistics.median(v3['ort']):.2f}]   target ≥ 1.0; median over "
+        f"paired segments {statistics.median(v3['paired']):.2f}; CPU ms/image ORT {min(v3['ort_cpu']):.1f}, "
+        f"extractor {min(v3['extractor_cpu']):.1f}")
+
+
+def compare(args, work, ort_version):
+    benchmark = os.path.join(args.bin_dir, "fruitfeatures-benchmark")
+    cli = os.path.join(args.bin_dir, "fruitfeatures")
+    weights = os.path.abspath(args.weights)
+    say_machine()
+
+    say(f"\n[1] generating {args.images} JPEGs (100×100, seed {args.seed}) and preprocessing them")
+    tree = os.path.join(work, "photos")
+    paths = make_tree(tree, args.images, args.seed)
+    inputs = os.path.join(work, "inputs.f32")
+    write_inputs(paths, inputs)
+    x = read_inputs(inputs)
+    check_inputs = os.path.join(work, "check.f32")
+    x[:CHECK_IMAGES].astype("<f4").tofile(check_inputs)
+    say(f"  {len(x)} inputs, {os.path.getsize(inputs) / 2**20:.0f} MiB, values in [{x.min():.3f}, {x.max():.3f}]")
+    # The extractor reads each segment from its own file; ORT slices the same images from `x`.
+    segment = args.segment if args.segment > 0 else len(x)
+    segments = []
+    for first in range(0, len(x), segment):
+        path = os.path.join(work, f"segment-{first // segment:03d}.f32")
+        x[first:first + segment].astype("<f4").tofile(path)
+        segments.append((first, min(first + segment, len(x)), path))
+    os.remove(inputs)
+
+    if args.v3_only:
+        v3 = mobilenet_v3_step(args, work, benchmark, x, check_inputs, segments, ort_version)
+        say("\n[7] summary (best pass of each: the least disturbed by other load; medians in brackets)")
+        say_machine()
+        say(f"  versions            onnxruntime {ort_version}, tf2onnx {v3['versions']['tf2onnx']}, "
+            f"tensorflow {v3['versions']['tensorflow']}; {v3['openblas']}")
+        say_v3(v3)
+        return v3["ok"]
+
+    say("\n[2] converting the weights to ONNX with tf2onnx (child process)")
+    onnx_path = os.path.join(work, "mobilenet_v2_features.onnx")
+    keras_out = os.path.join(work, "keras.f32")
+    versions = convert_in_child(args, "mobilenet_v2", weights, onnx_path, check_inputs, keras_out)
+    say(f"  {os.path.basename(weights)} → {os.path.getsize(onnx_path) / 2**20:.1f} MiB ONNX (opset {versions['opset']}); "
+        f"tensorflow {versions['tensorflow']}, keras {versions['keras']}, tf2onnx {versions['tf2onnx']}")
+
+    session = ort_session(onnx_path, args.threads)
+    check_x = x[:CHECK_IMAGES]
+    keras_features = np.fromfile(keras_out, dtype="<f4").reshape(len(check_x), -1)
+    ort_check = ort_features(session, check_x, args.batch)
+    assert ort_check.shape == (len(check_x), FEATURES), ort_check.shape
+
+    swift_out = os.path.join(work, "swift.f32")
+    run([benchmark, "extractor", "--weights", weights, "--inputs", check_inputs, "--features-output", swift_out,
+         "--batch-sizes", str(CHECK_IMAGES), "--workers", "1", "--blas", "single"])
+
+    timing = paired_passes(args, session, benchmark, weights, x, segments, ort_version, "[3]")
+    ort_rates, extractor_rates, ort_cpus, extractor_cpus, paired = (
+        timing["ort"], timing["extractor"], timing["ort_cpu"], timing["extractor_cpu"], timing["paired"])
+    openblas, machine, rss, kernel_level = timing["openblas"], timing["machine"], timing["rss"], timing["level"]
+
+    v3 = None if args.no_v3 else mobilenet_v3_step(args, work, benchmark, x, check_inputs, segments, ort_version)
 
     say(f"\n[4] fruitfeatures extract on the {len(paths)} JPEGs (default --jobs, start-up included), "
         f"{args.extract_runs} run(s), each right after an ORT pass over the same images for a paired ratio")
@@ -557,9 +662,7 @@ def compare(args, work, ort_version):
 
     say(f"\n[5] same model? features of the first {len(check_x)} inputs")
     swift_features = np.fromfile(swift_out, dtype="<f4").reshape(len(check_x), -1)
-    ok = check("ONNX Runtime vs Keras", keras_features, ort_check)
-    ok &= check("FruitFeatures vs ONNX Runtime", ort_check, swift_features)
-    ok &= check("FruitFeatures vs Keras", keras_features, swift_features)
+    ok = check_all(keras_features, ort_check, swift_features)
 
     phone = phone_photos(args, work)
 
@@ -584,8 +687,9 @@ def compare(args, work, ort_version):
     say(f"  CPU ms/image        ORT {min(ort_cpus):.1f}, extractor {min(extractor_cpus):.1f} (least of the passes): "
         f"ratio {min(ort_cpus) / min(extractor_cpus):.2f} (less load-sensitive; ORT's includes its threads' spinning)")
     say(f"  peak RSS (extract)  {peak_mb:5.0f} MB   target < 400 MB")
+    say_v3(v3)
     say_phone(phone)
-    return ok
+    return ok and (v3 is None or v3["ok"])
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# FruitFeatures vs ONNX Runtime on MobileNetV2 features, same machine, same inputs, one run.
+# FruitFeatures vs ONNX Runtime on MobileNetV2 and MobileNetV3-Large features, same machine, same inputs, one run.
 #   bash Scripts/compare_onnx.sh [--images N] [--passes P] [--batch B] [--workers W] [--work DIR]
+#                                [--v3-weights FILE] [--v3-only | --no-v3]
 # Makes (once) a virtualenv with onnxruntime, tf2onnx and tensorflow-cpu from pip in .venv-onnx/
 # (or $FRUITFEATURES_ONNX_VENV), builds the plain release binaries, then runs Scripts/compare_onnx.py,
-# which prints ORT images/s, extractor images/s, end-to-end images/s and peak RSS, the ratios, and
+# which prints ORT images/s, extractor images/s (MobileNetV2, then MobileNetV3-Large), end-to-end images/s and
+# peak RSS, the ratios, the CPU (lscpu model, family/model, flags), and
 # checks that ONNX Runtime, Keras and FruitFeatures compute the same features (exits non-zero if not).
 # See Docs/performance.md.
 set -euo pipefail

@@ -4,7 +4,7 @@
 #include <string.h>
 
 // 1×1 convolution as a matrix product with the layer's epilogue fused in:
-//   out (rows, out_ch) = epilogue(a (rows, in_ch) · w (in_ch, out_ch) + bias)
+//   out (rows, out_ch) = epilogue(a (rows, in_ch) · w (in_ch, out_ch) + bias), the epilogue an FFK_ACTIVATION_ kind
 // The weights are packed once at load time into panels of 16 output channels, each panel starting with its
 // 16 biases, so the inner loop reads one contiguous stream of weights and the activations are read in place
 // (one broadcast per row and input channel): no packing pass per call, unlike a general sgemm.
@@ -16,6 +16,9 @@ typedef float v8f __attribute__((vector_size(32), aligned(4)));
 #define AVX2 FFK_TARGET_AVX2
 
 enum { PANEL = 16, TILE_ROWS = 6 };
+
+typedef float v16f __attribute__((vector_size(64), aligned(4)));
+#include "Activation.h"
 
 INLINE v8f splat(float value) { return (v8f){value, value, value, value, value, value, value, value}; }
 INLINE v8f load8(const float *p) { return *(const v8f *)p; }
@@ -51,7 +54,7 @@ void ffk_pointwise_pack(const float *weights, const float *bias, int in_channels
 // vector_step = 8) or channel-blocked planes (row_step = 8, vector_step = the plane stride). The residual, when
 // given, is NHWC with rows of `ldc` floats.
 INLINE void tile(const float *a, size_t lda, int k_count, const float *panel, int rows, int vectors,
-                 const float *residual, size_t ldc, int relu6, float *out, size_t row_step, size_t vector_step,
+                 const float *residual, size_t ldc, int activation, float *out, size_t row_step, size_t vector_step,
                  int width) {
     v8f acc[TILE_ROWS][2];
     for (int r = 0; r < rows; r++) {
@@ -72,7 +75,7 @@ INLINE void tile(const float *a, size_t lda, int k_count, const float *panel, in
             for (int v = 0; v < vectors; v++) {
                 v8f y = acc[r][v];
                 if (residual) y += load8(residual + (size_t)r * ldc + 8 * v);
-                if (relu6) y = __builtin_elementwise_min(__builtin_elementwise_max(y, splat(0.0f)), splat(6.0f));
+                y = ffk_activate8(y, activation);
                 store8(out + (size_t)r * row_step + (size_t)v * vector_step, y);
             }
         }
@@ -86,7 +89,7 @@ INLINE void tile(const float *a, size_t lda, int k_count, const float *panel, in
             for (int j = 0; j < width; j++) {
                 float y = lanes[r][j];
                 if (residual) y += residual[(size_t)r * ldc + j];
-                if (relu6) y = y < 0.0f ? 0.0f : (y > 6.0f ? 6.0f : y);
+                y = ffk_activate1(y, activation);
                 out[(size_t)r * row_step + j] = y;
             }
         }
@@ -98,23 +101,23 @@ INLINE void tile(const float *a, size_t lda, int k_count, const float *panel, in
         size_t r = 0;                                                                                        \
         for (; r + TILE_ROWS <= rows; r += TILE_ROWS)                                                        \
             tile(a + r * lda, lda, in_channels, panel, TILE_ROWS, VECTORS, res ? res + r * ldc : 0, ldc,     \
-                 relu6, o + r * row_step, row_step, vector_step, width);                                     \
+                 activation, o + r * row_step, row_step, vector_step, width);                                     \
         const float *ar = a + r * lda;                                                                       \
         const float *rr = res ? res + r * ldc : 0;                                                           \
         float *orow = o + r * row_step;                                                                      \
         switch (rows - r) {                                                                                  \
-        case 1: tile(ar, lda, in_channels, panel, 1, VECTORS, rr, ldc, relu6, orow, row_step, vector_step, width); break; \
-        case 2: tile(ar, lda, in_channels, panel, 2, VECTORS, rr, ldc, relu6, orow, row_step, vector_step, width); break; \
-        case 3: tile(ar, lda, in_channels, panel, 3, VECTORS, rr, ldc, relu6, orow, row_step, vector_step, width); break; \
-        case 4: tile(ar, lda, in_channels, panel, 4, VECTORS, rr, ldc, relu6, orow, row_step, vector_step, width); break; \
-        case 5: tile(ar, lda, in_channels, panel, 5, VECTORS, rr, ldc, relu6, orow, row_step, vector_step, width); break; \
+        case 1: tile(ar, lda, in_channels, panel, 1, VECTORS, rr, ldc, activation, orow, row_step, vector_step, width); break; \
+        case 2: tile(ar, lda, in_channels, panel, 2, VECTORS, rr, ldc, activation, orow, row_step, vector_step, width); break; \
+        case 3: tile(ar, lda, in_channels, panel, 3, VECTORS, rr, ldc, activation, orow, row_step, vector_step, width); break; \
+        case 4: tile(ar, lda, in_channels, panel, 4, VECTORS, rr, ldc, activation, orow, row_step, vector_step, width); break; \
+        case 5: tile(ar, lda, in_channels, panel, 5, VECTORS, rr, ldc, activation, orow, row_step, vector_step, width); break; \
         default: break;                                                                                      \
         }                                                                                                    \
     } while (0)
 
 // block_stride 0: NHWC output (rows, out_channels); else channel-blocked planes block_stride floats apart.
 INLINE void pointwise_body(const float *a, size_t rows, int in_channels, const float *packed, int out_channels,
-                           const float *residual, int relu6, float *out, size_t block_stride) {
+                           const float *residual, int activation, float *out, size_t block_stride) {
     size_t lda = (size_t)in_channels, ldc = (size_t)out_channels;
     size_t row_step = block_stride ? 8 : ldc;
     size_t vector_step = block_stride ? block_stride : 8;
@@ -134,27 +137,27 @@ INLINE void pointwise_body(const float *a, size_t rows, int in_channels, const f
 }
 
 AVX2 static void pointwise_avx2(const float *a, size_t rows, int in_channels, const float *packed, int out_channels,
-                                const float *residual, int relu6, float *out, size_t block_stride) {
-    pointwise_body(a, rows, in_channels, packed, out_channels, residual, relu6, out, block_stride);
+                                const float *residual, int activation, float *out, size_t block_stride) {
+    pointwise_body(a, rows, in_channels, packed, out_channels, residual, activation, out, block_stride);
 }
 
 static void pointwise_portable(const float *a, size_t rows, int in_channels, const float *packed, int out_channels,
-                               const float *residual, int relu6, float *out, size_t block_stride) {
-    pointwise_body(a, rows, in_channels, packed, out_channels, residual, relu6, out, block_stride);
+                               const float *residual, int activation, float *out, size_t block_stride) {
+    pointwise_body(a, rows, in_channels, packed, out_channels, residual, activation, out, block_stride);
 }
 
 void ffk_pointwise(const float *a, size_t rows, int in_channels, const float *packed, int out_channels,
-                   const float *residual, int relu6, float *out) {
+                   const float *residual, int activation, float *out) {
     int level = ffk_level();
-    if (level >= FFK_LEVEL_AVX512) ffk_pointwise_avx512(a, rows, in_channels, packed, out_channels, residual, relu6, out, 0);
-    else if (level >= FFK_LEVEL_AVX2) pointwise_avx2(a, rows, in_channels, packed, out_channels, residual, relu6, out, 0);
-    else pointwise_portable(a, rows, in_channels, packed, out_channels, residual, relu6, out, 0);
+    if (level >= FFK_LEVEL_AVX512) ffk_pointwise_avx512(a, rows, in_channels, packed, out_channels, residual, activation, out, 0);
+    else if (level >= FFK_LEVEL_AVX2) pointwise_avx2(a, rows, in_channels, packed, out_channels, residual, activation, out, 0);
+    else pointwise_portable(a, rows, in_channels, packed, out_channels, residual, activation, out, 0);
 }
 
 void ffk_pointwise_blocked(const float *a, size_t rows, int in_channels, const float *packed, int out_channels,
-                           int relu6, float *out, size_t block_stride) {
+                           int activation, float *out, size_t block_stride) {
     int level = ffk_level();
-    if (level >= FFK_LEVEL_AVX512) ffk_pointwise_avx512(a, rows, in_channels, packed, out_channels, 0, relu6, out, block_stride);
-    else if (level >= FFK_LEVEL_AVX2) pointwise_avx2(a, rows, in_channels, packed, out_channels, 0, relu6, out, block_stride);
-    else pointwise_portable(a, rows, in_channels, packed, out_channels, 0, relu6, out, block_stride);
+    if (level >= FFK_LEVEL_AVX512) ffk_pointwise_avx512(a, rows, in_channels, packed, out_channels, 0, activation, out, block_stride);
+    else if (level >= FFK_LEVEL_AVX2) pointwise_avx2(a, rows, in_channels, packed, out_channels, 0, activation, out, block_stride);
+    else pointwise_portable(a, rows, in_channels, packed, out_channels, 0, activation, out, block_stride);
 }

@@ -11,6 +11,7 @@
 typedef float v16f __attribute__((vector_size(64), aligned(4)));
 typedef float v8f __attribute__((vector_size(32), aligned(4)));
 #define INLINE static inline __attribute__((always_inline))
+#include "Activation.h"
 
 enum { PANEL = 16, TILE_ROWS = 12 };
 
@@ -19,16 +20,13 @@ INLINE v16f splat16(float value) { return (v16f){value, value, value, value, val
 INLINE v16f load16(const float *p) { return *(const v16f *)p; }
 INLINE v8f low8(v16f x) { return __builtin_shufflevector(x, x, 0, 1, 2, 3, 4, 5, 6, 7); }
 INLINE v8f high8(v16f x) { return __builtin_shufflevector(x, x, 8, 9, 10, 11, 12, 13, 14, 15); }
-INLINE v16f relu6_16(v16f y) {
-    return __builtin_elementwise_min(__builtin_elementwise_max(y, splat16(0.0f)), splat16(6.0f));
-}
 
 // One tile: `rows` (≤ TILE_ROWS) rows × `panels` (1 or 2) panels of 16 channels, of which `width` are stored
 // (width < 16 only for a single, partial last panel). Channels [16q + 8h, 16q + 8h + 8) of row r go to
 // out + r·row_step + (2q + h)·vector_step: NHWC (row_step = channels, vector_step = 8) or channel-blocked planes
 // (row_step = 8, vector_step = the plane stride). The residual, when given, is NHWC with rows of `ldc` floats.
 INLINE void tile(const float *a, size_t lda, int k_count, const float *panel0, const float *panel1, int rows,
-                 int panels, const float *residual, size_t ldc, int relu6, float *out, size_t row_step,
+                 int panels, const float *residual, size_t ldc, int activation, float *out, size_t row_step,
                  size_t vector_step, int width) {
     v16f acc[TILE_ROWS][2];
     for (int r = 0; r < rows; r++) {
@@ -50,7 +48,7 @@ INLINE void tile(const float *a, size_t lda, int k_count, const float *panel0, c
             for (int q = 0; q < panels; q++) {
                 v16f y = acc[r][q];
                 if (residual) y += load16(residual + (size_t)r * ldc + PANEL * q);
-                if (relu6) y = relu6_16(y);
+                y = ffk_activate16(y, activation);
                 float *o = out + (size_t)r * row_step + (size_t)(2 * q) * vector_step;
                 if (vector_step == 8) {
                     *(v16f *)o = y;
@@ -65,8 +63,7 @@ INLINE void tile(const float *a, size_t lda, int k_count, const float *panel0, c
         for (int r = 0; r < rows; r++) {
             v8f y = low8(acc[r][0]);
             if (residual) y += *(const v8f *)(residual + (size_t)r * ldc);
-            if (relu6) y = __builtin_elementwise_min(__builtin_elementwise_max(y, (v8f){0, 0, 0, 0, 0, 0, 0, 0}),
-                                                     (v8f){6, 6, 6, 6, 6, 6, 6, 6});
+            y = ffk_activate8(y, activation);
             *(v8f *)(out + (size_t)r * row_step) = y;
         }
     } else {
@@ -77,7 +74,7 @@ INLINE void tile(const float *a, size_t lda, int k_count, const float *panel0, c
             for (int j = 0; j < width; j++) {
                 float y = lanes[r][j];
                 if (residual) y += residual[(size_t)r * ldc + j];
-                if (relu6) y = y < 0.0f ? 0.0f : (y > 6.0f ? 6.0f : y);
+                y = ffk_activate1(y, activation);
                 out[(size_t)r * row_step + j] = y;
             }
         }
@@ -87,7 +84,7 @@ INLINE void tile(const float *a, size_t lda, int k_count, const float *panel0, c
 // A last panel of at most 8 channels: 8-float (ymm) accumulators, so no multiply-add is spent on the zero
 // weights of the panel's upper half (layers of 24 channels have one such panel in three).
 INLINE void tile_half(const float *a, size_t lda, int k_count, const float *panel, int rows, const float *residual,
-                      size_t ldc, int relu6, float *out, size_t row_step, int width) {
+                      size_t ldc, int activation, float *out, size_t row_step, int width) {
     v8f acc[TILE_ROWS];
     for (int r = 0; r < rows; r++) acc[r] = *(const v8f *)panel;
     const float *w = panel + PANEL;
@@ -103,8 +100,7 @@ INLINE void tile_half(const float *a, size_t lda, int k_count, const float *pane
         float lanes[8];
         if (width == 8) {
             if (residual) y += *(const v8f *)(residual + (size_t)r * ldc);
-            if (relu6) y = __builtin_elementwise_min(__builtin_elementwise_max(y, (v8f){0, 0, 0, 0, 0, 0, 0, 0}),
-                                                     (v8f){6, 6, 6, 6, 6, 6, 6, 6});
+            y = ffk_activate8(y, activation);
             *(v8f *)(out + (size_t)r * row_step) = y;
             continue;
         }
@@ -112,16 +108,16 @@ INLINE void tile_half(const float *a, size_t lda, int k_count, const float *pane
         for (int j = 0; j < width; j++) {
             float v = lanes[j];
             if (residual) v += residual[(size_t)r * ldc + j];
-            if (relu6) v = v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
+            v = ffk_activate1(v, activation);
             out[(size_t)r * row_step + j] = v;
         }
     }
 }
 
 #define TILE_AT(ROWS, PANELS)                                                                                 \
-    tile(ar, lda, in_channels, panel0, panel1, ROWS, PANELS, rr, ldc, relu6, orow, row_step, vector_step, width)
+    tile(ar, lda, in_channels, panel0, panel1, ROWS, PANELS, rr, ldc, activation, orow, row_step, vector_step, width)
 
-#define TILE_HALF_AT(ROWS) tile_half(ar, lda, in_channels, panel0, ROWS, rr, ldc, relu6, orow, row_step, width)
+#define TILE_HALF_AT(ROWS) tile_half(ar, lda, in_channels, panel0, ROWS, rr, ldc, activation, orow, row_step, width)
 
 #define TILE_CASES(PANELS) TILE_LOOP(TILE_AT, PANELS)
 #define TILE_HALF_CASES() TILE_LOOP(TILE_HALF_ARGS, 0)
@@ -156,7 +152,7 @@ INLINE void tile_half(const float *a, size_t lda, int k_count, const float *pane
     } while (0)
 
 FFK_TARGET_AVX512 void ffk_pointwise_avx512(const float *a, size_t rows, int in_channels, const float *packed,
-                                            int out_channels, const float *residual, int relu6, float *out,
+                                            int out_channels, const float *residual, int activation, float *out,
                                             size_t block_stride) {
     size_t lda = (size_t)in_channels, ldc = (size_t)out_channels;
     size_t row_step = block_stride ? 8 : ldc;

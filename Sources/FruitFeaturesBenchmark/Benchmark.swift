@@ -13,14 +13,15 @@ struct Benchmark: ParsableCommand {
     )
 }
 
-/// Images per second of `MobileNetV2Extractor` alone, on random preprocessed images or on `--inputs`.
+/// Images per second of the network alone (`MobileNetV2Extractor` or `MobileNetV3Extractor`, whichever the
+/// weights file holds), on random preprocessed images or on `--inputs`.
 struct ExtractorBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "extractor",
-        abstract: "Images/s of the MobileNetV2 extractor at several batch sizes and worker counts, and peak memory."
+        abstract: "Images/s of the extractor (MobileNetV2 or V3, as the weights file holds) at several batch sizes and worker counts, and peak memory."
     )
 
-    @Option(help: "Keras .h5 weights (default: the alpha-1.0 fixture).")
+    @Option(help: "Keras weights of a MobileNetV2 or MobileNetV3 (.h5, .weights.h5, .keras; default: the MobileNetV2 alpha-1.0 fixture).")
     var weights: String = "Fixtures/weights/mobilenet_v2_1.0_224_random.h5"
 
     @Option(help: "Comma-separated batch sizes.")
@@ -35,7 +36,7 @@ struct ExtractorBenchmark: ParsableCommand {
     @Option(help: "Images to time per configuration (after one warm-up batch per worker).")
     var images: Int = 192
 
-    @Option(help: "Execution plan: floats of expanded rows per band in the first stage.")
+    @Option(help: "Execution plan: floats of expanded rows per band in the first stage (MobileNetV2 only).")
     var bandFloats: Int = MobileNetV2Extractor.ExecutionPlan.standard.bandFloats
 
     @Option(help: "Execution plan: images per group in the grouped stage.")
@@ -61,15 +62,26 @@ struct ExtractorBenchmark: ParsableCommand {
         let url = URL(fileURLWithPath: weights)
         let loadStart = Date()
         let plan = MobileNetV2Extractor.ExecutionPlan(bandFloats: bandFloats, groupSize: groupSize)
-        let extractor = try MobileNetV2Extractor(weightsAt: url, plan: plan)
+        let extractor: any FeatureNetwork
+        let network: String
+        let alpha: Double?
+        let weightsFile = try KerasWeightsFile(contentsOf: url)
+        switch try weightsFile.backboneArchitecture() {
+        case .mobileNetV2:
+            let v2 = try MobileNetV2Extractor(weights: try weightsFile.mobileNetV2Weights(), plan: plan, source: weights)
+            (extractor, network, alpha) = (v2, "MobileNetV2", v2.architecture.alpha)
+        case .mobileNetV3:
+            let v3 = try MobileNetV3Extractor(weights: try weightsFile.mobileNetV3Weights(), groupSize: groupSize, source: weights)
+            (extractor, network, alpha) = (v3, MobileNetV3FeatureModel.architectureName(v3.architecture), v3.architecture.alpha)
+        }
         let loadSeconds = Date().timeIntervalSince(loadStart)
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let defaultBLASThreads = BLASThreading.threadCount
         print("machine: \(cpuModel()), \(cores) cores, kernel level: \(KernelLevel.active.name), AVX2+FMA kernels: \(MobileNetV2Extractor.usesAVX2)")
         print("OpenBLAS: \(BLASThreading.configuration), default threads \(defaultBLASThreads)")
-        print("weights: \(weights) (alpha \(extractor.architecture.alpha.map { String($0) } ?? "custom"), "
+        print("weights: \(weights) (\(network), alpha \(alpha.map { String($0) } ?? "custom"), "
               + "\(extractor.featureCount) features), loaded in \(String(format: "%.2f", loadSeconds)) s")
-        print("plan: \(bandFloats) floats per band, groups of \(groupSize); peak RSS after loading: \(peakResidentMegabytes()) MB")
+        print("plan: \(network == "MobileNetV2" ? "\(bandFloats) floats per band, " : "")groups of \(groupSize); peak RSS after loading: \(peakResidentMegabytes()) MB")
         print("")
         let file = try inputs.map { try InputFile(path: $0, imageFloats: extractor.inputCount) }
         if let file {
@@ -104,7 +116,7 @@ struct ExtractorBenchmark: ParsableCommand {
 
     /// Runs `workers` concurrent callers over batches of `batch` random images; returns images/s
     /// (wall clock) and process CPU milliseconds per image (less sensitive to other load on the machine).
-    private func measure(_ extractor: MobileNetV2Extractor, batch: Int, workers: Int) -> (Double, Double) {
+    private func measure(_ extractor: any FeatureNetwork, batch: Int, workers: Int) -> (Double, Double) {
         let perImage = extractor.inputCount
         var generator = SplitMix64(seed: 42)
         let input = (0..<(batch * perImage)).map { _ in Float(generator.nextUnit() * 2 - 1) }
@@ -125,7 +137,7 @@ struct ExtractorBenchmark: ParsableCommand {
 
     /// Like `measure(_:batch:workers:)` on the images of `file`: worker `w` computes batches `w`, `w + workers`, …
     /// (the last one may be short), after each worker warmed up on one batch.
-    private func measure(_ extractor: MobileNetV2Extractor, file: InputFile, batch: Int, workers: Int) -> (Double, Double) {
+    private func measure(_ extractor: any FeatureNetwork, file: InputFile, batch: Int, workers: Int) -> (Double, Double) {
         let batches = (file.count + batch - 1) / batch
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             run(extractor, file: file, batches: [worker % batches][...], batch: batch)
@@ -140,7 +152,7 @@ struct ExtractorBenchmark: ParsableCommand {
         return (count / seconds, 1000 * (processCPUSeconds() - cpuStart) / count)
     }
 
-    private func run(_ extractor: MobileNetV2Extractor, file: InputFile, batches: ArraySlice<Int>, batch: Int) {
+    private func run(_ extractor: any FeatureNetwork, file: InputFile, batches: ArraySlice<Int>, batch: Int) {
         var output = [Float](repeating: 0, count: batch * extractor.featureCount)
         file.withImages { images in
             output.withUnsafeMutableBufferPointer { destination in
@@ -160,7 +172,7 @@ struct ExtractorBenchmark: ParsableCommand {
     }
 
     /// Writes the features of every image of `file` to `path` (raw float32), one worker, batches of 32.
-    private func writeFeatures(_ extractor: MobileNetV2Extractor, of file: InputFile, to path: String) throws {
+    private func writeFeatures(_ extractor: any FeatureNetwork, of file: InputFile, to path: String) throws {
         var features = [Float](repeating: 0, count: file.count * extractor.featureCount)
         try file.withImages { images throws in
             try features.withUnsafeMutableBufferPointer { destination in
@@ -179,7 +191,7 @@ struct ExtractorBenchmark: ParsableCommand {
         print("features of the \(file.count) inputs written to \(path)")
     }
 
-    private func run(_ extractor: MobileNetV2Extractor, input: [Float], batch: Int, times: Int) {
+    private func run(_ extractor: any FeatureNetwork, input: [Float], batch: Int, times: Int) {
         var output = [Float](repeating: 0, count: batch * extractor.featureCount)
         input.withUnsafeBufferPointer { source in
             output.withUnsafeMutableBufferPointer { destination in

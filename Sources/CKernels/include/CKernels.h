@@ -88,17 +88,18 @@ void ffk_pointwise_pack(const float *weights, const float *bias, int in_channels
 
 /// 1×1 convolution with its epilogue:
 ///   a: (rows, in_channels); residual: (rows, out_channels) or NULL; out: (rows, out_channels);
-///   out[r][c] = f(bias[c] + Σ_k a[r][k] · w[k][c] (+ residual[r][c])), f = ReLU6 when relu6 != 0, else identity.
+///   out[r][c] = f(bias[c] + Σ_k a[r][k] · w[k][c] (+ residual[r][c])), f the FFK_ACTIVATION_ kind `activation`
+///   (MobileNetV3Kernels.h; 0 identity, 1 ReLU6), computed exactly as ffk_activate would.
 /// The sum runs over k in order from the bias, one multiply-add at a time, so a row's result does not depend on
 /// `rows` or on the other rows. `out` must not overlap `a`; it may be `residual`.
 void ffk_pointwise(const float *a, size_t rows, int in_channels, const float *packed, int out_channels,
-                   const float *residual, int relu6, float *out);
+                   const float *residual, int activation, float *out);
 
 /// ffk_pointwise writing channel-blocked output (out_channels a multiple of 8), the input layout of
 /// ffk_depthwise3x3_blocked_bias_relu6: out holds out_channels/8 planes of (rows, 8), plane p starting at
 /// out + p·block_stride (block_stride ≥ rows·8) and holding channels [8p, 8p + 8). No residual.
 void ffk_pointwise_blocked(const float *a, size_t rows, int in_channels, const float *packed, int out_channels,
-                           int relu6, float *out, size_t block_stride);
+                           int activation, float *out, size_t block_stride);
 
 // ---------------------------------------------------------------------------------------------
 // Pillow's bicubic resample, 8-bit RGB (ResampleBicubic.c)

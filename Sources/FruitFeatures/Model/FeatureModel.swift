@@ -103,59 +103,6 @@ public struct FeatureModelIdentity: Codable, Sendable, Equatable {
     }
 }
 
-/// MobileNetV2 (``MobileNetV2Extractor``) fed by the Keras preprocessing (``KerasPreprocessor``): the reference
-/// pipeline's model.
-public struct MobileNetV2FeatureModel: FeatureModel {
-    /// The network.
-    public let extractor: MobileNetV2Extractor
-    /// Decoding, resizing and scaling, as `tf.keras.applications.mobilenet_v2.preprocess_input` after Pillow.
-    public private(set) var preprocessor: KerasPreprocessor
-    /// What made the features: MobileNetV2, its alpha and input size, the Keras preprocessing and the weights' SHA-256.
-    public let identity: FeatureModelIdentity
-
-    /// Bundles a loaded network with its preprocessing.
-    ///
-    /// - Parameter weightsSHA256: the SHA-256 of the weights file the network was loaded from.
-    /// - Throws: ``WeightsError/Reason/unsupportedInputSize(_:)`` when the preprocessor's output is not the
-    ///   network's input.
-    public init(extractor: MobileNetV2Extractor, preprocessor: KerasPreprocessor = KerasPreprocessor(),
-                weightsSHA256: String) throws(WeightsError) {
-        guard preprocessor.outputShape == TensorShape(height: extractor.inputSize, width: extractor.inputSize, channels: 3)
-        else {
-            throw WeightsError(file: "", reason: .unsupportedInputSize(preprocessor.outputShape.height))
-        }
-        self.extractor = extractor
-        self.preprocessor = preprocessor
-        identity = FeatureModelIdentity(
-            architecture: FeatureModelIdentity.mobileNetV2, alpha: extractor.architecture.alpha,
-            inputSize: extractor.inputSize, preprocessing: FeatureModelIdentity.kerasMobileNetV2Preprocessing,
-            featureCount: extractor.featureCount, weightsSHA256: weightsSHA256)
-    }
-
-    /// The shape of one preprocessed image: (height, width, 3).
-    public var inputShape: TensorShape { preprocessor.outputShape }
-    /// Features per image (1280 for alpha 1.0).
-    public var featureCount: Int { extractor.featureCount }
-
-    /// Decodes and preprocesses one encoded photo into `output` (``inputShape`` floats).
-    public func preprocess(_ encoded: UnsafeRawBufferPointer, path: String,
-                           into output: UnsafeMutableBufferPointer<Float>) throws(ImageError) {
-        try preprocessor.preprocess(encoded, path: path, into: output)
-    }
-
-    /// Runs the network on `count` preprocessed images stored one after another in `input`.
-    public func features(batch input: UnsafeBufferPointer<Float>, count: Int,
-                         into output: UnsafeMutableBufferPointer<Float>) throws(FeatureExtractionError) {
-        try extractor.features(batch: input, count: count, into: output)
-    }
-
-    public func limitingPixels(to pixelLimit: Int) -> any FeatureModel {
-        var limited = self
-        limited.preprocessor.decoder = JPEGDecoder(pixelLimit: pixelLimit)
-        return limited
-    }
-}
-
 /// Turns a weights file into a ``FeatureModel``: recognises the architecture and builds its network.
 ///
 /// One case per backbone: a new architecture adds its recognition and construction here.

@@ -21,7 +21,7 @@ final class AlignedFloats: @unchecked Sendable {
 
 /// A convolution with its BatchNorm folded in: `y = x ⊛ weights + bias`.
 struct FoldedConvolution: Sendable {
-    /// Depthwise: `(3·3, channels)`. Regular convolutions (1×1, and Conv1 as `(3·3·3, out)` patches):
+    /// Depthwise: `(k·k, channels)`. Regular convolutions (1×1, and Conv1 as `(3·3·3, out)` patches):
     /// the `(kh·kw·in, out)` kernel and the bias packed once for `ffk_pointwise` (see `CKernels.h`).
     let weights: AlignedFloats
     /// One per output channel.
@@ -29,7 +29,7 @@ struct FoldedConvolution: Sendable {
     let inputChannels: Int
     let outputChannels: Int
 
-    /// Folds BatchNorm (epsilon 1e-3, as Keras's MobileNetV2) into the kernel: with
+    /// Folds BatchNorm (epsilon 1e-3, as Keras's MobileNetV2 and V3) into the kernel: with
     /// s = γ / √(σ² + ε), BN(x ⊛ K) = x ⊛ (K·s) + (β − μ·s). Computed in double precision.
     init(_ layer: MobileNetV2Weights.Layer, depthwise: Bool) {
         let epsilon = 1e-3
@@ -45,16 +45,30 @@ struct FoldedConvolution: Sendable {
         let kernel = layer.kernel.enumerated().map { index, value in
             Float(Double(value) * scale[index % channels])
         }
-        self.bias = AlignedFloats(bias)
-        outputChannels = channels
-        inputChannels = depthwise ? channels : layer.kernel.count / max(channels, 1)
         if depthwise || channels == 0 {
-            weights = AlignedFloats(kernel)
+            self.init(weights: AlignedFloats(kernel), bias: AlignedFloats(bias),
+                      inputChannels: depthwise ? channels : layer.kernel.count, outputChannels: channels)
         } else {
-            var packed = [Float](repeating: 0, count: ffk_pointwise_packed_count(Int32(inputChannels), Int32(channels)))
-            ffk_pointwise_pack(kernel, bias, Int32(inputChannels), Int32(channels), &packed)
-            weights = AlignedFloats(packed)
+            self.init(pointwiseKernel: kernel, bias: bias, inputChannels: layer.kernel.count / max(channels, 1),
+                      outputChannels: channels)
         }
+    }
+
+    /// A 1×1 convolution (or a k×k one as (k·k·in, out) patches) with its bias, packed for `ffk_pointwise`:
+    /// MobileNetV3's squeeze-and-excite layers as they are, every other one after folding its BatchNorm.
+    ///   kernel: (inputChannels, outputChannels); bias: (outputChannels).
+    init(pointwiseKernel kernel: [Float], bias: [Float], inputChannels: Int, outputChannels: Int) {
+        var packed = [Float](repeating: 0, count: ffk_pointwise_packed_count(Int32(inputChannels), Int32(outputChannels)))
+        ffk_pointwise_pack(kernel, bias, Int32(inputChannels), Int32(outputChannels), &packed)
+        self.init(weights: AlignedFloats(packed), bias: AlignedFloats(bias), inputChannels: inputChannels,
+                  outputChannels: outputChannels)
+    }
+
+    private init(weights: AlignedFloats, bias: AlignedFloats, inputChannels: Int, outputChannels: Int) {
+        self.weights = weights
+        self.bias = bias
+        self.inputChannels = inputChannels
+        self.outputChannels = outputChannels
     }
 }
 
@@ -140,28 +154,19 @@ struct FoldedMobileNetV2: Sendable {
             return FoldedConvolution(layer, depthwise: depthwise)
         }
         stem = next()
-        // Conv1: 3×3 stride 2 'same': TensorFlow puts the odd padding pixel at the bottom/right.
-        let stemOut = (inputSize + 1) / 2
-        let stemPad = max((stemOut - 1) * 2 + 3 - inputSize, 0)
+        let stemGeometry = ConvolutionGeometry.stem(inputSize: inputSize)
+        let stemOut = stemGeometry.outputSize
         stemOutputSize = stemOut
-        stemPadTop = stemPad / 2
-        stemPadLeft = stemPad / 2
+        stemPadTop = stemGeometry.padTop
+        stemPadLeft = stemGeometry.padLeft
         var size = stemOut
         var blocks: [Block] = []
         for spec in architecture.blocks {
             let expand = spec.expands ? next() : nil
             let depthwise = next(depthwise: true)
             let project = next()
-            let outSize: Int
-            let pad: Int
-            if spec.stride == 1 {
-                outSize = size
-                pad = 1  // 'same'
-            } else {
-                // ZeroPadding2D(correct_pad) then 'valid': ((0,1),(0,1)) for even sizes, ((1,1),(1,1)) for odd.
-                pad = size % 2 == 0 ? 0 : 1
-                outSize = (size + pad + 1 - 3) / 2 + 1
-            }
+            let geometry = ConvolutionGeometry(inputSize: size, kernel: 3, stride: spec.stride)
+            let (outSize, pad) = (geometry.outputSize, geometry.padTop)
             let rowFloats = max(size * spec.expandedChannels, 1)
             let bandInputRows = max(bandBudget / rowFloats, 3)
             let rowsPerBand = min(max((bandInputRows - 3) / spec.stride + 1, 1), outSize)

@@ -49,7 +49,7 @@ public struct FeatureExtractionError: Error, CustomStringConvertible, Sendable, 
 /// Images are NHWC float32, `inputSize × inputSize × 3`, already preprocessed to [-1, 1]
 /// (`x / 127.5 − 1`, Keras's `mobilenet_v2.preprocess_input`). The model is immutable and safe to use
 /// from several tasks at once: each call borrows its own scratch memory from a pool.
-public final class MobileNetV2Extractor: Sendable {
+public final class MobileNetV2Extractor: FeatureNetwork {
     /// The layer widths, read from the weights.
     public let architecture: MobileNetV2Architecture
     /// Height and width of the square input images.
@@ -58,16 +58,13 @@ public final class MobileNetV2Extractor: Sendable {
     /// features are the same bits whatever the plan, the batch or the images sharing its call.
     public let plan: ExecutionPlan
     private let model: FoldedMobileNetV2
-    private let scratchPool: ScratchPool
+    private let scratchPool: ScratchPool<Scratch>
 
     /// Whether the depthwise and element-wise kernels run their AVX2+FMA build on this CPU.
     public static var usesAVX2: Bool { ffk_cpu_has_avx2_fma() != 0 }
 
     /// Floats per feature vector (1280 for alpha ≤ 1).
     public var featureCount: Int { architecture.lastChannels }
-
-    /// Floats per input image (`inputSize · inputSize · 3`).
-    public var inputCount: Int { inputSize * inputSize * 3 }
 
     /// Loads the MobileNetV2 weights in a Keras `.h5` file (see `KerasWeightsFile`).
     public convenience init(weightsAt url: URL, inputSize: Int = 224, plan: ExecutionPlan = .standard) throws(WeightsError) {
@@ -86,7 +83,8 @@ public final class MobileNetV2Extractor: Sendable {
         self.inputSize = inputSize
         self.plan = plan
         model = FoldedMobileNetV2(weights, inputSize: inputSize, bandBudget: plan.bandFloats, groupSize: plan.groupSize)
-        scratchPool = ScratchPool(model: model)
+        let folded = model
+        scratchPool = ScratchPool { Scratch(model: folded) }
     }
 
     /// How the forward pass is scheduled; every plan gives exactly the same features.
@@ -145,56 +143,21 @@ public final class MobileNetV2Extractor: Sendable {
         return profile
     }
 
-    /// Throws unless `input` holds exactly `count` images and `output` room for their features.
-    private func checkBuffers(
-        _ input: UnsafeBufferPointer<Float>, count: Int, _ output: UnsafeMutableBufferPointer<Float>
-    ) throws(FeatureExtractionError) {
-        let (needIn, overflowIn) = count.multipliedReportingOverflow(by: inputCount)
-        guard count >= 0, !overflowIn, input.count == needIn else {
-            throw FeatureExtractionError(buffer: .input, expected: overflowIn ? Int.max : needIn, actual: input.count)
-        }
-        let needOut = count * featureCount
-        guard output.count >= needOut else {
-            throw FeatureExtractionError(buffer: .output, expected: needOut, actual: output.count)
-        }
-    }
-
     /// The forward pass over `count` images, group by group.
     private func run(_ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutablePointer<Float>,
                      scratch: Scratch) {
-        var start = 0
-        while start < count {
-            let group = min(model.groupSize, count - start)
-            for slot in 0..<group {
-                firstStage(source + (start + slot) * inputCount, slot: slot, scratch: scratch)
-            }
-            groupedStage(images: group, into: destination + start * featureCount, scratch: scratch)
-            start += group
+        runInGroups(count: count, groupSize: model.groupSize) { image, slot in
+            firstStage(source + image * inputCount, slot: slot, scratch: scratch)
+        } groupedStage: { first, images in
+            groupedStage(images: images, into: destination + first * featureCount, scratch: scratch)
         }
     }
 
-    /// Computes the features of each image (`inputCount` floats each).
-    public func features(of images: [[Float]]) throws(FeatureExtractionError) -> [[Float]] {
-        var input: [Float] = []
-        input.reserveCapacity(images.count * inputCount)
-        for image in images {
-            guard image.count == inputCount else {
-                throw FeatureExtractionError(buffer: .input, expected: inputCount, actual: image.count)
-            }
-            input += image
-        }
-        var output = [Float](repeating: 0, count: images.count * featureCount)
-        try input.withUnsafeBufferPointer { (input) throws(FeatureExtractionError) in
-            try output.withUnsafeMutableBufferPointer { (output) throws(FeatureExtractionError) in
-                try features(batch: input, count: images.count, into: output)
-            }
-        }
-        return (0..<images.count).map { Array(output[($0 * featureCount)..<(($0 + 1) * featureCount)]) }
-    }
-
-    /// Computes the features of one image (`inputCount` floats).
-    public func features(of image: [Float]) throws(FeatureExtractionError) -> [Float] {
-        try features(of: [image])[0]
+    /// MobileNetV2, its alpha and input size, the Keras preprocessing, the weights' SHA-256.
+    public func identity(weightsSHA256: String) -> FeatureModelIdentity {
+        FeatureModelIdentity(architecture: FeatureModelIdentity.mobileNetV2, alpha: architecture.alpha,
+                             inputSize: inputSize, preprocessing: FeatureModelIdentity.kerasMobileNetV2Preprocessing,
+                             featureCount: featureCount, weightsSHA256: weightsSHA256)
     }
 
     // MARK: - Forward pass
@@ -435,21 +398,16 @@ final class Scratch: @unchecked Sendable {
     let groupB: UnsafeMutablePointer<Float>
     let groupExpanded: UnsafeMutablePointer<Float>
     let groupDepthwise: UnsafeMutablePointer<Float>
-    private let storage: UnsafeMutableRawPointer
+    private let memory: ScratchRegions
 
     init(model: FoldedMobileNetV2) {
-        // One allocation, each region rounded up to 64-byte lines.
         let group = model.groupSize
-        let counts = [model.patchesCount, model.activationCount, model.activationCount, model.expandedCount,
-                      model.depthwiseCount, group * model.groupActivationCount, group * model.groupActivationCount,
-                      group * model.groupExpandedCount, group * model.groupDepthwiseCount].map { ($0 + 15) / 16 * 16 }
-        storage = UnsafeMutableRawPointer.allocate(byteCount: max(counts.reduce(0, +), 16) * 4, alignment: 64)
-        var offset = 0
-        var regions: [UnsafeMutablePointer<Float>] = []
-        for count in counts {
-            regions.append((storage + offset * 4).bindMemory(to: Float.self, capacity: max(count, 1)))
-            offset += count
-        }
+        memory = ScratchRegions(counts: [
+            model.patchesCount, model.activationCount, model.activationCount, model.expandedCount,
+            model.depthwiseCount, group * model.groupActivationCount, group * model.groupActivationCount,
+            group * model.groupExpandedCount, group * model.groupDepthwiseCount,
+        ])
+        let regions = memory.regions
         patches = regions[0]
         activationA = regions[1]
         activationB = regions[2]
@@ -459,48 +417,5 @@ final class Scratch: @unchecked Sendable {
         groupB = regions[6]
         groupExpanded = regions[7]
         groupDepthwise = regions[8]
-    }
-
-    deinit { storage.deallocate() }
-}
-
-/// Scratch memory kept between calls, so steady-state extraction allocates nothing.
-///
-/// At most ``capacity`` idle scratches are kept (one per core: what concurrent callers on this machine can use at
-/// once); a burst of more concurrent calls allocates more, and the extras are freed when returned, so idle memory
-/// is bounded whatever the peak.
-final class ScratchPool: @unchecked Sendable {
-    // Unchecked: `free` is only touched under `lock`.
-    private let lock = NSLock()
-    private var free: [Scratch] = []
-    private let model: FoldedMobileNetV2
-    /// The most idle scratches kept.
-    let capacity: Int
-
-    init(model: FoldedMobileNetV2, capacity: Int = ProcessInfo.processInfo.activeProcessorCount) {
-        self.model = model
-        self.capacity = max(1, capacity)
-    }
-
-    /// Idle scratches held now (for tests).
-    var idleCount: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return free.count
-    }
-
-    func take() -> Scratch {
-        lock.lock()
-        let scratch = free.popLast()
-        lock.unlock()
-        return scratch ?? Scratch(model: model)
-    }
-
-    func give(_ scratch: Scratch) {
-        lock.lock()
-        // Beyond the cap, the scratch is dropped (freed) outside the lock.
-        let kept = free.count < capacity
-        if kept { free.append(scratch) }
-        lock.unlock()
     }
 }

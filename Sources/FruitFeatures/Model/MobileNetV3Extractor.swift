@@ -1,19 +1,6 @@
 import CKernels
 import Foundation
 
-extension FoldedConvolution {
-    /// A 1×1 convolution with a bias and no BatchNorm (squeeze-and-excite), packed for `ffk_pointwise`.
-    ///   kernel: (inputChannels, outputChannels); bias: (outputChannels).
-    init(pointwiseKernel kernel: [Float], bias: [Float], inputChannels: Int, outputChannels: Int) {
-        var packed = [Float](repeating: 0, count: ffk_pointwise_packed_count(Int32(inputChannels), Int32(outputChannels)))
-        ffk_pointwise_pack(kernel, bias, Int32(inputChannels), Int32(outputChannels), &packed)
-        weights = AlignedFloats(packed)
-        self.bias = AlignedFloats(bias)
-        self.inputChannels = inputChannels
-        self.outputChannels = outputChannels
-    }
-}
-
 /// MobileNetV3 (Large or Small) without its classifier: preprocessed images in, the global-average-pooled
 /// output of the last convolutional stage out — what tf.keras returns for
 /// `MobileNetV3Large/Small(include_top=False, pooling="avg")` (960 / 576 floats at alpha 1).
@@ -23,7 +10,7 @@ extension FoldedConvolution {
 /// its [0, 255] input with `x · (1/127.5) − 1` itself (`include_preprocessing=True`), which is the same up to
 /// float32 rounding (≤ 1.2e-7), and a model saved without that layer expects [-1, 1] input (Keras's documentation).
 /// Immutable and safe to share between tasks: each call borrows scratch memory from a pool.
-public final class MobileNetV3Extractor: Sendable {
+public final class MobileNetV3Extractor: FeatureNetwork {
     /// The structure, read from the weights.
     public let architecture: MobileNetV3Architecture
     /// Height and width of the square input images.
@@ -32,12 +19,10 @@ public final class MobileNetV3Extractor: Sendable {
     /// extractor takes the [-1, 1] values that model computes from them.
     public let rescalesInput: Bool
     let model: FoldedMobileNetV3
-    private let scratchPool: MobileNetV3ScratchPool
+    private let scratchPool: ScratchPool<MobileNetV3Scratch>
 
     /// Floats per feature vector (960 for Large, 576 for Small at alpha 1).
     public var featureCount: Int { architecture.lastChannels }
-    /// Floats per input image (`inputSize · inputSize · 3`).
-    public var inputCount: Int { inputSize * inputSize * 3 }
 
     /// Loads the MobileNetV3 weights of a Keras file (any layout `KerasWeightsFile` reads).
     public convenience init(weightsAt url: URL, inputSize: Int = 224) throws(WeightsError) {
@@ -46,129 +31,161 @@ public final class MobileNetV3Extractor: Sendable {
     }
 
     /// Builds the extractor from weights already read, folding every BatchNorm into its convolution.
-    package init(weights: MobileNetV3Weights, inputSize: Int = 224, source: String = "") throws(WeightsError) {
+    /// `groupSize`: images per group in the grouped stage (it changes speed and memory, never the features).
+    package init(weights: MobileNetV3Weights, inputSize: Int = 224, groupSize: Int = FoldedMobileNetV3.defaultGroupSize,
+                 source: String = "") throws(WeightsError) {
         guard (32...2048).contains(inputSize) else {
             throw WeightsError(file: source, reason: .unsupportedInputSize(inputSize), network: weights.architecture.variant.kerasName)
         }
         architecture = weights.architecture
         self.inputSize = inputSize
         rescalesInput = weights.rescalesInput
-        model = FoldedMobileNetV3(weights, inputSize: inputSize)
-        scratchPool = MobileNetV3ScratchPool(floats: model.scratchFloats)
+        let folded = FoldedMobileNetV3(weights, inputSize: inputSize, groupSize: groupSize)
+        model = folded
+        scratchPool = ScratchPool { MobileNetV3Scratch(model: folded) }
     }
+
+    /// Images per group in the grouped stage.
+    package var groupSize: Int { model.groupSize }
+
+    /// Index of the first block of the grouped stage (for tests).
+    var groupedFrom: Int { model.groupedFrom }
 
     /// Computes the features of `count` images stored one after another in `input`, writing
     /// `count · featureCount` floats to `output`. An image's features do not depend on the others.
     public func features(
         batch input: UnsafeBufferPointer<Float>, count: Int, into output: UnsafeMutableBufferPointer<Float>
     ) throws(FeatureExtractionError) {
-        let (needIn, overflowIn) = count.multipliedReportingOverflow(by: inputCount)
-        guard count >= 0, !overflowIn, input.count == needIn else {
-            throw FeatureExtractionError(buffer: .input, expected: overflowIn ? Int.max : needIn, actual: input.count)
-        }
-        let needOut = count * featureCount
-        guard output.count >= needOut else {
-            throw FeatureExtractionError(buffer: .output, expected: needOut, actual: output.count)
-        }
+        try checkBuffers(input, count: count, output)
         guard count > 0, let source = input.baseAddress, let destination = output.baseAddress else { return }
         let scratch = scratchPool.take()
         defer { scratchPool.give(scratch) }
-        for image in 0..<count {
-            forward(source + image * inputCount, into: destination + image * featureCount, scratch: scratch.base)
+        runInGroups(count: count, groupSize: model.groupSize) { image, slot in
+            firstStage(source + image * inputCount, slot: slot, scratch: scratch)
+        } groupedStage: { first, images in
+            groupedStage(images: images, into: destination + first * featureCount, scratch: scratch)
         }
     }
 
-    /// Computes the features of each image (`inputCount` floats each).
-    public func features(of images: [[Float]]) throws(FeatureExtractionError) -> [[Float]] {
-        var input: [Float] = []
-        input.reserveCapacity(images.count * inputCount)
-        for image in images {
-            guard image.count == inputCount else {
-                throw FeatureExtractionError(buffer: .input, expected: inputCount, actual: image.count)
-            }
-            input += image
-        }
-        var output = [Float](repeating: 0, count: images.count * featureCount)
-        try input.withUnsafeBufferPointer { (input) throws(FeatureExtractionError) in
-            try output.withUnsafeMutableBufferPointer { (output) throws(FeatureExtractionError) in
-                try features(batch: input, count: images.count, into: output)
-            }
-        }
-        return (0..<images.count).map { Array(output[($0 * featureCount)..<(($0 + 1) * featureCount)]) }
-    }
-
-    /// Computes the features of one image (`inputCount` floats).
-    public func features(of image: [Float]) throws(FeatureExtractionError) -> [Float] {
-        try features(of: [image])[0]
+    /// The architecture (`mobilenet_v3_large`, `mobilenet_v3_small`, `…_minimalistic`), alpha, input size, the
+    /// preprocessing `keras_mobilenet_v3`, the feature count and the weights' SHA-256.
+    public func identity(weightsSHA256: String) -> FeatureModelIdentity {
+        FeatureModelIdentity(
+            architecture: MobileNetV3FeatureModel.architectureName(architecture), alpha: architecture.alpha,
+            inputSize: inputSize, preprocessing: MobileNetV3FeatureModel.preprocessingName,
+            featureCount: featureCount, weightsSHA256: weightsSHA256)
     }
 
     // MARK: - Forward pass
 
-    /// One image: `input` (s, s, 3) → stem → blocks → conv_1 → mean over pixels → `output` (featureCount).
-    private func forward(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>,
-                         scratch: UnsafeMutablePointer<Float>) {
+    /// First stage, one image: `input` (s, s, 3) → stem → the blocks before the grouped stage → the image's slot
+    /// of the grouped stage's input.
+    private func firstStage(_ input: UnsafePointer<Float>, slot: Int, scratch: MobileNetV3Scratch) {
         let m = model
-        let regions = m.regions(scratch)
-        var x = regions.activationA
-        var y = regions.activationB
-        let image = input
-        // Stem: 3×3 stride 2 'same', one output row at a time: patches (s', 27) · kernel (27, 16) + bias.
-        let s = m.stemOutputSize
-        let stemChannels = m.stem.outputChannels
+        let destination = scratch.groupA + slot * m.groupInputCount
+        var x = m.groupedFrom == 0 ? destination : scratch.activationA
+        var y = scratch.activationB
+        // Stem: 3×3 stride 2 'same', one output row at a time: patches (s', 27) · kernel (27, 16) + bias, activation.
+        let s = m.stem.outputSize
+        let stemChannels = m.stemConvolution.outputChannels
         for row in 0..<s {
-            ffk_im2col3x3(image, Int32(inputSize), Int32(inputSize), 3, 2, Int32(m.stemPadTop - 2 * row),
-                          Int32(m.stemPadLeft), 1, Int32(s), regions.patches)
-            ffk_pointwise(regions.patches, s, 27, m.stem.weights.base, Int32(stemChannels), nil, 0,
-                          x + row * s * stemChannels)
+            ffk_im2col3x3(input, Int32(inputSize), Int32(inputSize), 3, 2, Int32(m.stem.padTop - 2 * row),
+                          Int32(m.stem.padLeft), 1, Int32(s), scratch.patches)
+            ffk_pointwise(scratch.patches, s, 27, m.stemConvolution.weights.base, Int32(stemChannels), nil,
+                          m.stemActivation, x + row * s * stemChannels)
         }
-        ffk_activate(x, s * s * stemChannels, m.stemActivation)
+        for index in 0..<m.groupedFrom {
+            let output = index == m.groupedFrom - 1 ? destination : y
+            runBlock(m.blocks[index], images: 1, input: x, output: output, expanded: scratch.expanded,
+                     depthwise: scratch.depthwise, squeeze: scratch.squeeze)
+            y = x
+            x = output
+        }
+    }
 
-        for block in m.blocks {
-            let inputPixels = block.inputSize * block.inputSize
-            let outputPixels = block.outputSize * block.outputSize
-            let expanded = block.depthwise.outputChannels
-            // Expand 1×1 + bias, activation: x (p, in) → expandedBuffer (p, expanded).
-            var depthwiseInput = UnsafePointer(x)
-            if let expand = block.expand {
-                ffk_pointwise(x, inputPixels, Int32(expand.inputChannels), expand.weights.base, Int32(expanded), nil, 0,
-                              regions.expanded)
-                ffk_activate(regions.expanded, inputPixels * expanded, block.activation)
-                depthwiseInput = UnsafePointer(regions.expanded)
-            }
-            // Depthwise k×k + bias, activation → depthwiseBuffer (p', expanded).
-            ffk_depthwise_bias_activate(
-                depthwiseInput, Int32(block.inputSize), Int32(block.inputSize), Int32(expanded), Int32(block.kernelSize),
-                block.depthwise.weights.base, block.depthwise.bias.base, regions.depthwise, Int32(block.outputSize),
-                Int32(block.outputSize), Int32(block.stride), Int32(block.padTop), Int32(block.padLeft), block.activation)
-            // Squeeze-and-excite: channel means → 1×1 + ReLU → 1×1 + hard sigmoid → scale the channels.
-            if let squeeze = block.squeeze, let excite = block.excite {
-                ffk_mean_rows(regions.depthwise, outputPixels, Int32(expanded), regions.pooled)
-                ffk_pointwise(regions.pooled, 1, Int32(expanded), squeeze.weights.base, Int32(squeeze.outputChannels),
-                              nil, 0, regions.hidden)
-                ffk_activate(regions.hidden, squeeze.outputChannels, Int32(FFK_ACTIVATION_RELU))
-                ffk_pointwise(regions.hidden, 1, Int32(squeeze.outputChannels), excite.weights.base, Int32(expanded),
-                              nil, 0, regions.gate)
-                for channel in 0..<expanded {
-                    // Keras: ReLU(6.)(x + 3.) * (1. / 6.)
-                    regions.gate[channel] = min(max(regions.gate[channel] + 3, 0), 6) * (Float(1) / 6)
-                }
-                ffk_scale_channels(regions.depthwise, outputPixels, Int32(expanded), regions.gate)
-            }
-            // Project 1×1 + bias (+ the block input) → y (p', out).
-            ffk_pointwise(regions.depthwise, outputPixels, Int32(expanded), block.project.weights.base,
-                          Int32(block.project.outputChannels), block.hasResidual ? UnsafePointer(x) : nil, 0, y)
+    /// Grouped stage: the last blocks and conv_1 on `images` images at once — each 1×1 convolution is one matrix
+    /// product over all their pixels, so its weights are read once per group — then the mean over each image's
+    /// pixels into `output`.  groupA: (images, h, w, c), each image's tensor right after the previous one.
+    private func groupedStage(images: Int, into output: UnsafeMutablePointer<Float>, scratch: MobileNetV3Scratch) {
+        let m = model
+        var x = scratch.groupA
+        var y = scratch.groupB
+        for block in m.blocks[m.groupedFrom...] {
+            runBlock(block, images: images, input: x, output: y, expanded: scratch.groupExpanded,
+                     depthwise: scratch.groupDepthwise, squeeze: scratch.squeeze)
             swap(&x, &y)
         }
-        // conv_1 1×1 + bias, activation, then the mean over pixels.
-        let pixels = m.headSize * m.headSize
-        ffk_pointwise(x, pixels, Int32(m.head.inputChannels), m.head.weights.base, Int32(m.head.outputChannels), nil, 0,
-                      regions.expanded)
-        ffk_activate(regions.expanded, pixels * m.head.outputChannels, m.stemActivation)
-        ffk_mean_rows(regions.expanded, pixels, Int32(m.head.outputChannels), output)
+        // conv_1 1×1 + bias, activation, then the mean over each image's pixels.
+        let pixels = m.headPixels
+        let last = m.head.outputChannels
+        ffk_pointwise(x, images * pixels, Int32(m.head.inputChannels), m.head.weights.base, Int32(last), nil,
+                      m.stemActivation, scratch.groupExpanded)
+        for image in 0..<images {
+            ffk_mean_rows(scratch.groupExpanded + image * pixels * last, pixels, Int32(last), output + image * featureCount)
+        }
+    }
+
+    /// One inverted-residual block on `images` images stored one after another:
+    ///   x (images, p, in) → expand 1×1 + bias + activation (one fused call) → depthwise k×k + activation (per image) → squeeze-and-excite
+    ///   (per image) → project 1×1 + bias (+ x) → y (images, p', out).
+    private func runBlock(_ block: FoldedMobileNetV3.Block, images: Int, input x: UnsafeMutablePointer<Float>,
+                          output y: UnsafeMutablePointer<Float>, expanded: UnsafeMutablePointer<Float>,
+                          depthwise: UnsafeMutablePointer<Float>, squeeze: MobileNetV3Scratch.Squeeze) {
+        let inputPixels = block.inputSize * block.inputSize
+        let outputPixels = block.outputSize * block.outputSize
+        let channels = block.depthwise.outputChannels
+        var depthwiseInput = UnsafePointer(x)
+        if let expand = block.expand {
+            ffk_pointwise(x, images * inputPixels, Int32(expand.inputChannels), expand.weights.base, Int32(channels),
+                          nil, block.activation, expanded)
+            depthwiseInput = UnsafePointer(expanded)
+        }
+        for image in 0..<images {
+            ffk_depthwise_bias_activate(
+                depthwiseInput + image * inputPixels * channels, Int32(block.inputSize), Int32(block.inputSize),
+                Int32(channels), Int32(block.kernelSize), block.depthwise.weights.base, block.depthwise.bias.base,
+                depthwise + image * outputPixels * channels, Int32(block.outputSize), Int32(block.outputSize),
+                Int32(block.stride), Int32(block.padTop), Int32(block.padLeft), block.activation)
+        }
+        // Squeeze-and-excite: channel means (images, c) → 1×1 + ReLU → 1×1 + hard sigmoid → scale each image.
+        if let squeezeLayer = block.squeeze, let excite = block.excite {
+            for image in 0..<images {
+                ffk_mean_rows(depthwise + image * outputPixels * channels, outputPixels, Int32(channels),
+                              squeeze.pooled + image * channels)
+            }
+            ffk_pointwise(squeeze.pooled, images, Int32(channels), squeezeLayer.weights.base,
+                          Int32(squeezeLayer.outputChannels), nil, Int32(FFK_ACTIVATION_RELU), squeeze.hidden)
+            ffk_pointwise(squeeze.hidden, images, Int32(squeezeLayer.outputChannels), excite.weights.base,
+                          Int32(channels), nil, 0, squeeze.gate)
+            for index in 0..<(images * channels) {
+                // Keras: ReLU(6.)(x + 3.) * (1. / 6.)
+                squeeze.gate[index] = min(max(squeeze.gate[index] + 3, 0), 6) * (Float(1) / 6)
+            }
+            for image in 0..<images {
+                ffk_scale_channels(depthwise + image * outputPixels * channels, outputPixels, Int32(channels),
+                                   squeeze.gate + image * channels)
+            }
+        }
+        ffk_pointwise(depthwise, images * outputPixels, Int32(channels), block.project.weights.base,
+                      Int32(block.project.outputChannels), block.hasResidual ? UnsafePointer(x) : nil, 0, y)
+    }
+}
+
+extension KerasFeatureModel where Network == MobileNetV3Extractor {
+    /// The preprocessing name of MobileNetV3's: the Keras image rescaled to [-1, 1] (by the model's layer in Keras).
+    public static var preprocessingName: String { "keras_mobilenet_v3" }
+
+    /// The identity's architecture name of `architecture`.
+    public static func architectureName(_ architecture: MobileNetV3Architecture) -> String {
+        "mobilenet_v3_\(architecture.variant.rawValue)\(architecture.minimalistic ? "_minimalistic" : "")"
     }
 }
 
 /// MobileNetV3 with every BatchNorm folded into its convolution, and its sizes at one input size.
+///
+/// Like `FoldedMobileNetV2`, the network runs in two stages: the blocks on large images one image at a time,
+/// the blocks whose input has at most `groupedStagePixels` pixels (14×14 and 7×7 at 224) and conv_1 on a group
+/// of images at once.
 struct FoldedMobileNetV3: Sendable {
     struct Block: Sendable {
         let expand: FoldedConvolution?
@@ -182,55 +199,47 @@ struct FoldedMobileNetV3: Sendable {
         let hasResidual: Bool
         let inputSize: Int, outputSize: Int
         let padTop: Int, padLeft: Int
+
+        var inputPixels: Int { inputSize * inputSize }
+        var outputPixels: Int { outputSize * outputSize }
+        var expandedChannels: Int { depthwise.outputChannels }
     }
 
-    /// Pointers into one call's scratch memory.
-    struct Regions {
-        let patches, activationA, activationB, expanded, depthwise, pooled, hidden, gate: UnsafeMutablePointer<Float>
-    }
+    /// Images per group in the grouped stage by default: each weight panel of the late 1×1 convolutions is
+    /// then read once per 8 images.
+    static let defaultGroupSize = 8
 
-    let stem: FoldedConvolution
-    let stemOutputSize: Int
-    let stemPadTop: Int, stemPadLeft: Int
+    let stemConvolution: FoldedConvolution
+    let stem: ConvolutionGeometry
     /// The activation of the stem and of conv_1 (hard-swish, or ReLU when minimalistic).
     let stemActivation: Int32
     let blocks: [Block]
+    /// Index of the first block of the grouped stage (`blocks.count` when there is none).
+    let groupedFrom: Int
+    let groupSize: Int
     let head: FoldedConvolution
-    let headSize: Int
-    let counts: [Int]
+    let headPixels: Int
 
-    init(_ weights: MobileNetV3Weights, inputSize: Int) {
+    // Scratch floats. First stage, per call: one row of stem patches, two activations, the expanded and depthwise
+    // tensors of one image. Grouped stage, per image of a group: two activations, the expanded tensor (also the
+    // head's output), the depthwise output. Squeeze-and-excite, per image of a group: pooled, hidden, gate.
+    let patchesCount, activationCount, expandedCount, depthwiseCount: Int
+    let groupInputCount, groupActivationCount, groupExpandedCount, groupDepthwiseCount: Int
+    let channelsCount, squeezeCount: Int
+
+    init(_ weights: MobileNetV3Weights, inputSize: Int, groupSize: Int = Self.defaultGroupSize) {
         let architecture = weights.architecture
         func code(_ activation: MobileNetV3Architecture.Activation) -> Int32 {
             activation == .relu ? Int32(FFK_ACTIVATION_RELU) : Int32(FFK_ACTIVATION_HARD_SWISH)
         }
-        stem = FoldedConvolution(weights.stem, depthwise: false)
+        self.groupSize = max(groupSize, 1)
+        stemConvolution = FoldedConvolution(weights.stem, depthwise: false)
         stemActivation = code(architecture.activation)
-        // 'same', stride 2: TensorFlow pads the odd pixel at the bottom/right.
-        let stemOut = (inputSize + 1) / 2
-        let stemPad = max((stemOut - 1) * 2 + 3 - inputSize, 0)
-        stemOutputSize = stemOut
-        stemPadTop = stemPad / 2
-        stemPadLeft = stemPad / 2
-        var size = stemOut
+        stem = ConvolutionGeometry.stem(inputSize: inputSize)
+        var size = stem.outputSize
         var blocks: [Block] = []
-        var activation = stemOut * stemOut * architecture.stemChannels
-        var expandedMax = 0
-        var depthwiseMax = 0
-        var channelsMax = 0
-        var squeezeMax = 0
         for (spec, layer) in zip(architecture.blocks, weights.blocks) {
-            let k = spec.kernelSize
-            let pad: Int
-            let outSize: Int
-            if spec.stride == 1 {
-                pad = (k - 1) / 2  // 'same'
-                outSize = size
-            } else {
-                // ZeroPadding2D(correct_pad(x, k)) then 'valid': (k/2 − 1, k/2) for even sizes, (k/2, k/2) for odd.
-                pad = size % 2 == 0 ? k / 2 - 1 : k / 2
-                outSize = (size + pad + k / 2 - k) / spec.stride + 1
-            }
+            let geometry = ConvolutionGeometry(inputSize: size, kernel: spec.kernelSize, stride: spec.stride)
             let squeezeExcite = layer.squeezeExcite
             blocks.append(Block(
                 expand: layer.expand.map { FoldedConvolution($0, depthwise: false) },
@@ -244,70 +253,57 @@ struct FoldedMobileNetV3: Sendable {
                                       inputChannels: $0.squeezeBias.count, outputChannels: spec.expandedChannels)
                 },
                 project: FoldedConvolution(layer.project, depthwise: false),
-                kernelSize: k, stride: spec.stride, activation: code(spec.activation), hasResidual: spec.hasResidual,
-                inputSize: size, outputSize: outSize, padTop: pad, padLeft: pad))
-            expandedMax = max(expandedMax, size * size * spec.expandedChannels)
-            depthwiseMax = max(depthwiseMax, outSize * outSize * spec.expandedChannels)
-            activation = max(activation, outSize * outSize * spec.outputChannels)
-            channelsMax = max(channelsMax, spec.expandedChannels)
-            squeezeMax = max(squeezeMax, spec.squeezeChannels ?? 0)
-            size = outSize
+                kernelSize: spec.kernelSize, stride: spec.stride, activation: code(spec.activation),
+                hasResidual: spec.hasResidual, inputSize: size, outputSize: geometry.outputSize,
+                padTop: geometry.padTop, padLeft: geometry.padLeft))
+            size = geometry.outputSize
         }
         self.blocks = blocks
         head = FoldedConvolution(weights.head, depthwise: false)
-        headSize = size
-        expandedMax = max(expandedMax, size * size * architecture.lastChannels)
-        counts = [stemOut * 27, activation, activation, expandedMax, depthwiseMax, channelsMax, squeezeMax, channelsMax]
-            .map { ($0 + 15) / 16 * 16 }
-    }
+        headPixels = size * size
+        groupedFrom = blocks.firstIndex { $0.inputPixels <= FoldedMobileNetV2.groupedStagePixels } ?? blocks.count
 
-    /// Floats of scratch memory one call needs.
-    var scratchFloats: Int { max(counts.reduce(0, +), 16) }
-
-    /// Splits one call's scratch memory (64-byte aligned) into its regions.
-    func regions(_ base: UnsafeMutablePointer<Float>) -> Regions {
-        var offsets: [UnsafeMutablePointer<Float>] = []
-        var offset = 0
-        for count in counts {
-            offsets.append(base + offset)
-            offset += count
-        }
-        return Regions(patches: offsets[0], activationA: offsets[1], activationB: offsets[2], expanded: offsets[3],
-                       depthwise: offsets[4], pooled: offsets[5], hidden: offsets[6], gate: offsets[7])
+        let stemActivationCount = stem.outputSize * stem.outputSize * architecture.stemChannels
+        let firstStage = blocks[..<groupedFrom]
+        let groupedStage = blocks[groupedFrom...]
+        func output(_ block: Block) -> Int { block.outputPixels * block.project.outputChannels }
+        patchesCount = stem.outputSize * 27
+        activationCount = firstStage.map(output).reduce(stemActivationCount, max)
+        expandedCount = firstStage.map { $0.expand == nil ? 0 : $0.inputPixels * $0.expandedChannels }.reduce(0, max)
+        depthwiseCount = firstStage.map { $0.outputPixels * $0.expandedChannels }.reduce(0, max)
+        groupInputCount = groupedFrom == 0 ? stemActivationCount : firstStage.last.map(output) ?? 0
+        groupActivationCount = groupedStage.map(output).reduce(groupInputCount, max)
+        groupExpandedCount = groupedStage.map { $0.inputPixels * $0.expandedChannels }
+            .reduce(headPixels * head.outputChannels, max)
+        groupDepthwiseCount = groupedStage.map { $0.outputPixels * $0.expandedChannels }.reduce(0, max)
+        channelsCount = blocks.map(\.expandedChannels).reduce(0, max)
+        squeezeCount = blocks.map { $0.squeeze?.outputChannels ?? 0 }.reduce(0, max)
     }
 }
 
-/// One call's scratch memory, 64-byte aligned.
+/// One call's working memory: first-stage buffers for one image, grouped-stage buffers for a group.
 final class MobileNetV3Scratch: @unchecked Sendable {
     // Unchecked: used by one call at a time (the pool hands it out exclusively).
-    let base: UnsafeMutablePointer<Float>
-
-    init(floats: Int) {
-        base = UnsafeMutableRawPointer.allocate(byteCount: floats * 4, alignment: 64).bindMemory(to: Float.self, capacity: floats)
+    /// Squeeze-and-excite buffers for a group: pooled (group, c), hidden (group, squeeze), gate (group, c).
+    struct Squeeze {
+        let pooled, hidden, gate: UnsafeMutablePointer<Float>
     }
 
-    deinit { base.deallocate() }
-}
+    let patches, activationA, activationB, expanded, depthwise: UnsafeMutablePointer<Float>
+    let groupA, groupB, groupExpanded, groupDepthwise: UnsafeMutablePointer<Float>
+    let squeeze: Squeeze
+    private let memory: ScratchRegions
 
-/// Scratch memory kept between calls, so steady-state extraction allocates nothing.
-final class MobileNetV3ScratchPool: @unchecked Sendable {
-    // Unchecked: `free` is only touched under `lock`.
-    private let lock = NSLock()
-    private var free: [MobileNetV3Scratch] = []
-    private let floats: Int
-
-    init(floats: Int) { self.floats = floats }
-
-    func take() -> MobileNetV3Scratch {
-        lock.lock()
-        let scratch = free.popLast()
-        lock.unlock()
-        return scratch ?? MobileNetV3Scratch(floats: floats)
-    }
-
-    func give(_ scratch: MobileNetV3Scratch) {
-        lock.lock()
-        free.append(scratch)
-        lock.unlock()
+    init(model m: FoldedMobileNetV3) {
+        let group = m.groupSize
+        memory = ScratchRegions(counts: [
+            m.patchesCount, m.activationCount, m.activationCount, m.expandedCount, m.depthwiseCount,
+            group * m.groupActivationCount, group * m.groupActivationCount, group * m.groupExpandedCount,
+            group * m.groupDepthwiseCount, group * m.channelsCount, group * m.squeezeCount, group * m.channelsCount,
+        ])
+        let r = memory.regions
+        (patches, activationA, activationB, expanded, depthwise) = (r[0], r[1], r[2], r[3], r[4])
+        (groupA, groupB, groupExpanded, groupDepthwise) = (r[5], r[6], r[7], r[8])
+        squeeze = Squeeze(pooled: r[9], hidden: r[10], gate: r[11])
     }
 }

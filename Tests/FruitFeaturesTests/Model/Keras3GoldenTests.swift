@@ -15,7 +15,8 @@ import Testing
         #expect(architectures.isSuperset(of: ["MobileNetV2", "MobileNetV3Large", "MobileNetV3Small", "MobileNetV3SmallMinimalistic"]))
     }
 
-    /// JPEG bytes → KerasPreprocessor (Pillow's resize) → the backbone the file holds → ≤ 1e-4 from Keras.
+    /// JPEG bytes → KerasPreprocessor (Pillow's resize) → the backbone the file holds → ≤ 1e-4 from Keras, at
+    /// every kernel level this machine runs.
     @Test(arguments: Keras3Goldens.fileNames)
     func fixtureJPEGsMatchKeras(_ name: String) throws {
         let index = try Keras3Goldens.index()
@@ -25,10 +26,12 @@ import Testing
         let preprocessor = KerasPreprocessor()
         for (path, expected) in zip(index.images, golden) {
             let input = try preprocessor.preprocessFile(atPath: FixturePaths.root.appendingPathComponent(path).path)
-            let found = try features(input)
-            #expect(found.count == file.feature_count)
-            let difference = maxAbsoluteDifference(found, expected)
-            #expect(difference <= Self.tolerance, "\(name), \(path): max |swift − keras| = \(difference)")
+            for level in KernelLevel.supported {
+                let found = try KernelLevel.withThreadLevel(level) { () throws -> [Float] in try features(input) }
+                #expect(found.count == file.feature_count)
+                let difference = maxAbsoluteDifference(found, expected)
+                #expect(difference <= Self.tolerance, "\(name) at \(level), \(path): max |swift − keras| = \(difference)")
+            }
         }
     }
 

@@ -62,6 +62,49 @@ import Testing
         }
     }
 
+    /// Every MobileNetV3 fixture (Large, Small, minimalistic; legacy and Keras 3 files) at every level, from the
+    /// fixture JPEGs: ≤ 1e-4 from tf.keras; the images in one call (groups of 8 and of 2) give the same bits as
+    /// each image alone; the levels against each other.
+    @Test func everyLevelGivesKerasFeaturesForMobileNetV3() throws {
+        let index = try Keras3Goldens.index()
+        let preprocessor = KerasPreprocessor()
+        let inputs = try index.images.map {
+            try preprocessor.preprocessFile(atPath: FixturePaths.root.appendingPathComponent($0).path)
+        }
+        let files = index.files.filter { $0.value.architecture.hasPrefix("MobileNetV3") }.sorted { $0.key < $1.key }
+        #expect(files.count >= 3)
+        for (name, file) in files {
+            let golden = try Keras3Goldens.features(file, images: inputs.count)
+            let weights = try KerasWeightsFile(contentsOf: Keras3Goldens.weightsURL(name)).mobileNetV3Weights()
+            let extractor = try MobileNetV3Extractor(weights: weights)
+            let pairs = try MobileNetV3Extractor(weights: weights, groupSize: 2)
+            var byLevel: [(KernelLevel, [[Float]])] = []
+            for level in KernelLevel.supported {
+                let (together, inPairs, alone) = try KernelLevel.withThreadLevel(level) {
+                    () throws -> ([[Float]], [[Float]], [[Float]]) in
+                    (try extractor.features(of: inputs), try pairs.features(of: inputs),
+                     try inputs.map { try extractor.features(of: $0) })
+                }
+                #expect(together == alone, "\(name) at \(level): features depend on the batch")
+                #expect(inPairs == alone, "\(name) at \(level): features depend on the group size")
+                for ((path, expected), actual) in zip(zip(index.images, golden), together) {
+                    let difference = maxAbsoluteDifference(actual, expected)
+                    #expect(difference <= Self.tolerance, "\(name) at \(level), \(path): max |swift − keras| = \(difference)")
+                }
+                byLevel.append((level, together))
+            }
+            for (level, features) in byLevel.dropFirst() {
+                let difference = maxAbsoluteDifference(features.flatMap { $0 }, byLevel[0].1.flatMap { $0 })
+                #expect(difference <= Self.tolerance, "\(name): \(level) vs \(byLevel[0].0): \(difference)")
+            }
+            // AVX-512 and AVX2 compute each element with the same multiply-adds.
+            let simd = byLevel.filter { $0.0 >= .avx2 }
+            for (level, features) in simd.dropFirst() {
+                #expect(features == simd[0].1, "\(name): \(level) vs \(simd[0].0) not bit-identical")
+            }
+        }
+    }
+
     /// Small input sizes and every execution plan, at every level: bit-identical within the level, and within
     /// the tolerance of the double-precision reference.
     @Test(arguments: [33, 45])

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 @testable import FruitFeatures
 
-/// The fast MobileNetV3 path (folded BatchNorms, CKernels, both builds) against ReferenceMobileNetV3, and the
+/// The fast MobileNetV3 path (folded BatchNorms, CKernels, every kernel level, every group size) against ReferenceMobileNetV3, and the
 /// reference itself against Keras.
 @Suite struct MobileNetV3ReferenceTests {
     struct Case: CustomStringConvertible, Sendable {
@@ -43,12 +43,20 @@ import Testing
         let scale = max(1, expected.map(abs).max() ?? 0)
         let spread = (expected.max() ?? 0) - (expected.min() ?? 0)
         #expect(spread > 1e-3, "the random network lost the image: features all equal")
-        defer { ffk_set_simd_enabled(1) }
-        for (enabled, build) in [(Int32(1), "simd"), (Int32(0), "portable")] {
-            ffk_set_simd_enabled(enabled)
-            let features = try extractor.features(of: preprocessed)
-            let difference = maxAbsoluteDifference(features, expected)
-            #expect(difference <= 1e-4 * scale, "\(test) \(build): max |fast − reference| = \(difference)")
+        // Two more images, so groups of 1, 2 and 8 split the batch differently.
+        let others = [Self.image(size: test.size, seed: 8).preprocessed, Self.image(size: test.size, seed: 9).preprocessed]
+        for level in KernelLevel.supported {
+            try KernelLevel.withThreadLevel(level) { () throws -> Void in
+                let features = try extractor.features(of: preprocessed)
+                let difference = maxAbsoluteDifference(features, expected)
+                #expect(difference <= 1e-4 * scale, "\(test) \(level): max |fast − reference| = \(difference)")
+                let alone = try ([preprocessed] + others).map { try extractor.features(of: $0) }
+                for groupSize in [1, 2, 8] {
+                    let grouped = try MobileNetV3Extractor(weights: weights, inputSize: test.size, groupSize: groupSize)
+                    #expect(try grouped.features(of: [preprocessed] + others) == alone,
+                            "\(test) \(level), groups of \(groupSize): not bit-identical to one image per call")
+                }
+            }
         }
     }
 
