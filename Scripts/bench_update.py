@@ -1,18 +1,23 @@
 #!/usr/bin/env python3
 """Benchmark of `fruitfeatures extract --update` against a full extraction.
 
-    .venv/bin/python Scripts/bench_update.py [N ...]        default: 2000
+    .venv/bin/python Scripts/bench_update.py [--images N ...] [--jobs J]     default: --images 2000
+    .venv/bin/python Scripts/bench_update.py --images 2000 --images 20000
 
 For each N: builds a tree of N distinct 100×100 JPEGs (the fixture photos, each copy shifted and tinted by its
 own seeded amount and saved by Pillow, so no two files share bytes), runs a full `fruitfeatures extract`, then
 changes the tree as a growing collection changes — 5 % new photos, 2.5 % removed, 0.5 % re-encoded (same
 pixels saved at another quality, so new bytes) — and runs `extract --update`. Prints both wall times (process
 start-up included), their ratio and the update's counts from summary.json (a sanity check: network passes must
-equal new + re-encoded). The goal in issue 15: the update ≤ 0.3 × the full run at N = 2000, ≤ 0.15 × at 20 000.
+equal new + re-encoded), after a line naming the machine: core count, the CPU as lscpu names it (model name,
+family and model, which tell Zen 3 from Zen 4 where the model name says only "AMD EPYC"), its widest SIMD
+level and the kernel level FruitFeatures ran at. The goal in issue 15: the update ≤ 0.3 × the full run at
+N = 2000, ≤ 0.15 × at 20 000.
 
 Uses the release binary (`swift build -c release --product fruitfeatures` first) and the bundled random
 weights unless WEIGHTS is set. Time figures are only meaningful on an otherwise idle machine.
 """
+import argparse
 import glob
 import json
 import os
@@ -52,29 +57,58 @@ def timed(command):
     return time.perf_counter() - start
 
 
+def cpu():
+    """Model name, family, model and the widest SIMD level of this machine's CPU, as lscpu (else /proc/cpuinfo)
+    gives them."""
+    fields = {}
+    try:
+        listing = subprocess.run(["lscpu"], capture_output=True, text=True, check=True,
+                                 env={**os.environ, "LC_ALL": "C"}).stdout
+        fields = {key.strip(): value.strip() for key, value in
+                  (line.split(":", 1) for line in listing.splitlines() if ":" in line)}
+        name, family, model = fields.get("Model name"), fields.get("CPU family"), fields.get("Model")
+        flags = fields.get("Flags", "").split()
+    except (OSError, subprocess.CalledProcessError):
+        name = family = model = None
+        flags = []
+    if not (name and family and model and flags):
+        with open("/proc/cpuinfo") as cpuinfo:
+            first = dict(line.split(":", 1) for line in cpuinfo.read().split("\n\n")[0].splitlines() if ":" in line)
+        first = {key.strip(): value.strip() for key, value in first.items()}
+        name, family, model = first.get("model name", "?"), first.get("cpu family", "?"), first.get("model", "?")
+        flags = first.get("flags", "").split()
+    simd = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "SSE (no AVX2)"
+    return f"{name} (family {family} model {model}, {simd})"
+
+
 def main():
-    sizes = [int(value) for value in sys.argv[1:]] or [2000]
+    parser = argparse.ArgumentParser(description="fruitfeatures extract --update against a full extract")
+    parser.add_argument("--images", type=int, action="append", metavar="N",
+                        help="photos in the tree (repeat for several sizes; default 2000)")
+    parser.add_argument("--jobs", type=int, default=None, help="passed to both runs (default: the CLI's, all cores)")
+    parser.add_argument("sizes", type=int, nargs="*", metavar="N", help="the same as --images N")
+    arguments = parser.parse_args()
+    sizes = (arguments.images or []) + arguments.sizes or [2000]
+    if any(n < 40 for n in sizes):
+        parser.error("N must be at least 40 (2.5 % of N removed, 0.5 % re-encoded: at least one of each)")
+    jobs = ["--jobs", str(arguments.jobs)] if arguments.jobs else []
     binary = os.environ.get("FRUITFEATURES", os.path.join(ROOT, ".build", "release", "fruitfeatures"))
     weights = os.environ.get("WEIGHTS", os.path.join(ROOT, "Fixtures", "weights", "mobilenet_v2_1.0_224_random.h5"))
     sources = sorted(glob.glob(os.path.join(ROOT, "Fixtures", "images", "*", "*.jpg")))
-    # "AMD EPYC" alone does not say Zen 3 or Zen 4: name the family, model and the widest SIMD too.
-    with open("/proc/cpuinfo") as cpuinfo:
-        fields = dict(line.split(":", 1) for line in cpuinfo.read().split("\n\n")[0].splitlines() if ":" in line)
-    fields = {key.strip(): value.strip() for key, value in fields.items()}
-    flags = fields.get("flags", "").split()
-    simd = "avx512f" if "avx512f" in flags else "avx2" if "avx2" in flags else "no avx2"
-    print(f"machine: {os.cpu_count()} cores, {fields.get('model name', '?')} (family {fields.get('cpu family', '?')} "
-          f"model {fields.get('model', '?')}, {simd}); load average {os.getloadavg()[0]:.1f}")
-    print(f"{'images':>8} {'full s':>9} {'update s':>9} {'ratio':>7}  update counts")
+    print(f"machine: {os.cpu_count()} cores, {cpu()}; load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"{'images':>8} {'full s':>9} {'update s':>9} {'ratio':>7}  kernel level; update counts", flush=True)
     for n in sizes:
         work = tempfile.mkdtemp(prefix="ff-bench-update-")
         try:
             tree, out = os.path.join(work, "photos"), os.path.join(work, "out")
             paths = [write(tree, sources, index) for index in range(n)]
-            full = timed([binary, "extract", tree, "--output", out, "--weights", weights, "--no-progress"])
+            full = timed([binary, "extract", tree, "--output", out, "--weights", weights, "--no-progress"] + jobs)
+            with open(os.path.join(out, "summary.json")) as file:
+                kernel_level = json.load(file).get("kernel_level", "?")
             rng = random.Random(n)
             removed = rng.sample(range(n), max(1, n * 25 // 1000))
-            kept = [index for index in range(n) if index not in set(removed)]
+            gone = set(removed)
+            kept = [index for index in range(n) if index not in gone]
             reencoded = rng.sample(kept, max(1, n * 5 // 1000))
             for index in removed:
                 os.remove(paths[index])
@@ -83,13 +117,14 @@ def main():
             added = max(1, n * 5 // 100)
             for index in range(n, n + added):
                 write(tree, sources, index)
-            update = timed([binary, "extract", tree, "--output", out, "--update", "--no-progress"])
+            update = timed([binary, "extract", tree, "--output", out, "--update", "--no-progress"] + jobs)
             with open(os.path.join(out, "summary.json")) as file:
                 counts = json.load(file)["update"]
             expected = {"new": added, "changed": len(reencoded), "removed": len(removed),
                         "network_passes": added + len(reencoded)}
             wrong = {key: (counts[key], value) for key, value in expected.items() if counts[key] != value}
-            print(f"{n:>8} {full:>9.2f} {update:>9.2f} {update / full:>7.3f}  " + json.dumps(counts))
+            print(f"{n:>8} {full:>9.2f} {update:>9.2f} {update / full:>7.3f}  kernel level {kernel_level}; "
+                  + json.dumps(counts), flush=True)
             if wrong:
                 print(f"unexpected counts (got, expected): {wrong}", file=sys.stderr)
                 return 1

@@ -2,7 +2,7 @@
 
     python -m fruitfeatures.spark INPUT OUTPUT --weights FILE [--components K] [--partitions N]
         [--max-records-per-batch N] [--pca {spark,own,none}] [--pca-model pca.h5] [--centring C] [--csv]
-        [--update [--checksum] [--keep-pca]]
+    python -m fruitfeatures.spark INPUT OUTPUT --update [--checksum] [--keep-pca] [--partitions N] ...
 
 INPUT is any path Spark reads (file:, hdfs://, s3a://...). Steps, as in the notebook:
   1. binaryFile with pathGlobFilter '*.jpg' and recursiveFileLookup; label = parent folder
@@ -27,7 +27,10 @@ INPUT is any path Spark reads (file:, hdfs://, s3a://...). Steps, as in the note
 With --update, OUTPUT's raw features are reused: files whose path, length and modificationTime are unchanged
 are not read, other files are read and hashed and reuse the features of identical bytes seen before, and
 only new bytes go through the network; the new datasets are written beside the old ones (OUTPUT/_update) and
-then switched in, summary.json last (see Docs/spark.md for what a reader sees meanwhile).
+then switched in, summary.json last (see Docs/spark.md for what a reader sees meanwhile). An update keeps the
+settings OUTPUT/summary.json records (input, weights, glob, components, PCA method, saved model, centring, CSV):
+they need not be given again, and one given with another value is an error naming both; --partitions,
+--max-records-per-batch and --master are free.
 """
 
 import argparse
@@ -47,6 +50,10 @@ from fruitfeatures.statistics import ScatterStatistics
 #: Principal components kept unless --components says otherwise (the notebook's PCA(k=200)).
 DEFAULT_COMPONENTS = 200
 
+#: The settings a run records in summary.json ("settings") and an update keeps, with their defaults.
+RECORDED_SETTINGS = {"glob": "*.jpg", "components": None, "pca": "spark", "pca_model": None,
+                     "centring": "uncentred", "csv": False}
+
 #: The schema of the extraction UDF's result.
 EXTRACTION_SCHEMA = "features array<float>, error string"
 
@@ -56,32 +63,39 @@ _extractors = {}
 
 
 def parse_arguments(argv=None):
-    """The job's options from the command line (sys.argv[1:] by default)."""
+    """The job's options from the command line (sys.argv[1:] by default).
+
+    With --update the recorded settings (RECORDED_SETTINGS, the input and the weights) that were not given stay
+    None: run() takes them from OUTPUT/summary.json (resolve_update_settings)."""
     parser = argparse.ArgumentParser(
         prog="python -m fruitfeatures.spark",
         description="MobileNetV2 features + PCA of a folder tree of JPEG images on Spark (FruitFeatures).")
     parser.add_argument("input", help="folder of images, one sub-folder per label (file:, hdfs://, s3a://...)")
     parser.add_argument("output", help="folder receiving features/, raw_features/, errors/, summary.json")
-    parser.add_argument("--weights", required=True,
-                        help="MobileNetV2 Keras .h5 weights: a local path or any URI SparkContext.addFile reads")
+    parser.add_argument("--weights", default=None,
+                        help="MobileNetV2 Keras .h5 weights: a local path or any URI SparkContext.addFile reads "
+                             "(required except with --update, which keeps the run's)")
     parser.add_argument("--components", type=int, default=None,
                         help="principal components to keep (default 200, fewer if there are not enough images)")
     parser.add_argument("--partitions", type=int, default=None,
                         help="repartition the images into N partitions before extraction (the notebook used 21)")
     parser.add_argument("--max-records-per-batch", type=int, default=None,
                         help="spark.sql.execution.arrow.maxRecordsPerBatch: images per UDF batch (Spark: 10000)")
-    parser.add_argument("--pca", choices=["spark", "own", "none"], default="spark",
-                        help="spark: pyspark.ml PCA (the notebook's); own: FruitFeatures' PCA from a distributed "
-                             "mean/scatter aggregation; none: raw features only")
+    parser.add_argument("--pca", choices=["spark", "own", "none"], default=None,
+                        help="spark (default): pyspark.ml PCA (the notebook's); own: FruitFeatures' PCA from a "
+                             "distributed mean/scatter aggregation; none: raw features only")
     parser.add_argument("--pca-model", default=None,
                         help="apply this saved pca.h5 (from --pca own or the fruitfeatures CLI) instead of fitting")
-    parser.add_argument("--centring", choices=["uncentred", "centred"], default="uncentred",
-                        help="--pca own: project x (uncentred, as pyspark.ml) or x - mean (centred, scikit-learn)")
-    parser.add_argument("--glob", default="*.jpg", help="pathGlobFilter for the image files ('*.jpg')")
-    parser.add_argument("--csv", action="store_true", help="also write OUTPUT/features_csv (path,label,feature_0..)")
+    parser.add_argument("--centring", choices=["uncentred", "centred"], default=None,
+                        help="--pca own: project x (uncentred, the default, as pyspark.ml) or x - mean (centred, "
+                             "scikit-learn)")
+    parser.add_argument("--glob", default=None, help="pathGlobFilter for the image files ('*.jpg')")
+    parser.add_argument("--csv", action="store_true", default=None,
+                        help="also write OUTPUT/features_csv (path,label,feature_0..)")
     parser.add_argument("--master", default=None, help="Spark master when not set by spark-submit (e.g. local[2])")
     parser.add_argument("--update", action="store_true",
-                        help="reuse OUTPUT's raw features: extract only new or changed images, then switch OUTPUT")
+                        help="reuse OUTPUT's raw features: extract only new or changed images, then switch OUTPUT; "
+                             "the run's settings are kept")
     parser.add_argument("--checksum", action="store_true",
                         help="--update: hash every file instead of trusting an unchanged length and modification time")
     parser.add_argument("--keep-pca", action="store_true",
@@ -97,11 +111,78 @@ def parse_arguments(argv=None):
         parser.error("--partitions must be at least 1")
     if options.max_records_per_batch is not None and options.max_records_per_batch < 1:
         parser.error("--max-records-per-batch must be at least 1")
-    if options.pca_model and options.pca == "none":
-        parser.error("--pca-model applies a model: it cannot go with --pca none")
-    if options.centring == "centred" and options.pca == "spark" and not options.pca_model:
-        parser.error("pyspark.ml's PCA projects uncentred rows; use --pca own for --centring centred")
+    if not options.update:
+        problem = complete_settings(options)
+        if problem:
+            parser.error(problem)
     return options
+
+
+def complete_settings(options, recorded=None):
+    """Fills the settings not given from `recorded` (an earlier run's, for an update) or the defaults, then checks
+    that they go together; returns what is wrong, or None."""
+    for name, default in RECORDED_SETTINGS.items():
+        if getattr(options, name) is None:
+            setattr(options, name, (recorded or {}).get(name, default))
+    if not options.weights:
+        return "--weights is required (an update keeps the weights of the run it updates)"
+    if options.pca_model and options.pca == "none":
+        return "--pca-model applies a model: it cannot go with --pca none"
+    if options.centring == "centred" and options.pca == "spark" and not options.pca_model:
+        return "pyspark.ml's PCA projects uncentred rows; use --pca own for --centring centred"
+    return None
+
+
+def location(uri):
+    """`uri` as compared between runs: a local path (also file:) absolute with links resolved, others as given
+    without a trailing slash."""
+    if uri.startswith("file://"):
+        uri = uri[len("file://"):]
+    elif uri.startswith("file:"):
+        uri = uri[len("file:"):]
+    elif "://" in uri:
+        return uri.rstrip("/")
+    return os.path.realpath(uri)
+
+
+def resolve_update_settings(options, summary):
+    """For --update: the run's settings from its `summary` (OUTPUT/summary.json) where the command line did not
+    give them; a setting given with another value is an error naming both (SystemExit). Operational options
+    (--partitions, --max-records-per-batch, --master) are free."""
+    recorded = dict(summary.get("settings") or {})
+    conflicts = []
+    recorded_input = summary.get("input_absolute") or location(summary.get("input", options.input))
+    if location(options.input) != recorded_input:
+        conflicts.append(f"INPUT {location(options.input)} (the run was made from {recorded_input})")
+    recorded_weights = recorded.pop("weights", None) or summary.get("weights")
+    if options.weights is None:
+        options.weights = recorded_weights
+    elif recorded_weights and location(options.weights) != location(recorded_weights):
+        conflicts.append(f"--weights {options.weights} (the run has {recorded_weights})")
+
+    for name in RECORDED_SETTINGS:
+        given, earlier = getattr(options, name), recorded.get(name)
+        if given is None or name not in recorded:
+            continue
+        if name == "csv":
+            if given != bool(earlier):
+                conflicts.append("--csv (the run writes no CSV)")
+        elif (location(given) if name == "pca_model" else given) != (
+                location(earlier) if name == "pca_model" and earlier else earlier):
+            shown = {"components": "the default", "pca_model": "none"}.get(name, "none") if earlier is None else earlier
+            conflicts.append(f"--{name.replace('_', '-')} {given} (the run has {shown})")
+    if conflicts:
+        raise SystemExit("fruitfeatures.spark: --update keeps the run's settings; these differ: " + "; ".join(conflicts))
+    problem = complete_settings(options, recorded)
+    if problem:
+        raise SystemExit(f"fruitfeatures.spark: {problem}")
+
+
+def recorded_settings(options):
+    """The settings summary.json records, for a later --update (the weights as a location it can be found at)."""
+    settings = {name: getattr(options, name) for name in RECORDED_SETTINGS}
+    settings["weights"] = location(options.weights) if _is_local(options.weights) else options.weights
+    return settings
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -328,6 +409,13 @@ def fetch_file(spark, uri, local):
     return local
 
 
+def fetch_text(spark, uri):
+    """The text of the file at `uri` (local or on any Hadoop file system)."""
+    with tempfile.TemporaryDirectory() as directory:
+        with open(fetch_file(spark, uri, os.path.join(directory, "text"))) as file:
+            return file.read()
+
+
 def publish_text(spark, text, uri):
     with tempfile.TemporaryDirectory() as directory:
         local = os.path.join(directory, "text")
@@ -474,6 +562,15 @@ def run(spark, options):
     from pyspark.sql.functions import col, count, when
 
     started = time.perf_counter()
+    summary_file = join_path(options.output, "summary.json")
+    updating = bool(getattr(options, "update", False)) and _exists(spark, summary_file)
+    if updating:
+        # Before anything is read or written: a refused update leaves OUTPUT as it was.
+        resolve_update_settings(options, json.loads(fetch_text(spark, summary_file)))
+    elif any(getattr(options, name, None) is None for name in RECORDED_SETTINGS) or not options.weights:
+        problem = complete_settings(options)  # --update of a missing run: a plain run with the defaults
+        if problem:
+            raise SystemExit(f"fruitfeatures.spark: {problem}")
     if options.max_records_per_batch:
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(options.max_records_per_batch))
     weights_name, weights_fallback = distribute_weights(spark, options.weights)
@@ -481,7 +578,6 @@ def run(spark, options):
 
     images = load_images(spark, options)
     earlier_raw = join_path(options.output, "raw_features")
-    updating = bool(getattr(options, "update", False)) and _exists(spark, join_path(options.output, "summary.json"))
     # An update writes beside the earlier datasets (which it reads) and switches them in at the end.
     target = join_path(options.output, "_update") if updating else options.output
     earlier = None
@@ -529,9 +625,9 @@ def run(spark, options):
             warnings.append(f"{extracted_count} images support at most {extracted_count - 1} components; "
                             f"keeping {extracted_count - 1} instead of {k}")
             k = extracted_count - 1
-    if keep_pca:
+    if keep_pca and not options.pca_model:
         fitted = apply_saved_pca(spark, join_path(options.output, "pca.h5"))
-    elif options.pca_model:
+    elif options.pca_model:  # also an update of such a run with --keep-pca: the same saved model
         fitted = apply_saved_pca(spark, options.pca_model)
     elif options.pca == "spark":
         fitted = fit_spark_pca(good, k)
@@ -561,8 +657,10 @@ def run(spark, options):
     summary = {
         "version": _library_version(),
         "input": options.input,
+        "input_absolute": location(options.input),
         "output": options.output,
         "weights": options.weights,
+        "settings": recorded_settings(options),
         # The CLI's names (summary.json of fruitfeatures extract) where they mean the same.
         "images": {"found": extracted_count + failed_count, "processed": extracted_count, "failed": failed_count},
         "images_per_second": round((extracted_count + failed_count) / extraction_seconds, 3),

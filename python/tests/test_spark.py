@@ -64,8 +64,8 @@ def cli_run(images, tmp_path_factory):
     return output
 
 
-def run_job(spark, images, output, *arguments):
-    options = job.parse_arguments([str(images), str(output), "--weights", WEIGHTS, *arguments])
+def run_job(spark, images, output, *arguments, weights=WEIGHTS):
+    options = job.parse_arguments([str(images), str(output), *(["--weights", weights] if weights else []), *arguments])
     return job.run(spark, options)
 
 
@@ -283,9 +283,14 @@ def test_update_equals_a_fresh_run_and_extracts_only_new_bytes(spark, tmp_path):
     root = _tree(tmp_path)
     output = tmp_path / "out"
     arguments = ("--pca", "own", "--centring", "centred", "--components", "3")
-    run_job(spark, root, output, *arguments)
+    first = run_job(spark, root, output, *arguments)
+    assert first["settings"] == {"glob": "*.jpg", "components": 3, "pca": "own", "pca_model": None,
+                                 "centring": "centred", "csv": False, "weights": os.path.realpath(WEIGHTS)}
     _change(root)
-    summary = run_job(spark, root, output, *arguments, "--update")
+    # Only --update (and an operational option): input, weights and settings come from summary.json.
+    summary = run_job(spark, root, output, "--update", "--partitions", "2", weights=None)
+    assert summary["settings"] == first["settings"]
+    assert summary["pca"]["method"] == "own" and summary["pca"]["components"] == 3 and summary["pca"]["centred"]
     assert summary["update"] == {"reused": 6, "new": 1, "changed": 1, "moved": 2, "removed": 2, "failed": 0,
                                  "network_passes": 2, "pca": "refit"}
     assert not os.path.exists(output / "_update") and not os.path.exists(output / "_previous")
@@ -312,3 +317,44 @@ def test_update_equals_a_fresh_run_and_extracts_only_new_bytes(spark, tmp_path):
     assert kept["update"]["pca"] == "kept" and kept["update"]["network_passes"] == 1 and kept["update"]["reused"] == 10
     with open(output / "pca.h5", "rb") as file:
         assert file.read() == before
+
+
+def test_an_update_refuses_options_that_differ_from_the_run_s(spark, tmp_path):
+    """An option given with another value than OUTPUT/summary.json's is an error naming both, before anything is
+    read or written; options given with the recorded value, and operational ones, are accepted."""
+    root = _tree(tmp_path)
+    output = tmp_path / "out"
+    os.makedirs(output)
+    earlier = {"input": str(root), "input_absolute": os.path.realpath(root), "weights": WEIGHTS,
+               "settings": {"glob": "*.jpg", "components": 3, "pca": "own", "pca_model": None,
+                            "centring": "centred", "csv": False, "weights": os.path.realpath(WEIGHTS)}}
+    (output / "summary.json").write_text(json.dumps(earlier))
+    listing = sorted(os.listdir(output))
+    cases = [
+        (["--components", "4"], "--components 4 (the run has 3)"),
+        (["--glob", "*.jpeg"], "--glob *.jpeg (the run has *.jpg)"),
+        (["--centring", "uncentred"], "--centring uncentred (the run has centred)"),
+        (["--pca", "spark"], "--pca spark (the run has own)"),
+        (["--pca-model", str(tmp_path / "pca.h5")], f"--pca-model {tmp_path / 'pca.h5'} (the run has none)"),
+        (["--csv"], "--csv (the run writes no CSV)"),
+        (["--weights", str(tmp_path / "other.h5")], f"--weights {tmp_path / 'other.h5'} (the run has {os.path.realpath(WEIGHTS)})"),
+    ]
+    for arguments, message in cases:
+        options = job.parse_arguments([str(root), str(output), "--update", "--partitions", "3", *arguments])
+        with pytest.raises(SystemExit, match="--update keeps the run's settings; these differ: ") as refusal:
+            job.run(spark, options)
+        assert message in str(refusal.value), (arguments, str(refusal.value))
+        assert sorted(os.listdir(output)) == listing
+    # Another input folder is named with the recorded one.
+    other = tmp_path / "other"
+    os.makedirs(other)
+    with pytest.raises(SystemExit) as refusal:
+        job.run(spark, job.parse_arguments([str(other), str(output), "--update"]))
+    assert f"INPUT {os.path.realpath(other)} (the run was made from {os.path.realpath(root)})" in str(refusal.value)
+    # Values equal to the recorded ones are settled without error, the rest inherited.
+    options = job.parse_arguments([str(root), str(output), "--update", "--components", "3", "--pca", "own",
+                                   "--weights", WEIGHTS, "--max-records-per-batch", "4"])
+    job.resolve_update_settings(options, earlier)
+    assert (options.glob, options.components, options.pca, options.centring, options.csv, options.weights) == (
+        "*.jpg", 3, "own", "centred", False, WEIGHTS)
+    assert sorted(os.listdir(output)) == listing

@@ -23,6 +23,9 @@ struct JournalRecord: Sendable, Equatable {
     var features: [Float] = []
     /// The content identity of each `.features` entry, in order; empty when the record carries none.
     var identities: [ImageIdentity] = []
+    /// The `.features` entries (their index among them, ascending) whose features came out of the network in this
+    /// run, rather than being reused: summary.json's network-pass count, and what a resumed run can copy.
+    var networkRows: [Int] = []
     /// Seconds the batch spent reading, preprocessing and in the network (for summary.json).
     var readSeconds = 0.0
     var preprocessSeconds = 0.0
@@ -44,10 +47,11 @@ struct JournalDamage: Error, CustomStringConvertible {
 /// A file is a sequence of records, one per finished batch:
 /// `u32 payload length, u32 CRC-32 of the payload, payload`, all little-endian. The payload is
 /// `u32 entry count, f64 read seconds, f64 preprocess seconds, f64 network seconds`, then per entry
-/// `u8 kind (0 features, 1 failure, 2 features with identity), u32 length + UTF-8 path, u32 length + UTF-8
-/// label or reason`, for kinds 0 and 2 `featureCount × f32`, and for kind 2 `u32 length + hexadecimal SHA-256,
-/// i64 size, i64 modification time (ns)`. A record written in part (the process was killed, the disk
-/// filled up) fails its length or CRC check, and so does everything after it.
+/// `u8 kind (0 features, 1 failure, 2 features with identity, 3 features with identity computed by the network),
+/// u32 length + UTF-8 path, u32 length + UTF-8 label or reason`, for kinds 0, 2 and 3 `featureCount × f32`, and
+/// for kinds 2 and 3 `u32 length + hexadecimal SHA-256, i64 size, i64 modification time (ns)`. A record written
+/// in part (the process was killed, the disk filled up) fails its length or CRC check, and so does everything
+/// after it.
 enum JournalFormat {
     /// The record header: length and CRC-32.
     static let headerSize = 8
@@ -62,11 +66,14 @@ enum JournalFormat {
             append(seconds.bitPattern, to: &payload)
         }
         var row = 0
+        var networkRows = record.networkRows[...]
         for entry in record.entries {
             switch entry {
             case .features(let path, let label):
                 let identity = row < record.identities.count ? record.identities[row] : nil
-                payload.append(identity == nil ? 0 : 2)
+                let computed = networkRows.first == row
+                if computed { networkRows.removeFirst() }
+                payload.append(identity == nil ? 0 : computed ? 3 : 2)
                 appendText(path, to: &payload)
                 appendText(label, to: &payload)
                 for value in record.features[(row * featureCount)..<((row + 1) * featureCount)] {
@@ -120,7 +127,7 @@ enum JournalFormat {
         for _ in 0..<count {
             guard let kind = take(1)?.first, let path = text(), let second = text() else { return nil }
             switch kind {
-            case 0, 2:
+            case 0, 2, 3:
                 guard let values = take(featureCount * 4) else { return nil }
                 var index = values.startIndex
                 for _ in 0..<featureCount {
@@ -131,9 +138,10 @@ enum JournalFormat {
                 }
                 record.entries.append(.features(path: path, label: second))
                 // Identities are all or nothing within a record: they are matched to rows by position.
-                if kind == 2 {
+                if kind != 0 {
                     guard record.identities.count == record.entries.count - 1 - failures,
                           let sha256 = text(), let size = integer(UInt64.self), let time = integer(UInt64.self) else { return nil }
+                    if kind == 3 { record.networkRows.append(record.identities.count) }
                     record.identities.append(ImageIdentity(
                         sha256: sha256, size: Int64(bitPattern: size), modificationTimeNanoseconds: Int64(bitPattern: time)))
                 } else if !record.identities.isEmpty {
@@ -149,6 +157,27 @@ enum JournalFormat {
         return cursor == payload.count ? record : nil
     }
 
+    /// Where each `.features` entry's features start in the encoded record (header included), in entry order:
+    /// a later reader finds one row's features without decoding the record.
+    static func featureOffsets(of record: JournalRecord, featureCount: Int) -> [Int] {
+        var offsets: [Int] = []
+        var offset = headerSize + 4 + 3 * 8
+        var row = 0
+        for entry in record.entries {
+            switch entry {
+            case .features(let path, let label):
+                offset += 1 + 4 + path.utf8.count + 4 + label.utf8.count
+                offsets.append(offset)
+                offset += featureCount * 4
+                if row < record.identities.count { offset += 4 + record.identities[row].sha256.utf8.count + 16 }
+                row += 1
+            case .failure(let path, let reason):
+                offset += 1 + 4 + path.utf8.count + 4 + reason.utf8.count
+            }
+        }
+        return offsets
+    }
+
     private static func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
@@ -159,7 +188,8 @@ enum JournalFormat {
     }
 }
 
-/// Appends records to the checkpoint journal, each one synced to disk before the next batch counts as done.
+/// Appends records to the checkpoint journal, each one synced to disk before the next batch counts as done, and
+/// reads features back from records already written.
 final class CheckpointJournalWriter {
     let path: String
     let featureCount: Int
@@ -175,7 +205,7 @@ final class CheckpointJournalWriter {
         do {
             // Non-blocking, so that a FIFO in its place fails instead of waiting for a reader; then it must be regular.
             descriptor = try FileDescriptor.open(
-                FilePath(path), .writeOnly, options: [.create, .closeOnExec, .nonBlocking],
+                FilePath(path), .readWrite, options: [.create, .closeOnExec, .nonBlocking],
                 permissions: [.ownerReadWrite, .groupRead, .otherRead])
         } catch {
             throw OutputError(.create, path: path, reason: "cannot open the checkpoint journal: \(error)")
@@ -198,8 +228,13 @@ final class CheckpointJournalWriter {
 
     deinit { try? descriptor.close() }
 
-    /// Appends one record and syncs it. On failure the journal is cut back to its previous end (when possible).
-    func append(_ record: JournalRecord) throws(OutputError) {
+    /// Appends one record and, unless `sync` is false, syncs it (and every record before it) to disk; returns the
+    /// offset it starts at. On failure the journal is cut back to its previous end (when possible).
+    ///
+    /// An unsynced record may be lost or torn by a machine crash (not by a killed process); a resumed run then
+    /// cuts the journal there and does that work again, so only records of cheap work should skip the sync.
+    @discardableResult
+    func append(_ record: JournalRecord, sync: Bool = true) throws(OutputError) -> Int {
         let bytes = JournalFormat.encode(record, featureCount: featureCount)
         var failure = bytes.withUnsafeBytes { raw -> String? in
             do throws(FileProblem) {
@@ -209,7 +244,7 @@ final class CheckpointJournalWriter {
                 return "cannot write the checkpoint journal: \(error.reasonText)"
             }
         }
-        if failure == nil {
+        if failure == nil && sync {
             do {
                 try SystemCalls.syncData(descriptor)
             } catch {
@@ -222,7 +257,36 @@ final class CheckpointJournalWriter {
             _ = try? descriptor.seek(offset: Int64(length), from: .start)
             throw OutputError(.write, path: path, reason: failure)
         }
-        length += bytes.count
+        defer { length += bytes.count }
+        return length
+    }
+
+    /// The `featureCount` features stored at `offset` (one of ``JournalFormat/featureOffsets(of:featureCount:)``
+    /// added to a record's start), read back without moving the append position.
+    func features(at offset: Int) throws(OutputError) -> [Float] {
+        var bytes = [UInt8](repeating: 0, count: featureCount * 4)
+        var done = 0
+        while done < bytes.count {
+            let count: Int
+            do {
+                count = try bytes.withUnsafeMutableBytes { raw in
+                    try descriptor.read(
+                        fromAbsoluteOffset: Int64(offset + done),
+                        into: UnsafeMutableRawBufferPointer(rebasing: raw[done...]), retryOnInterrupt: true)
+                }
+            } catch {
+                throw OutputError(.write, path: path, reason: "cannot read back the checkpoint journal: \(error)")
+            }
+            guard count > 0 else {
+                throw OutputError(.write, path: path, reason: "cannot read back the checkpoint journal: it ends at byte \(offset + done)")
+            }
+            done += count
+        }
+        return (0..<featureCount).map { index in
+            let at = index * 4
+            return Float(bitPattern: UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16
+                | UInt32(bytes[at + 3]) << 24)
+        }
     }
 }
 

@@ -6,8 +6,8 @@ import SystemPackage
 /// Settings that only shape the later stages (PCA size, centring, formats, compression, jobs, batch
 /// size) may differ between the interrupted and the resumed run: the checkpoint holds raw features.
 struct CheckpointManifest: Codable, Equatable, Sendable {
-    /// The layout of the checkpoint files.
-    var format = 1
+    /// The layout of the checkpoint files (2: records mark the features the network computed).
+    var format = 2
     /// The FruitFeatures version that made the features.
     var version: String
     /// The input folder, as given (output paths are built from it).
@@ -49,6 +49,9 @@ struct ExtractionCheckpoint {
     let directory: String
     /// The outcomes already in the journal, in path order (empty for a fresh run).
     let completed: [JournalRecord.Entry]
+    /// The contents the journal holds network-computed features of (SHA-256 and where the features are), so a
+    /// resumed run gives none of them a second network pass.
+    let computedContents: [(sha256: String, featuresOffset: Int)]
     /// Appends to the journal.
     let writer: CheckpointJournalWriter
 
@@ -67,6 +70,7 @@ struct ExtractionCheckpoint {
         let manifestPath = directory + "/" + manifestName
         let journalPath = directory + "/" + journalName
         var completed: [JournalRecord.Entry] = []
+        var computedContents: [(sha256: String, featuresOffset: Int)] = []
         var validLength = 0
         if resume, let data = try readManifest(manifestPath) {
             let saved: CheckpointManifest
@@ -81,7 +85,15 @@ struct ExtractionCheckpoint {
             do {
                 if let reader = try CheckpointJournalReader(path: journalPath, featureCount: manifest.featureCount) {
                     // Records up to the first torn one are kept; the rest is cut off by the writer.
-                    while let record = try? reader.next() { completed += record.entries }
+                    var start = reader.offset
+                    while let record = try? reader.next() {
+                        completed += record.entries
+                        let offsets = JournalFormat.featureOffsets(of: record, featureCount: manifest.featureCount)
+                        for row in record.networkRows {
+                            computedContents.append((record.identities[row].sha256, start + offsets[row]))
+                        }
+                        start = reader.offset
+                    }
                     validLength = reader.offset
                 }
             } catch {
@@ -107,7 +119,8 @@ struct ExtractionCheckpoint {
             let writer = try CheckpointJournalWriter(
                 path: journalPath, featureCount: manifest.featureCount, keepingFirst: validLength)
             syncDirectory(directory)
-            return ExtractionCheckpoint(directory: directory, completed: completed, writer: writer)
+            return ExtractionCheckpoint(
+                directory: directory, completed: completed, computedContents: computedContents, writer: writer)
         } catch {
             throw .output(error)
         }

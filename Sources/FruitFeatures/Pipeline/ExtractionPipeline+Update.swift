@@ -7,7 +7,6 @@ struct UpdateTally {
     var new = 0
     var changed = 0
     var moved = 0
-    var networkPasses = 0
     /// Journal entries (features or failures) whose path the earlier run had.
     var earlierPathsSeen = 0
 }
@@ -19,7 +18,7 @@ extension ExtractionPipeline {
     /// Images whose path, size and modification time are the recorded ones keep their raw features without being
     /// read (unless ``ExtractionSettings/checksum``); other images are read and hashed, and keep the features of
     /// identical bytes seen before under any path (a moved or copied file costs no network pass); only new bytes go
-    /// through the network. Earlier failures are tried again; files no longer there are dropped. The PCA is refit
+    /// through the network, once per distinct content (see ``run(into:input:pattern:progress:)``). Earlier failures are tried again; files no longer there are dropped. The PCA is refit
     /// on the whole set, or the earlier one kept (``ExtractionSettings/keepsPCA``). Without `keepsPCA`, the outputs
     /// are those a fresh ``run(into:input:pattern:progress:)`` writes: the same rows in the same order, raw
     /// features bit for bit (the journal is fed in path order, so the PCA even accumulates in the same order).
@@ -118,7 +117,6 @@ extension ExtractionPipeline {
         } else {
             tally.new += 1
         }
-        if !reuse.hasContent(sha256) { tally.networkPasses += 1 }
     }
 
     /// `path` made absolute (symbolic links resolved), or as given when it cannot be resolved.

@@ -16,7 +16,9 @@ public struct ExtractionProgress: Sendable {
 /// Batches of images are decoded, resized and run through the network in a task group that keeps at
 /// most `jobs + 1` batches in flight, so decoding runs ahead of inference without unbounded memory.
 /// Results are put back in path order before anything is written, and the PCA is fed fixed blocks of
-/// rows, so outputs are identical for any `jobs` and `batchSize`. Raw features are appended, batch by
+/// rows, so outputs are identical for any `jobs` and `batchSize`. Each distinct content (SHA-256 of the bytes
+/// read for decoding) goes through the network once per run: files with the same bytes take the features (or
+/// the failure) of the first one claimed, which are those they would get on their own. Raw features are appended, batch by
 /// batch, to a checkpoint journal in the output folder; raw_features.parquet, errors.csv, the PCA fit and
 /// the projection all read it back, so memory does not grow with the number of images and an
 /// interrupted run can be resumed (see ``ExtractionSettings/resume``) with identical outputs.
@@ -195,7 +197,8 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
             weights: .init(path: weightsPath, sha256: sha256, alpha: identity.alpha),
             featureModel: identity,
             images: .init(
-                found: raw.found, processed: raw.processed, failed: raw.failed, resumed: resumed > 0 ? resumed : nil),
+                found: raw.found, processed: raw.processed, failed: raw.failed, resumed: resumed > 0 ? resumed : nil,
+                networkPasses: raw.networkPasses),
             imagesPerSecond: Double(raw.processed - resumedImages) / max(totalSeconds, 1e-9),
             seconds: .init(
                 total: totalSeconds, read: raw.readSeconds, preprocess: raw.preprocessSeconds,
@@ -328,6 +331,8 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         var readSeconds = 0.0
         var preprocessSeconds = 0.0
         var networkSeconds = 0.0
+        /// Images whose features the network computed (journal rows so marked): one per distinct content.
+        var networkPasses = 0
         /// (sha256, path, label) of every image with features, for duplicates.csv.
         var contents: [(sha256: String, path: String, label: String)] = []
         /// Against the run being updated, when there is one.
@@ -404,6 +409,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
                 } catch {
                     throw .output(error)
                 }
+                totals.networkPasses += record.networkRows.count
                 pending.append(contentsOf: record.features)
                 try feed(keepingPartialBlock: true)
                 totals.found += record.entries.count
@@ -418,7 +424,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
                 totals.update = ExtractionSummary.UpdateCounts(
                     reused: updateCounts.reused, new: updateCounts.new, changed: updateCounts.changed,
                     moved: updateCounts.moved, removed: reuse.paths.count - updateCounts.earlierPathsSeen, failed: 0,
-                    networkPasses: updateCounts.networkPasses, pca: "refit")
+                    networkPasses: totals.networkPasses, pca: "refit")
             }
             do throws(OutputError) {
                 try rawWriter.finish()

@@ -57,7 +57,8 @@ public struct ExtractionSummary: Codable, Sendable, Equatable {
         public var removed: Int
         /// Files that could not be used in this run.
         public var failed: Int
-        /// Images that went through the network (new bytes).
+        /// Images that went through the network: one per distinct content the earlier run did not have (as
+        /// ``Counts/networkPasses``).
         public var networkPasses: Int
         /// `refit` (the default: the PCA of the whole new set) or `kept` (`--keep-pca`: the earlier components).
         public var pca: String
@@ -94,6 +95,10 @@ public struct ExtractionSummary: Codable, Sendable, Equatable {
         /// Of those found, how many an interrupted run had finished (taken from its checkpoint, not
         /// recomputed); absent when the run was not resumed.
         public var resumed: Int? = nil
+        /// Images whose features the network computed: one per distinct content a run needed (a copy of bytes
+        /// already computed in the run, or reused from the run an update replaces, costs none); a resumed run
+        /// counts those of its checkpoint too. Absent in summaries written before it was recorded.
+        public var networkPasses: Int? = nil
     }
 
     /// Where the time went. Per-stage figures add up the time of all workers (CPU seconds of the stage).

@@ -58,7 +58,7 @@ import Testing
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         let summary = try decoder.decode(ExtractionSummary.self, from: Data(contentsOf: URL(fileURLWithPath: out + "/summary.json")))
-        #expect(summary.images == .init(found: 9, processed: 9, failed: 0))
+        #expect(summary.images == .init(found: 9, processed: 9, failed: 0, networkPasses: 9))
         #expect(summary.pca.components == 5)
         #expect(summary.pca.explainedVarianceRatio.map { Float($0) } == model.explainedVarianceRatio.map { Float($0) })
         #expect(summary.weights.sha256.count == 64)

@@ -180,7 +180,7 @@ import Glibc
         let summary = try Self.summary(out)
         #expect(summary.update == .init(reused: 6, new: 2, changed: 1, moved: 2, removed: 2, failed: 0, networkPasses: 3, pca: "refit"))
         #expect(summary.pca.components == 3)
-        #expect(summary.images == .init(found: 11, processed: 11, failed: 0))
+        #expect(summary.images == .init(found: 11, processed: 11, failed: 0, networkPasses: 3))
         // One generation: the earlier run was replaced as a whole.
         #expect(try FileManager.default.contentsOfDirectory(atPath: out + "/" + RunGenerations.generationsName).count == 1)
         #expect(!FileManager.default.fileExists(atPath: out + "/" + ExtractionOutput.checkpoint))
@@ -193,6 +193,146 @@ import Glibc
         let again = try CommandRunner.run(["extract", input, "--output", out, "--update", "--no-progress"])
         #expect(again.status == 0, "\(again.standardError)")
         #expect(try Self.summary(out).update == .init(reused: 11, new: 0, changed: 0, moved: 0, removed: 0, failed: 0, networkPasses: 0, pca: "refit"))
+        try Self.expectSameOutputs(out, freshOut)
+    }
+
+    /// Two identical new files cost one network pass between them, a renamed file none; the update still equals
+    /// a fresh extract, which itself makes one pass per distinct content, whatever the jobs and batch size.
+    @Test func identicalFilesShareOneNetworkPass() throws {
+        let input = try ExtractCommandTests.inputTree()
+        let (first, out) = try ExtractCommandTests.extract(input, ["--components", "3"])
+        #expect(first.status == 0, "\(first.standardError)")
+        #expect(try Self.summary(out).images.networkPasses == 9)
+        let manager = FileManager.default
+        // The pair lands in different batches (batch size 1, 2 jobs), in different folders, far apart in path order.
+        try manager.copyItem(atPath: Self.nearCopies + "/Apple_0_100_q70.jpg", toPath: input + "/Apple/0_new.jpg")
+        try manager.copyItem(atPath: Self.nearCopies + "/Apple_0_100_q70.jpg", toPath: input + "/Lemon/z_new.jpg")
+        try manager.moveItem(atPath: input + "/Banana/0_100.jpg", toPath: input + "/Banana/renamed.jpg")
+
+        let update = try CommandRunner.run(
+            ["extract", input, "--output", out, "--update", "--no-progress", "--jobs", "2", "--batch-size", "1"])
+        #expect(update.status == 0, "\(update.standardError)")
+        let summary = try Self.summary(out)
+        #expect(summary.update == .init(reused: 8, new: 2, changed: 0, moved: 1, removed: 1, failed: 0, networkPasses: 1, pca: "refit"))
+        #expect(summary.images.networkPasses == 1)
+        let (fresh, freshOut) = try ExtractCommandTests.extract(input, ["--components", "3"])
+        #expect(fresh.status == 0, "\(fresh.standardError)")
+        #expect(try Self.summary(freshOut).images.networkPasses == 10)
+        try Self.expectSameOutputs(out, freshOut)
+    }
+
+    /// A full extract with copies (in one batch, across batches, of a file that cannot be used) gives each
+    /// distinct content one network pass, and every copy exactly the features it has computed alone; the outputs
+    /// are the same bytes for any jobs and batch size.
+    @Test func aFullExtractRunsEachDistinctContentOnce() throws {
+        let apple = try Self.bytes(ExtractCommandTests.images + "/Apple/0_100.jpg")
+        let banana = try Self.bytes(ExtractCommandTests.images + "/Banana/1_100.jpg")
+        let broken = try Self.bytes(Self.badJPEG)
+        let input = try ExtractCommandTests.inputTree(extra: [
+            "Apple/0_101.jpg": apple, "Lemon/z_apple.jpg": apple, "Banana/1_101.jpg": banana,
+            "Apple/broken.jpg": broken, "Lemon/broken.jpg": broken,
+        ])
+        let model = try FeatureModelLoader.load(weightsAt: ExtractCommandTests.weights)
+        var outputs: [String] = []
+        for arguments in [["--jobs", "1", "--batch-size", "1"], ["--jobs", "2", "--batch-size", "1"],
+                          ["--jobs", "2", "--batch-size", "3"], ["--jobs", "1", "--batch-size", "16"]] {
+            let (result, out) = try ExtractCommandTests.extract(input, ["--components", "3"] + arguments)
+            #expect(result.status == 0, "\(arguments): \(result.standardError)")
+            let summary = try Self.summary(out)
+            #expect(summary.images == .init(found: 14, processed: 12, failed: 2, networkPasses: 9), "\(arguments)")
+            // Each row holds the features its file's bytes give on their own.
+            let table = try Table(out + "/raw_features.parquet")
+            let paths = table.paths.compactMap { $0 }
+            let alone = model.features(ofEncoded: try paths.map(Self.bytes), names: paths)
+            for (row, result) in alone.enumerated() {
+                #expect(table.features[row] == (try result.get()).map(\.bitPattern), "\(paths[row])")
+            }
+            let errors = try String(contentsOfFile: out + "/errors.csv", encoding: .utf8)
+            let reason = try #require(errors.split(separator: "\n").dropFirst().first?.split(separator: ",", maxSplits: 1).last)
+            #expect(errors == "path,reason\n\(input)/Apple/broken.jpg,\(reason)\n\(input)/Lemon/broken.jpg,\(reason)\n")
+            outputs.append(out)
+        }
+        for out in outputs.dropFirst() {
+            for name in ["raw_features.parquet", "features.parquet", "features.csv", "errors.csv", "duplicates.csv"] {
+                #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/" + name))
+                        == Data(contentsOf: URL(fileURLWithPath: outputs[0] + "/" + name)), "\(name)")
+            }
+        }
+    }
+
+    /// The fixture tree, with the first file read slowly: the batch after it, holding a copy, claims the bytes first.
+    struct SlowFirstFile: ImageSource {
+        let directory: DirectoryImageSource
+        let slow: String
+
+        func makeIterator() -> DirectoryImageSource.Iterator { directory.makeIterator() }
+        func contents(of image: ImageFile) throws(DiscoveryError) -> [UInt8] {
+            if image.path == slow { usleep(400_000) }
+            return try directory.contents(of: image)
+        }
+        func stamp(of image: ImageFile) -> FileStamp? { directory.stamp(of: image) }
+    }
+
+    /// When a later batch claims bytes first, the earlier batch holding a copy waits for it and both are journaled
+    /// in order with the copy's features.
+    @Test func aCopyWaitsForALaterBatchThatClaimedItsBytes() async throws {
+        let apple = try Self.bytes(ExtractCommandTests.images + "/Apple/0_100.jpg")
+        let input = try ExtractCommandTests.inputTree(extra: ["Apple/0_101.jpg": apple])
+        var settings = ExtractionSettings()
+        settings.components = .count(3)
+        settings.jobs = 2
+        settings.batchSize = 1
+        let out = try makeScratchFolder("ff-held") + "/out"
+        let summary = try await ExtractionPipeline(
+            source: SlowFirstFile(directory: try DirectoryImageSource(root: input), slow: input + "/Apple/0_100.jpg"),
+            model: try FeatureModelLoader.load(weightsAt: ExtractCommandTests.weights),
+            weightsPath: ExtractCommandTests.weights, settings: settings
+        ).run(into: out, input: input, pattern: "*.jpg")
+        #expect(summary.images == .init(found: 10, processed: 10, failed: 0, networkPasses: 9))
+        let (_, freshOut) = try ExtractCommandTests.extract(input, ["--components", "3", "--jobs", "1"])
+        try Self.expectSameOutputs(out, freshOut)
+        let table = try Table(out + "/raw_features.parquet")
+        #expect(table.features[0] == table.features[1] && table.features[0] != nil)
+    }
+
+    /// A resumed run takes the features of bytes its checkpoint computed from the journal: a copy listed after
+    /// the interruption costs no second pass.
+    @Test func aResumedRunReusesTheContentsOfItsCheckpoint() async throws {
+        let apple = try Self.bytes(ExtractCommandTests.images + "/Apple/0_100.jpg")
+        let input = try ExtractCommandTests.inputTree(extra: ["Lemon/z_apple.jpg": apple])
+        let out = try makeScratchFolder("ff-resume-copies") + "/out"
+        var settings = ExtractionSettings()
+        settings.components = .count(3)
+        settings.jobs = 1
+        settings.batchSize = 1
+        let pipeline = ExtractionPipeline(
+            source: try DirectoryImageSource(root: input),
+            model: try FeatureModelLoader.load(weightsAt: ExtractCommandTests.weights),
+            weightsPath: ExtractCommandTests.weights, settings: settings)
+        let task = Task { () async throws(ExtractionError) -> ExtractionSummary in
+            try await pipeline.run(into: out, input: input, pattern: "*.jpg") { progress in
+                if progress.done >= 2 { withUnsafeCurrentTask { $0?.cancel() } }
+            }
+        }
+        do {
+            _ = try await task.value
+            Issue.record("the run was not interrupted")
+            return
+        } catch let error as ExtractionError {
+            guard case .interrupted(let done, _, _) = error else {
+                Issue.record("expected an interruption, got \(error)")
+                return
+            }
+            // Apple/0_100.jpg, the first listed, is in the checkpoint; its copy comes last.
+            #expect(done >= 2 && done < 10)
+        }
+        settings.resume = true
+        let summary = try await ExtractionPipeline(
+            source: pipeline.source, model: pipeline.model, weightsPath: pipeline.weightsPath, settings: settings
+        ).run(into: out, input: input, pattern: "*.jpg")
+        #expect(summary.images.resumed ?? 0 >= 2)
+        #expect(summary.images.networkPasses == 9)
+        let (_, freshOut) = try ExtractCommandTests.extract(input, ["--components", "3"])
         try Self.expectSameOutputs(out, freshOut)
     }
 

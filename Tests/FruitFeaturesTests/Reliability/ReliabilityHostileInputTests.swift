@@ -78,7 +78,11 @@ import Glibc
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         let summary = try decoder.decode(ExtractionSummary.self, from: Data(contentsOf: URL(fileURLWithPath: output + "/summary.json")))
-        #expect(summary.images == .init(found: labelled.count + failed.count, processed: labelled.count, failed: failed.count))
+        #expect(summary.images.found == labelled.count + failed.count)
+        #expect(summary.images.processed == labelled.count && summary.images.failed == failed.count)
+        // One network pass per distinct content: files with the same bytes share one.
+        let hashes = try ParquetFileReader(path: output + "/raw_features.parquet").strings("sha256")
+        #expect(summary.images.networkPasses == Set(hashes).count)
 
         // The hostile entries change nothing for the good ones: without them, the same bytes come out.
         corpus.removeEntries(Set(failed.keys))

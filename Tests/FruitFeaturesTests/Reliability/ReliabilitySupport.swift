@@ -113,7 +113,8 @@ enum Reliability {
             .finish(seconds: seconds, sourceLocation: sourceLocation)
     }
 
-    /// A folder of `count` labelled photos: copies of the fixture photos, spread over the three labels.
+    /// A folder of `count` labelled photos: the fixture photos, each file with its own bytes, spread over the three
+    /// labels.
     static func photoTree(count: Int) throws -> String {
         let root = try makeScratchFolder("ff-photos") + "/photos"
         let images = FixturePaths.root.appendingPathComponent("images").path
@@ -124,7 +125,12 @@ enum Reliability {
         for index in 0..<count {
             let label = labels[index % 3]
             let source = "\(images)/\(label)/\((index / 3) % 3)_100.jpg"
-            try FileManager.default.copyItem(atPath: source, toPath: String(format: "%@/%@/img_%04d.jpg", root, label, index))
+            // Each file its own bytes (a JPEG comment naming it, right after SOI; the same pixels): a run gives each
+            // distinct content one network pass, so plain copies would leave these runs almost no work to stop.
+            let photo = try Data(contentsOf: URL(fileURLWithPath: source))
+            let comment = Array(String(format: "img_%04d", index).utf8)
+            let marked = photo.prefix(2) + Data([0xFF, 0xFE, 0x00, UInt8(2 + comment.count)] + comment) + photo.dropFirst(2)
+            try marked.write(to: URL(fileURLWithPath: String(format: "%@/%@/img_%04d.jpg", root, label, index)))
         }
         return root
     }
