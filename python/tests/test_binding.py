@@ -199,6 +199,38 @@ def test_pca_save_and_open_round_trip(tmp_path):
     assert np.array_equal(loaded.project(case["data"]), model.project(case["data"]))
 
 
+def test_pca_open_and_save_keep_the_feature_model_a_run_records(tmp_path):
+    # pca.h5 of an extract run records the feature model it was fitted on (Docs/model.md §6); the C ABI reads
+    # such a file, and saving the model again keeps the record. A file without it (as save() writes for a model
+    # fitted from bare rows) opens as before.
+    import h5py
+    case = pca_case("lowrank")
+    model = fruitfeatures.PCA.fit(case["data"], components=5)
+    bare = tmp_path / "bare.h5"
+    model.save(bare)
+    with h5py.File(bare, "r") as f:
+        assert not [name for name in f.attrs if name.startswith("feature_model")]
+    recorded = {
+        "feature_model_architecture": "mobilenet_v3_large", "feature_model_alpha": 0.75,
+        "feature_model_input_size": 224, "feature_model_preprocessing": "keras_mobilenet_v3",
+        "feature_model_feature_count": model.dimension, "feature_model_weights_sha256": "ab" * 32,
+        "feature_model_kernel_level": "portable",
+    }
+    with h5py.File(bare, "r+") as f:
+        for name, value in recorded.items():
+            f.attrs[name] = value
+    loaded = fruitfeatures.PCA.open(bare)
+    assert np.array_equal(loaded.components_, model.components_)
+    copy = tmp_path / "copy.h5"
+    loaded.save(copy)
+    with h5py.File(copy, "r") as f:
+        assert {name: f.attrs[name] for name in recorded} == recorded
+    with h5py.File(bare, "r+") as f:
+        f.attrs["feature_model_feature_count"] = model.dimension + 1
+    with pytest.raises(fruitfeatures.FruitFeaturesError, match="feature_model_feature_count"):
+        fruitfeatures.PCA.open(bare)
+
+
 def test_pca_errors_are_exceptions_with_the_reason(tmp_path):
     rows = np.arange(12, dtype=np.float32).reshape(3, 4)
     with pytest.raises(fruitfeatures.FruitFeaturesError, match="at most 2"):

@@ -154,3 +154,48 @@ public struct ClassificationReport: Sendable, Equatable, Codable {
         return lines.joined(separator: "\n")
     }
 }
+
+extension ClassificationReport {
+    /// Why a report read from a file does not fit together as ``init(trueLabels:predictedLabels:labels:)`` makes
+    /// one, or nil when it does: one confusion-matrix row and column and one score per label, counts
+    /// non-negative and summing without overflow to ``sampleCount``, every score a finite number in [0, 1]. The
+    /// reason names the field as the evaluation files spell it (under `report`).
+    package var inconsistency: String? {
+        let labelCount = labels.count
+        guard labelCount >= 1 else { return "report.labels is empty" }
+        guard confusionMatrix.count == labelCount, confusionMatrix.allSatisfy({ $0.count == labelCount }) else {
+            return "report.confusion_matrix is not \(labelCount) × \(labelCount), one row and column per label"
+        }
+        guard perLabel.count == labelCount, zip(perLabel, labels).allSatisfy({ $0.label == $1 }) else {
+            return "report.per_label does not follow the \(labelCount) labels"
+        }
+        var total = 0
+        for row in confusionMatrix {
+            for count in row {
+                guard count >= 0 else { return "report.confusion_matrix holds a negative count" }
+                let sum = total.addingReportingOverflow(count)
+                guard !sum.overflow else { return "report.confusion_matrix adds up to more than can be counted" }
+                total = sum.partialValue
+            }
+        }
+        guard total == sampleCount else {
+            return "report.confusion_matrix counts \(total) rows, report.sample_count \(sampleCount)"
+        }
+        if let index = perLabel.firstIndex(where: { $0.support < 0 || $0.predicted < 0 }) {
+            return "report.per_label[\(index)] holds a negative count"
+        }
+        func outside(_ value: Double) -> Bool { !(value.isFinite && value >= 0 && value <= 1) }
+        if outside(accuracy) { return "report.accuracy \(accuracy) is a score outside [0, 1]" }
+        for (index, metrics) in perLabel.enumerated() {
+            for (name, value) in [("precision", metrics.precision), ("recall", metrics.recall), ("f1", metrics.f1)] where outside(value) {
+                return "report.per_label[\(index)].\(name) \(value) is a score outside [0, 1]"
+            }
+        }
+        for (average, scores) in [("macro_average", macroAverage), ("weighted_average", weightedAverage)] {
+            for (name, value) in [("precision", scores.precision), ("recall", scores.recall), ("f1", scores.f1)] where outside(value) {
+                return "report.\(average).\(name) \(value) is a score outside [0, 1]"
+            }
+        }
+        return nil
+    }
+}

@@ -186,39 +186,18 @@ public struct Evaluation: Sendable, Equatable, Codable {
 
     /// Why the parts do not fit together as ``CrossValidation`` makes them, or nil when they do: counts
     /// within range and summing without overflow, one confusion-matrix row and column and one score per
-    /// label, every share a finite number in [0, 1].
+    /// label, every share a finite number in [0, 1]. The reason names the field as the file spells it.
     public var inconsistency: String? {
-        let labelCount = report.labels.count
-        guard labelCount >= 1 else { return "no labels" }
-        guard neighbourCount >= 1, foldCount >= 2, featureCount >= 1 else {
-            return "neighbours \(neighbourCount), folds \(foldCount), features \(featureCount)"
+        guard neighbourCount >= 1 else { return "neighbour_count \(neighbourCount) is less than 1" }
+        guard foldCount >= 2 else { return "fold_count \(foldCount) is less than 2" }
+        guard featureCount >= 1 else { return "feature_count \(featureCount) is less than 1" }
+        if let problem = report.inconsistency { return problem }
+        guard rowCount == report.sampleCount else {
+            return "row_count \(rowCount) is not report.sample_count \(report.sampleCount)"
         }
-        guard report.confusionMatrix.count == labelCount,
-              report.confusionMatrix.allSatisfy({ $0.count == labelCount }) else {
-            return "the confusion matrix is not \(labelCount) × \(labelCount), one row and column per label"
-        }
-        guard report.perLabel.count == labelCount, zip(report.perLabel, report.labels).allSatisfy({ $0.label == $1 }) else {
-            return "the per-label scores do not follow the \(labelCount) labels"
-        }
-        var total = 0
-        for row in report.confusionMatrix {
-            for count in row {
-                guard count >= 0 else { return "a negative count in the confusion matrix" }
-                let sum = total.addingReportingOverflow(count)
-                guard !sum.overflow else { return "the confusion matrix adds up to more than can be counted" }
-                total = sum.partialValue
-            }
-        }
-        guard total == report.sampleCount, rowCount == report.sampleCount else {
-            return "the confusion matrix counts \(total) rows, the evaluation \(report.sampleCount) and \(rowCount)"
-        }
-        guard misclassified.count <= rowCount else { return "more misclassified rows than rows" }
-        guard report.perLabel.allSatisfy({ $0.support >= 0 && $0.predicted >= 0 }) else { return "a negative label count" }
-        let shares = [report.accuracy] + foldAccuracies
-            + report.perLabel.flatMap { [$0.precision, $0.recall, $0.f1] }
-            + [report.macroAverage, report.weightedAverage].flatMap { [$0.precision, $0.recall, $0.f1] }
-        guard shares.allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= 1 }) else {
-            return "a score outside [0, 1]"
+        guard misclassified.count <= rowCount else { return "misclassified lists more rows than row_count \(rowCount)" }
+        if let index = foldAccuracies.firstIndex(where: { !($0.isFinite && $0 >= 0 && $0 <= 1) }) {
+            return "fold_accuracies[\(index)] \(foldAccuracies[index]) is a score outside [0, 1]"
         }
         return nil
     }
@@ -275,10 +254,18 @@ func readEvaluationJSON<Value: Decodable>(_ type: Value.Type, from url: URL, wri
     let bytes = try readFileContents(atPath: url.path, limit: FileSizeLimit.json)
     let decoder = JSONDecoder()
     decoder.keyDecodingStrategy = .convertFromSnakeCase
+    let what = Value.self == Evaluation.self ? "an evaluation" : "a held-out evaluation"
     do {
         return try decoder.decode(Value.self, from: Data(bytes))
+    } catch let error as DecodingError {
+        let integers = [
+            "neighbour_count", "fold_count", "row_count", "training_row_count", "feature_count",
+            "report.sample_count", "report.confusion_matrix[*][*]", "report.per_label[*].support",
+            "report.per_label[*].predicted",
+        ]
+        let problem = misfitIntegerField(in: Data(bytes), among: integers) ?? error.fieldDescription()
+        throw AnalysisError(.malformed, path: url.path, reason: "not \(what) written by \(command): \(problem)")
     } catch {
-        let what = Value.self == Evaluation.self ? "an evaluation" : "a held-out evaluation"
         throw AnalysisError(.malformed, path: url.path, reason: "not \(what) written by \(command): \(error)")
     }
 }

@@ -109,6 +109,29 @@ public struct HeldOutEvaluation: Sendable, Equatable, Codable {
     /// Reads an evaluation written by ``write(to:)``.
     public init(contentsOf url: URL) throws(AnalysisError) {
         self = try readEvaluationJSON(HeldOutEvaluation.self, from: url, writtenBy: "fruitfeatures evaluate --test")
+        // The file is ours, but anyone can edit it: what is shown must add up, or it is not shown.
+        if let problem = inconsistency {
+            throw AnalysisError(
+                .malformed, path: url.path,
+                reason: "not a valid held-out evaluation (\(problem)): run fruitfeatures evaluate --test again")
+        }
+    }
+
+    /// Why the parts do not fit together as ``evaluate(recognizer:source:testDirectory:trainingLabels:trainingRowCount:)``
+    /// makes them, or nil when they do (the report's checks are ``ClassificationReport``'s). The reason names the
+    /// field as the file spells it.
+    package var inconsistency: String? {
+        guard neighbourCount >= 1 else { return "neighbour_count \(neighbourCount) is less than 1" }
+        guard trainingRowCount >= 1 else { return "training_row_count \(trainingRowCount) is less than 1" }
+        guard testDirectory.utf8.count <= SummaryLimits.pathBytes else {
+            return "test_directory is \(testDirectory.utf8.count) bytes long, more than \(SummaryLimits.pathBytes)"
+        }
+        if let problem = report.inconsistency { return problem }
+        guard rowCount == report.sampleCount else {
+            return "row_count \(rowCount) is not report.sample_count \(report.sampleCount)"
+        }
+        guard misclassified.count <= rowCount else { return "misclassified lists more rows than row_count \(rowCount)" }
+        return nil
     }
 
     /// Creates an evaluation from its parts.

@@ -46,7 +46,8 @@ enum ReportCharts {
 
     /// A tick value as text, with as many decimals as the step needs.
     static func tickText(_ value: Double, step: Double, suffix: String = "") -> String {
-        let decimals = step >= 1 ? 0 : min(6, Int(ceil(-log10(step) - 1e-9)))
+        // A step that is not a positive finite number (from values no chart should get) draws no decimals.
+        let decimals = !(step.isFinite && step > 0) || step >= 1 ? 0 : min(6, Int(ceil(-log10(step) - 1e-9)))
         return String(format: "%.\(decimals)f", value) + suffix
     }
 
@@ -57,8 +58,10 @@ enum ReportCharts {
 
     /// Per-component explained variance (bars) above the cumulative curve with the 90, 95 and 99 % marks.
     ///
-    /// - Parameter ratios: each component's share of the total variance, largest first.
+    /// - Parameter ratios: each component's share of the total variance, largest first. Values outside [0, 1]
+    ///   (which ``PCAModel/init(contentsOf:)`` refuses, but a model built in memory may hold) are drawn clamped.
     static func explainedVariance(ratios: [Double], thresholds: [Double]) -> String {
+        let ratios = ratios.map { $0.isFinite ? min(max($0, 0), 1) : 0 }
         let width = 760.0
         let left = 64.0, right = 24.0
         let plotWidth = width - left - right

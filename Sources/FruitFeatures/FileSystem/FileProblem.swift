@@ -66,8 +66,11 @@ public enum FileSizeLimit {
     /// The largest photo file read (by extract, transform, predict and the C ABI alike): 256 MiB, far above any
     /// real JPEG. A larger file is refused, naming its size and this limit, before any of it is read.
     public static let photo = 256 << 20
-    /// A JSON file of a run (summary.json, evaluation.json, the checkpoint manifest).
+    /// A JSON file of a run (evaluation.json, evaluation_heldout.json: they list every misclassified image).
     static let json = 256 << 20
+    /// summary.json and the checkpoint manifest: a few kilobytes (a summary holds two values per PCA component),
+    /// so a far smaller cap bounds what decoding a tampered one can allocate.
+    static let summary = 16 << 20
     /// A CSV table of a run (features.csv, errors.csv): rows are held in memory anyway.
     static let table = 16 << 30
     /// An HDF5 file (weights, pca.h5), which is read whole to check it before libhdf5 opens it.

@@ -86,6 +86,20 @@ public struct FeatureModelIdentity: Codable, Sendable, Equatable {
     /// The preprocessing name of ``KerasPreprocessor``: what `tf.keras.applications.mobilenet_v2.preprocess_input` does.
     public static let kerasMobileNetV2Preprocessing = "keras_mobilenet_v2"
 
+    /// What made the features of a file written before FruitFeatures recorded the feature model: MobileNetV2 with
+    /// the Keras preprocessing at 224 × 224, the only model there was; `alpha` as recorded (nil: unknown).
+    static func legacy(alpha: Double?, weightsSHA256: String) -> FeatureModelIdentity {
+        // Widths come from alpha only when it is a sane multiplier: a hand-edited file can hold anything.
+        let featureCount = if let alpha, alpha.isFinite, alpha > 1, alpha <= SummaryLimits.alpha {
+            MobileNetV2Architecture(alpha: alpha).lastChannels
+        } else {
+            1280
+        }
+        return FeatureModelIdentity(
+            architecture: mobileNetV2, alpha: alpha, inputSize: 224, preprocessing: kerasMobileNetV2Preprocessing,
+            featureCount: featureCount, weightsSHA256: weightsSHA256, kernelLevel: "unknown")
+    }
+
     /// Why features made by `self` cannot be used where `other`'s are expected, or nil when they can.
     ///
     /// The kernel level is not compared; the weights' SHA-256 is compared only when both are known.

@@ -8,6 +8,13 @@ import Foundation
 ///     /explained_variance_ratio   float64 (k)
 ///     attributes on /: format = "FruitFeatures PCA", format_version = 1, k, dimension, n_samples,
 ///                      centred (1: project x − mean, 0: project x, as pyspark.ml)
+///     and, when the model knows what made its features (``featureModel``; Docs/model.md §6):
+///                      feature_model_architecture, feature_model_alpha (absent when unknown),
+///                      feature_model_input_size, feature_model_preprocessing, feature_model_feature_count
+///                      (= dimension), feature_model_weights_sha256, feature_model_kernel_level
+///
+/// A file without the feature_model_* attributes (written before FruitFeatures recorded them, or by a model
+/// fitted from bare rows) reads with ``featureModel`` nil.
 extension PCAModel {
     /// The value of the root attribute `format` that marks a FruitFeatures PCA file.
     public static let fileFormat = "FruitFeatures PCA"
@@ -48,7 +55,7 @@ extension PCAModel {
         guard same(written.mean, mean), same(written.components, components),
               same(written.explainedVariance, explainedVariance),
               same(written.explainedVarianceRatio, explainedVarianceRatio),
-              written.centring == centring, written.sampleCount == sampleCount else {
+              written.centring == centring, written.sampleCount == sampleCount, written.featureModel == featureModel else {
             replacement.discard()
             throw .file(path: destination, reason: "cannot write the PCA model: the file read back differs (is the disk full?)")
         }
@@ -69,6 +76,15 @@ extension PCAModel {
         try root.setAttribute("dimension", to: dimension)
         try root.setAttribute("n_samples", to: sampleCount)
         try root.setAttribute("centred", to: centring == .centred ? 1 : 0)
+        if let identity = featureModel {
+            try root.setAttribute(FeatureModelAttribute.architecture, to: identity.architecture)
+            if let alpha = identity.alpha { try root.setAttribute(FeatureModelAttribute.alpha, to: alpha) }
+            try root.setAttribute(FeatureModelAttribute.inputSize, to: identity.inputSize)
+            try root.setAttribute(FeatureModelAttribute.preprocessing, to: identity.preprocessing)
+            try root.setAttribute(FeatureModelAttribute.featureCount, to: identity.featureCount)
+            try root.setAttribute(FeatureModelAttribute.weightsSHA256, to: identity.weightsSHA256)
+            try root.setAttribute(FeatureModelAttribute.kernelLevel, to: identity.kernelLevel)
+        }
         try root.writeDataset("mean", shape: [dimension], values: mean)
         try root.writeDataset("components", shape: [componentCount, dimension], values: components)
         try root.writeDataset("explained_variance", shape: [componentCount], values: explainedVariance)
@@ -83,7 +99,7 @@ extension PCAModel {
     public init(contentsOf url: URL) throws(PCAError) {
         let path = url.path
         let parts: (k: Int, d: Int, samples: Int, centred: Int64, mean: HDF5Array<Double>, components: HDF5Array<Double>,
-                    variance: HDF5Array<Double>, ratio: HDF5Array<Double>)
+                    variance: HDF5Array<Double>, ratio: HDF5Array<Double>, featureModel: FeatureModelIdentity?)
         do {
             let root = try HDF5File(readingFrom: url).root
             let format = try root.stringAttribute("format")
@@ -114,7 +130,8 @@ extension PCAModel {
             parts = (
                 kk, dd, Int(clamping: try root.integerAttribute("n_samples")), try root.integerAttribute("centred"),
                 try root.dataset("mean").readDoubles(), try root.dataset("components").readDoubles(),
-                try root.dataset("explained_variance").readDoubles(), try root.dataset("explained_variance_ratio").readDoubles())
+                try root.dataset("explained_variance").readDoubles(), try root.dataset("explained_variance_ratio").readDoubles(),
+                try Self.readFeatureModel(of: root, dimension: dd, path: path))
         } catch let error as PCAError {
             throw error
         } catch let error as HDF5Error {
@@ -134,9 +151,93 @@ extension PCAModel {
         guard parts.centred == 0 || parts.centred == 1 else {
             throw .invalidModel("\(path): attribute centred is \(parts.centred), expected 0 or 1")
         }
-        try self.init(
-            mean: parts.mean.values, components: parts.components.values, explainedVariance: parts.variance.values,
-            explainedVarianceRatio: parts.ratio.values, sampleCount: parts.samples,
-            centring: parts.centred == 1 ? .centred : .uncentred)
+        let model: PCAModel
+        do throws(PCAError) {
+            model = try PCAModel(
+                mean: parts.mean.values, components: parts.components.values, explainedVariance: parts.variance.values,
+                explainedVarianceRatio: parts.ratio.values, sampleCount: parts.samples,
+                centring: parts.centred == 1 ? .centred : .uncentred)
+        } catch .invalidModel(let reason) {
+            throw .invalidModel("\(path): \(reason)")
+        } catch {
+            throw .invalidModel("\(path): \(error.description)")
+        }
+        self = model
+        // Readers turn the variances into chart heights and percentages: a hand-edited file must not feed
+        // them values no fit can give (a fit's variances are ≥ 0, its kept ratios shares adding up to at most 1).
+        if let problem = Self.varianceProblem(variance: explainedVariance, ratio: explainedVarianceRatio) {
+            throw .invalidModel("\(path): \(problem)")
+        }
+        featureModel = parts.featureModel
+    }
+
+    /// Why explained variances read from a file are not what a fit gives, or nil: each variance ≥ 0, each ratio
+    /// in [0, 1], the ratios adding up to at most 1 (within rounding).
+    static func varianceProblem(variance: [Double], ratio: [Double]) -> String? {
+        if let index = variance.firstIndex(where: { $0 < 0 }) {
+            return "explained_variance[\(index)] is \(variance[index]), a negative variance"
+        }
+        var total = 0.0
+        for (index, value) in ratio.enumerated() {
+            guard value >= 0, value <= 1 else {
+                return "explained_variance_ratio[\(index)] is \(value), not a share in [0, 1]"
+            }
+            total += value
+        }
+        guard total <= 1 + SummaryLimits.shareTolerance else {
+            return "explained_variance_ratio adds up to \(total), more than 1"
+        }
+        return nil
+    }
+
+    /// The names of the root attributes recording ``featureModel``.
+    enum FeatureModelAttribute {
+        static let architecture = "feature_model_architecture"
+        static let alpha = "feature_model_alpha"
+        static let inputSize = "feature_model_input_size"
+        static let preprocessing = "feature_model_preprocessing"
+        static let featureCount = "feature_model_feature_count"
+        static let weightsSHA256 = "feature_model_weights_sha256"
+        static let kernelLevel = "feature_model_kernel_level"
+    }
+
+    /// The feature model recorded on `root`, checked like summary.json's; nil when the file records none (no
+    /// `feature_model_architecture`).
+    private static func readFeatureModel(of root: HDF5Group, dimension: Int, path: String) throws -> FeatureModelIdentity? {
+        guard try root.hasAttribute(FeatureModelAttribute.architecture) else { return nil }
+        func invalid(_ name: String, _ reason: String) -> PCAError { .invalidModel("\(path): attribute \(name) \(reason)") }
+        func name(_ attribute: String) throws -> String {
+            let value = try root.stringAttribute(attribute)
+            guard !value.isEmpty, value.utf8.count <= SummaryLimits.nameBytes, !value.utf8.contains(0) else {
+                throw invalid(attribute, "is not a name of 1…\(SummaryLimits.nameBytes) bytes")
+            }
+            return value
+        }
+        var alpha: Double?
+        if try root.hasAttribute(FeatureModelAttribute.alpha) {
+            let value = try root.doubleAttribute(FeatureModelAttribute.alpha)
+            guard value.isFinite, value > 0, value <= SummaryLimits.alpha else {
+                throw invalid(FeatureModelAttribute.alpha, "is \(value), not a width multiplier in (0, \(SummaryLimits.alpha)]")
+            }
+            alpha = value
+        }
+        let inputSize = try root.integerAttribute(FeatureModelAttribute.inputSize)
+        guard SummaryLimits.inputSizes.contains(Int(clamping: inputSize)) else {
+            throw invalid(FeatureModelAttribute.inputSize,
+                          "is \(inputSize), not in \(SummaryLimits.inputSizes.lowerBound)…\(SummaryLimits.inputSizes.upperBound)")
+        }
+        // The PCA was fitted on these features: one input per feature.
+        let featureCount = try root.integerAttribute(FeatureModelAttribute.featureCount)
+        guard featureCount == Int64(dimension) else {
+            throw invalid(FeatureModelAttribute.featureCount, "is \(featureCount), but the PCA takes \(dimension) features")
+        }
+        let sha256 = try root.stringAttribute(FeatureModelAttribute.weightsSHA256)
+        guard sha256.utf8.count == 64, sha256.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+            throw invalid(FeatureModelAttribute.weightsSHA256, "is not a SHA-256 (64 lowercase hexadecimal digits)")
+        }
+        return FeatureModelIdentity(
+            architecture: try name(FeatureModelAttribute.architecture), alpha: alpha, inputSize: Int(inputSize),
+            preprocessing: try name(FeatureModelAttribute.preprocessing), featureCount: dimension,
+            weightsSHA256: sha256, kernelLevel: try name(FeatureModelAttribute.kernelLevel))
     }
 }

@@ -20,6 +20,9 @@ public struct PCAModel: Sendable, Equatable {
     public let sampleCount: Int
     /// Whether projection subtracts ``mean`` first.
     public let centring: PCACentring
+    /// What made the features the model was fitted on (the extraction sets it; `pca.h5` records it); nil when
+    /// unknown: a model fitted from bare rows (the C ABI), or read from a file that does not say.
+    public var featureModel: FeatureModelIdentity? = nil
 
     /// The number of principal components kept (k).
     public var componentCount: Int { explainedVariance.count }

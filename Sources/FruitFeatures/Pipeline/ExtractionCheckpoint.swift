@@ -76,6 +76,12 @@ struct ExtractionCheckpoint {
             let saved: CheckpointManifest
             do {
                 saved = try JSONDecoder().decode(CheckpointManifest.self, from: Data(data))
+            } catch let error as DecodingError {
+                throw .cannotResume(
+                    outputDirectory,
+                    reason: "the checkpoint manifest \(manifestPath) is unreadable: "
+                        + (misfitIntegerField(in: Data(data), among: ["format", "featureCount", "inputSize"])
+                            ?? error.fieldDescription(snakeCase: false)))
             } catch {
                 throw .cannotResume(outputDirectory, reason: "the checkpoint manifest \(manifestPath) is unreadable: \(error)")
             }
@@ -184,7 +190,7 @@ struct ExtractionCheckpoint {
     /// The checkpoint's manifest; nil when there is none.
     private static func readManifest(_ path: String) throws(ExtractionError) -> [UInt8]? {
         do {
-            return try readRegularFile(atPath: path, limit: FileSizeLimit.json)
+            return try readRegularFile(atPath: path, limit: FileSizeLimit.summary)
         } catch {
             if case .system(.noSuchFileOrDirectory) = error.reason { return nil }
             throw .output(OutputError(.create, path: path, reason: "cannot read the checkpoint manifest: \(error.reasonText)"))

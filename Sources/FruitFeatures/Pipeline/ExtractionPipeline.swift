@@ -168,13 +168,15 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
             components = .count(reduced)
         }
         let fitStart = clock.now
-        let model: PCAModel
+        var model: PCAModel
         do throws(PCAError) {
             if let kept = update?.keptPCA {
                 model = kept
             } else {
                 model = try LAPACKPCA(components: components, centring: settings.centring).fit(raw.accumulator)
             }
+            // pca.h5 says what its features are, as summary.json does; a run whose two disagree is refused.
+            model.featureModel = identity
             try model.write(to: URL(fileURLWithPath: output(ExtractionOutput.pcaModel)))
         } catch {
             throw .pca(error)

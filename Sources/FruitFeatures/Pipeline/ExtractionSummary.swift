@@ -67,11 +67,7 @@ public struct ExtractionSummary: Codable, Sendable, Equatable {
     /// What made the features: ``featureModel``, or for a run that predates it, what made every such run
     /// (MobileNetV2, the Keras preprocessing, 224 × 224, the recorded alpha and weights).
     public var featureModelIdentity: FeatureModelIdentity {
-        featureModel ?? FeatureModelIdentity(
-            architecture: FeatureModelIdentity.mobileNetV2, alpha: weights.alpha, inputSize: 224,
-            preprocessing: FeatureModelIdentity.kerasMobileNetV2Preprocessing,
-            featureCount: MobileNetV2Architecture(alpha: weights.alpha ?? 1.0).lastChannels,
-            weightsSHA256: weights.sha256, kernelLevel: "unknown")
+        featureModel ?? FeatureModelIdentity.legacy(alpha: weights.alpha, weightsSHA256: weights.sha256)
     }
 
     /// The weights a run used.

@@ -23,8 +23,10 @@ public final class FittedPipeline: Sendable {
     ) throws(AnalysisError) {
         self.run = run
         summary = try run.requireSummary()
-        pca = try run.readPCAModel()
+        // The weights first: when the run names a model this version cannot run, or weights that do not make its
+        // features, that is what to say (before pca.h5's own check against summary.json).
         (model, weightsPath) = try run.loadFeatureModel(weights: weights, environment: environment)
+        pca = try run.readPCAModel()
         guard model.featureCount == pca.dimension else {
             throw AnalysisError(.inconsistent, path: run.pcaModelFile.path,
                                 reason: "the network gives \(model.featureCount) features; the PCA takes \(pca.dimension)")

@@ -80,16 +80,30 @@ public struct ExtractionRun: Sendable {
 
     private static func readSummary(at url: URL) throws(AnalysisError) -> (summary: ExtractionSummary, fields: [String: SummaryValue])? {
         guard fileExists(atPath: url.path) else { return nil }
-        let data = Data(try readFileContents(atPath: url.path, limit: FileSizeLimit.json))
+        // The file is ours, but anyone can edit it: it is read as untrusted input, within a size that bounds
+        // every array it can hold, and every field is checked before anything uses it.
+        let data = Data(try readFileContents(atPath: url.path, limit: FileSizeLimit.summary))
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
-        do {
-            let summary = try decoder.decode(ExtractionSummary.self, from: data)
-            let fields = try JSONDecoder().decode([String: SummaryValue].self, from: data)
-            return (summary, fields)
-        } catch {
-            throw AnalysisError(.malformed, path: url.path, reason: "not the summary of a finished extraction: \(error)")
+        func malformed(_ what: String) -> AnalysisError {
+            AnalysisError(.malformed, path: url.path, reason: "not the summary of a finished extraction: \(what)")
         }
+        let summary: ExtractionSummary
+        let fields: [String: SummaryValue]
+        do {
+            summary = try decoder.decode(ExtractionSummary.self, from: data)
+            fields = try JSONDecoder().decode([String: SummaryValue].self, from: data)
+        } catch let error as DecodingError {
+            throw malformed(misfitIntegerField(in: data, among: ExtractionSummary.integerFields) ?? error.fieldDescription())
+        } catch {
+            throw malformed("\(error)")
+        }
+        do throws(InvalidField) {
+            try summary.validate()
+        } catch {
+            throw malformed(error.description)
+        }
+        return (summary, fields)
     }
 
     /// Reads `features.csv`.
@@ -105,16 +119,45 @@ public struct ExtractionRun: Sendable {
         return try FeatureTable(contentsOfCSV: featuresCSV)
     }
 
-    /// Reads `pca.h5`.
+    /// Reads `pca.h5`, checking that it was fitted on the features summary.json says the run has.
+    ///
+    /// A pca.h5 that records no feature model was written before FruitFeatures recorded it, when every run was
+    /// MobileNetV2 with the Keras preprocessing at 224 × 224 (``PCAModel/featureModel`` stays nil).
+    ///
+    /// - Throws: ``AnalysisError/Kind/malformed`` when the file is not a valid PCA model;
+    ///   ``AnalysisError/Kind/inconsistent`` when its feature model is not summary.json's (both are named).
     public func readPCAModel() throws(AnalysisError) -> PCAModel {
         guard fileExists(atPath: pcaModelFile.path) else {
             throw AnalysisError(.unreadable, path: pcaModelFile.path, reason: "no such file")
         }
+        let model: PCAModel
         do {
-            return try PCAModel(contentsOf: pcaModelFile)
+            model = try PCAModel(contentsOf: pcaModelFile)
         } catch {
             throw AnalysisError(.malformed, path: pcaModelFile.path, reason: error.description(omitting: pcaModelFile.path))
         }
+        // A summary that cannot be read is reported by whoever needs it; without one there is nothing to compare.
+        if let summary = try? readSummary() {
+            let recorded = summary.featureModelIdentity
+            var fitted = model.featureModel ?? FeatureModelIdentity.legacy(alpha: nil, weightsSHA256: "")
+            fitted.featureCount = model.dimension
+            if let mismatch = fitted.mismatch(with: recorded) {
+                throw AnalysisError(
+                    .inconsistent, path: directory.path,
+                    reason: "pca.h5 and summary.json disagree on the feature model: pca.h5 was fitted on "
+                        + "\(Self.describe(fitted, recorded: model.featureModel != nil)), summary.json records "
+                        + "\(Self.describe(recorded, recorded: true)) (\(mismatch), pca.h5 first); "
+                        + "these are not the files of one run: run fruitfeatures extract again")
+            }
+        }
+        return model
+    }
+
+    /// An identity in a few words: `mobilenet_v2 alpha 1.0, 224 px, keras_mobilenet_v2, 1280 features`.
+    private static func describe(_ identity: FeatureModelIdentity, recorded: Bool) -> String {
+        var words = identity.architecture + (identity.alpha.map { " alpha \($0)" } ?? "")
+        words += ", \(identity.inputSize) px, \(identity.preprocessing), \(identity.featureCount) features"
+        return recorded ? words : words + " (it records none: written before pca.h5 recorded the feature model)"
     }
 
     /// Reads `errors.csv`; nil when the folder has none.
