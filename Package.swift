@@ -109,11 +109,9 @@ let package = Package(
             name: "FruitFeaturesTests",
             dependencies: ["FruitFeatures"]
         ),
-        // Tests/FruitFeaturesServerTests (the routes through HummingbirdTesting) is not a target yet: it was written
-        // but never compiled (the shared build machine could not finish its dependencies — async-http-client,
-        // swift-nio-ssl — in this session). Enable it with:
-        //   .testTarget(name: "FruitFeaturesServerTests",
-        //               dependencies: ["FruitFeaturesServer", .product(name: "HummingbirdTesting", package: "hummingbird")]),
-        // python/tests/test_serve*.py test the same routes against the real binary.
+        .testTarget(
+            name: "FruitFeaturesServerTests",
+            dependencies: ["FruitFeaturesServer", .product(name: "HummingbirdTesting", package: "hummingbird")]
+        ),
     ]
 )
