@@ -52,7 +52,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import numpy as np  # noqa: E402
-from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from make_bench_photos import photo as synthetic_photo  # noqa: E402  (Scripts/ is on sys.path)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 DEFAULT_WEIGHTS = os.path.join(ROOT, "Fixtures", "weights", "mobilenet_v2_1.0_224_random.h5")
@@ -109,29 +111,6 @@ def simd_flags(flags):
 
 
 # --- inputs -----------------------------------------------------------------------------------------
-
-
-def synthetic_photo(rng):
-    """A 100×100 'fruit on a table' picture: gradient background, a few shaded blobs, texture noise."""
-    size = 100
-    top, bottom = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
-    t = np.linspace(0.0, 1.0, size)[:, None, None]
-    pixels = (top * (1 - t) + bottom * t) * np.ones((1, size, 1))
-    image = Image.fromarray(pixels.astype(np.uint8), "RGB")
-    draw = ImageDraw.Draw(image)
-    for _ in range(int(rng.integers(1, 5))):
-        cx, cy = rng.integers(10, 90, 2)
-        rx, ry = rng.integers(8, 40, 2)
-        color = rng.integers(0, 256, 3)
-        # Concentric ellipses, lighter towards a highlight: a round, shaded object.
-        for step in range(6):
-            shrink = 1.0 - step / 7.0
-            shade = np.clip(color + step * 18, 0, 255)
-            draw.ellipse([cx - rx * shrink, cy - ry * shrink, cx + rx * shrink, cy + ry * shrink],
-                         fill=tuple(int(c) for c in shade))
-    image = image.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.0, 1.5))))
-    noisy = np.asarray(image, dtype=np.float32) + rng.normal(0.0, rng.uniform(2.0, 12.0), (size, size, 3))
-    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "RGB")
 
 
 def make_tree(tree, count, seed):

@@ -342,7 +342,7 @@ import Testing
             ("featureCount", 1e30, "is unreadable: field featureCount: "),
             ("inputSize", -1, "at input size -1"),
             ("input", String(repeating: "x", count: 100_000), "it was made from the input 'xxxx"),
-            ("format", 99, "its format (99) is not the one this version writes (1)"),
+            ("format", 99, "its format (99) is not the one this version writes (\(manifest.format))"),
             ("weightsSHA256", "", "it was made with other weights (SHA-256 unknown)"),
             ("glob", nil, "is unreadable: field glob is missing"),
             ("version", [1, 2], "is unreadable: field version: "),
