@@ -30,7 +30,7 @@ from typing import Iterator
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON_DIR = os.path.join(ROOT, "python")
 FIXTURE_WEIGHTS = os.path.join(ROOT, "Fixtures", "weights", "mobilenet_v2_1.0_224_random.h5")
-CLI = os.path.join(ROOT, ".build", "release", "fruitfeatures")
+CLI = os.environ.get("FRUITFEATURES", os.path.join(ROOT, ".build", "release", "fruitfeatures"))
 
 
 def generate_images(directory, count):
