@@ -242,3 +242,34 @@ def test_pca_errors_are_exceptions_with_the_reason(tmp_path):
         fruitfeatures.PCA.open(tmp_path / "missing.h5")
     with pytest.raises(fruitfeatures.FruitFeaturesError, match="not a FruitFeatures PCA file|cannot read"):
         fruitfeatures.PCA.open(WEIGHTS)
+
+
+def keras3_goldens():
+    """(file, its golden features (images, features), the fixture image paths) for every Keras 3 / MobileNetV3
+    fixture file: Fixtures/golden/keras3, written by Scripts/make_keras3_fixtures.py with tf.keras."""
+    directory = os.path.join(FIXTURES, "golden", "keras3")
+    with open(os.path.join(directory, "index.json")) as file:
+        index = json.load(file)
+    cases = []
+    for name, entry in sorted(index["files"].items()):
+        stem = name.replace(".", "_")
+        golden = os.path.join(directory, stem + ".f32")
+        values = np.fromfile(golden, dtype="<f4").reshape(len(index["images"]), -1)
+        cases.append((os.path.join(FIXTURES, entry["weights"]), values, index["images"]))
+    return cases
+
+
+@pytest.mark.parametrize("weights, expected, paths", keras3_goldens(),
+                         ids=lambda value: os.path.basename(value) if isinstance(value, str) else "")
+def test_every_backbone_and_format_gives_keras_features_through_the_binding(weights, expected, paths):
+    """MobileNetV2 from .weights.h5 and .keras, a fine-tuned classifier, MobileNetV3 Large and Small: the C ABI
+    and the binding take any file the CLI takes, with the model's own preprocessing."""
+    extractor = fruitfeatures.Extractor(weights)
+    images = []
+    for path in paths:
+        with open(os.path.join(FIXTURES, path), "rb") as file:
+            images.append(file.read())
+    features, errors = extractor.features(images)
+    assert errors == [None] * len(images)
+    assert features.shape == expected.shape
+    assert np.abs(features - expected).max() <= 1e-4

@@ -358,3 +358,21 @@ def test_an_update_refuses_options_that_differ_from_the_run_s(spark, tmp_path):
     assert (options.glob, options.components, options.pca, options.centring, options.csv, options.weights) == (
         "*.jpg", 3, "own", "centred", False, WEIGHTS)
     assert sorted(os.listdir(output)) == listing
+
+
+def test_the_job_runs_mobilenet_v3_as_it_runs_mobilenet_v2(spark, tmp_path):
+    """A MobileNetV3-Large weights file: the executors load it through the C ABI, which recognises the
+    architecture; the raw features equal tf.keras's (Fixtures/golden/keras3, Scripts/make_keras3_fixtures.py)."""
+    directory = os.path.join(FIXTURES, "golden", "keras3")
+    with open(os.path.join(directory, "index.json")) as file:
+        index = json.load(file)
+    name = "mobilenet_v3_large_1.0_legacy.h5"
+    expected = np.fromfile(os.path.join(directory, name.replace(".", "_") + ".f32"), dtype="<f4")
+    expected = expected.reshape(len(index["images"]), -1)
+    summary = run_job(spark, os.path.join(FIXTURES, "images"), tmp_path / "out", "--pca", "none",
+                      weights=os.path.join(FIXTURES, index["files"][name]["weights"]))
+    assert summary["images"]["failed"] == 0
+    features, _ = read_features(tmp_path / "out" / "raw_features")
+    assert {len(vector) for vector in features.values()} == {960}
+    for path, row in zip(index["images"], expected):
+        assert np.abs(features[relative(path)] - row).max() <= 1e-4, path
