@@ -172,14 +172,15 @@ extension PCAModel {
     }
 
     /// Why explained variances read from a file are not what a fit gives, or nil: each variance ≥ 0, each ratio
-    /// in [0, 1], the ratios adding up to at most 1 (within rounding).
+    /// in [0, 1] and the ratios adding up to at most 1, both within rounding (``SummaryLimits/shareTolerance``).
     static func varianceProblem(variance: [Double], ratio: [Double]) -> String? {
         if let index = variance.firstIndex(where: { $0 < 0 }) {
             return "explained_variance[\(index)] is \(variance[index]), a negative variance"
         }
         var total = 0.0
         for (index, value) in ratio.enumerated() {
-            guard value >= 0, value <= 1 else {
+            // A fit's ratio can round above 1 (one component of two images: 1.0000000000000024).
+            guard value >= 0, value <= 1 + SummaryLimits.shareTolerance else {
                 return "explained_variance_ratio[\(index)] is \(value), not a share in [0, 1]"
             }
             total += value

@@ -130,7 +130,7 @@ extension ExtractionSummary {
         }
         var total = 0.0
         for (index, value) in pca.explainedVarianceRatio.enumerated() {
-            try share(value, "pca.explained_variance_ratio[\(index)]")
+            try share(value, "pca.explained_variance_ratio[\(index)]", slack: SummaryLimits.shareTolerance)
             total += value
         }
         guard total <= 1 + SummaryLimits.shareTolerance else {
