@@ -16,7 +16,9 @@ struct ffjpeg_decoder {
     struct jpeg_source_mgr source;
     jmp_buf jump;
     int created;            // jpeg_create_decompress succeeded
-    int header_read;        // read_header succeeded, decode_rgb may run
+    int header_read;        // read_header succeeded, start_rgb or decode_rgb may run
+    int decoding;           // start_rgb succeeded and rows remain: read_rgb_rows may run
+    JSAMPARRAY scratch;     // one row of 1 or 4 components, for the conversion to RGB
     int all_lines_read;     // every scanline is out: running out of data is harmless now
     ffjpeg_status failure;  // status the error handler returns with
     char message[JMSG_LENGTH_MAX + 64];
@@ -166,6 +168,7 @@ ffjpeg_status ffjpeg_read_header(ffjpeg_decoder *d, const uint8_t *data, size_t 
     memset(header, 0, sizeof *header);
     begin_call(d);
     d->header_read = 0;
+    d->decoding = 0;
     d->all_lines_read = 0;
     if (setjmp(d->jump)) {
         // On a size refusal the frame header was parsed: report the claimed size.
@@ -201,24 +204,18 @@ static inline uint8_t clip8(int v) {
     return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-ffjpeg_status ffjpeg_decode_rgb(ffjpeg_decoder *d, uint8_t *rgb, size_t capacity) {
-    if (d == NULL || rgb == NULL) {
+ffjpeg_status ffjpeg_start_rgb(ffjpeg_decoder *d) {
+    if (d == NULL) {
         return FFJPEG_MISUSE;
     }
     if (!d->header_read) {
-        snprintf(d->message, sizeof d->message, "decode_rgb called without a successful read_header");
+        snprintf(d->message, sizeof d->message, "start_rgb called without a successful read_header");
         return FFJPEG_MISUSE;
     }
     struct jpeg_decompress_struct *cinfo = &d->cinfo;
-    const size_t width = cinfo->image_width;
-    const size_t height = cinfo->image_height;
-    if (width == 0 || height == 0 || capacity / 3 / width < height || capacity != width * height * 3) {
-        snprintf(d->message, sizeof d->message, "output buffer of %zu bytes for a %zux%zu RGB image",
-                 capacity, width, height);
-        return FFJPEG_MISUSE;
-    }
     begin_call(d);
     d->header_read = 0;
+    d->decoding = 0;
     d->all_lines_read = 0;
     if (setjmp(d->jump)) {
         jpeg_abort_decompress(cinfo);
@@ -236,55 +233,120 @@ ffjpeg_status ffjpeg_decode_rgb(ffjpeg_decoder *d, uint8_t *rgb, size_t capacity
     cinfo->scale_denom = 1;
 
     (void)jpeg_start_decompress(cinfo);
-    if (cinfo->output_width != width || cinfo->output_height != height ||
+    if (cinfo->output_width != cinfo->image_width || cinfo->output_height != cinfo->image_height ||
         cinfo->output_components != components) {
         d->failure = FFJPEG_CORRUPT;
         snprintf(d->message, sizeof d->message, "unexpected output geometry");
         longjmp(d->jump, 1);
     }
+    d->scratch = NULL;
+    if (components != 3) {
+        // One row at a time through a scratch row owned by libjpeg (freed with the image).
+        d->scratch = (*cinfo->mem->alloc_sarray)((j_common_ptr)cinfo, JPOOL_IMAGE,
+                                                 (JDIMENSION)(cinfo->output_width * (JDIMENSION)components), 1);
+    }
+    d->decoding = 1;
+    return FFJPEG_OK;
+}
 
-    const size_t row_bytes = width * 3;
-    if (components == 3) {
-        // Straight into the caller's buffer.
-        while (cinfo->output_scanline < cinfo->output_height) {
+// One row of 1 or 4 components from d->scratch to RGB.
+static void convert_row(const JSAMPLE *in, int components, size_t width, uint8_t *out) {
+    if (components == 1) {
+        for (size_t x = 0; x < width; x++, out += 3) {
+            out[0] = out[1] = out[2] = in[x];
+        }
+    } else {
+        // Pillow reads libjpeg's CMYK as Adobe-inverted ("CMYK;I": C = 255 - c)
+        // and convert("RGB") computes R = (255-K) - MULDIV255(C, 255-K).
+        for (size_t x = 0; x < width; x++, in += 4, out += 3) {
+            const int k = in[3];
+            out[0] = clip8(k - muldiv255(255 - in[0], k));
+            out[1] = clip8(k - muldiv255(255 - in[1], k));
+            out[2] = clip8(k - muldiv255(255 - in[2], k));
+        }
+    }
+}
+
+ffjpeg_status ffjpeg_read_rgb_rows(ffjpeg_decoder *d, uint8_t *rgb, size_t capacity, uint32_t *rows_read) {
+    if (d == NULL || rgb == NULL || rows_read == NULL) {
+        return FFJPEG_MISUSE;
+    }
+    *rows_read = 0;
+    if (!d->decoding) {
+        snprintf(d->message, sizeof d->message, "read_rgb_rows called without a successful start_rgb");
+        return FFJPEG_MISUSE;
+    }
+    struct jpeg_decompress_struct *cinfo = &d->cinfo;
+    const size_t row_bytes = (size_t)cinfo->output_width * 3;
+    const size_t room = capacity / row_bytes;
+    if (room == 0) {
+        snprintf(d->message, sizeof d->message, "output buffer of %zu bytes for rows of %zu bytes",
+                 capacity, row_bytes);
+        return FFJPEG_MISUSE;
+    }
+    begin_call(d);
+    if (setjmp(d->jump)) {
+        d->decoding = 0;
+        jpeg_abort_decompress(cinfo);
+        return d->failure;
+    }
+    const int components = cinfo->output_components;
+    uint32_t done = 0;
+    while (cinfo->output_scanline < cinfo->output_height && done < room) {
+        if (components == 3) {
+            // Straight into the caller's buffer.
             JSAMPROW rows[16];
             JDIMENSION wanted = cinfo->output_height - cinfo->output_scanline;
             if (wanted > 16) wanted = 16;
+            if (wanted > room - done) wanted = (JDIMENSION)(room - done);
             for (JDIMENSION i = 0; i < wanted; i++) {
-                rows[i] = rgb + (size_t)(cinfo->output_scanline + i) * row_bytes;
+                rows[i] = rgb + (done + i) * row_bytes;
             }
-            (void)jpeg_read_scanlines(cinfo, rows, wanted);
-        }
-    } else {
-        // One row at a time through a scratch row owned by libjpeg (freed with the image).
-        JSAMPARRAY scratch = (*cinfo->mem->alloc_sarray)((j_common_ptr)cinfo, JPOOL_IMAGE,
-                                                         (JDIMENSION)(width * (size_t)components), 1);
-        while (cinfo->output_scanline < cinfo->output_height) {
-            const size_t y = cinfo->output_scanline;
-            if (jpeg_read_scanlines(cinfo, scratch, 1) != 1) {
-                continue;  // cannot happen with a non-suspending source; loop re-checks
-            }
-            const JSAMPLE *in = scratch[0];
-            uint8_t *out = rgb + y * row_bytes;
-            if (components == 1) {
-                for (size_t x = 0; x < width; x++, out += 3) {
-                    out[0] = out[1] = out[2] = in[x];
-                }
-            } else {
-                // Pillow reads libjpeg's CMYK as Adobe-inverted ("CMYK;I": C = 255 - c)
-                // and convert("RGB") computes R = (255-K) - MULDIV255(C, 255-K).
-                for (size_t x = 0; x < width; x++, in += 4, out += 3) {
-                    const int k = in[3];
-                    out[0] = clip8(k - muldiv255(255 - in[0], k));
-                    out[1] = clip8(k - muldiv255(255 - in[1], k));
-                    out[2] = clip8(k - muldiv255(255 - in[2], k));
-                }
-            }
+            done += jpeg_read_scanlines(cinfo, rows, wanted);
+        } else if (jpeg_read_scanlines(cinfo, d->scratch, 1) == 1) {
+            convert_row(d->scratch[0], components, cinfo->output_width, rgb + done * row_bytes);
+            done += 1;
         }
     }
-    d->all_lines_read = 1;
-    (void)jpeg_finish_decompress(cinfo);
+    *rows_read = done;
+    if (cinfo->output_scanline == cinfo->output_height) {
+        d->all_lines_read = 1;
+        d->decoding = 0;
+        (void)jpeg_finish_decompress(cinfo);
+    }
     return FFJPEG_OK;
+}
+
+ffjpeg_status ffjpeg_decode_rgb(ffjpeg_decoder *d, uint8_t *rgb, size_t capacity) {
+    if (d == NULL || rgb == NULL) {
+        return FFJPEG_MISUSE;
+    }
+    if (!d->header_read) {
+        snprintf(d->message, sizeof d->message, "decode_rgb called without a successful read_header");
+        return FFJPEG_MISUSE;
+    }
+    const size_t width = d->cinfo.image_width;
+    const size_t height = d->cinfo.image_height;
+    if (width == 0 || height == 0 || capacity / 3 / width < height || capacity != width * height * 3) {
+        snprintf(d->message, sizeof d->message, "output buffer of %zu bytes for a %zux%zu RGB image",
+                 capacity, width, height);
+        return FFJPEG_MISUSE;
+    }
+    ffjpeg_status status = ffjpeg_start_rgb(d);
+    size_t row = 0;
+    while (status == FFJPEG_OK && row < height) {
+        uint32_t rows = 0;
+        status = ffjpeg_read_rgb_rows(d, rgb + row * width * 3, (height - row) * width * 3, &rows);
+        if (status == FFJPEG_OK && rows == 0) {
+            // Cannot happen with a source that never suspends; stops rather than loops.
+            snprintf(d->message, sizeof d->message, "libjpeg returned no rows");
+            jpeg_abort_decompress(&d->cinfo);
+            d->decoding = 0;
+            status = FFJPEG_CORRUPT;
+        }
+        row += rows;
+    }
+    return status;
 }
 
 const char *ffjpeg_message(const ffjpeg_decoder *d) {

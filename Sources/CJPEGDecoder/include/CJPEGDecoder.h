@@ -3,7 +3,9 @@
 // the way Pillow's JPEG plug-in does, and that never lets libjpeg exit the process:
 // every libjpeg error comes back as a status and a message (setjmp/longjmp).
 //
-// Use: create → read_header → (caller checks the size, allocates) → decode_rgb → destroy.
+// Use: create → read_header → (caller checks the size, allocates) → decode_rgb → destroy;
+// or, to hold only a band of rows at a time: read_header → start_rgb → read_rgb_rows until
+// every row is out. The same decoder may then read the next image.
 // A decoder handles one image at a time and is not thread-safe; use one per thread.
 
 #include <stddef.h>
@@ -71,6 +73,16 @@ ffjpeg_status ffjpeg_read_header(ffjpeg_decoder *decoder, const uint8_t *data, s
 ///   with c, k the bytes libjpeg returns, R = k - MULDIV255(255 - c, k),
 ///   MULDIV255(a, b) = ((a*b + 128) + ((a*b + 128) >> 8)) >> 8   (likewise G with m, B with y).
 ffjpeg_status ffjpeg_decode_rgb(ffjpeg_decoder *decoder, uint8_t *rgb, size_t capacity);
+
+/// Starts decoding the image whose header was read; rows then come out with read_rgb_rows, top to
+/// bottom, converted to RGB as decode_rgb converts them.
+ffjpeg_status ffjpeg_start_rgb(ffjpeg_decoder *decoder);
+
+/// Decodes the next rows into `rgb` (row-major RGB, width*3 bytes a row), as many as fit in
+/// `capacity` bytes, at least one; `*rows_read` gets how many. After the last row the decoder is
+/// finished and may read another header. Any failure ends the image.
+ffjpeg_status ffjpeg_read_rgb_rows(ffjpeg_decoder *decoder, uint8_t *rgb, size_t capacity,
+                                   uint32_t *rows_read);
 
 /// The message of the last failure (libjpeg's own text for FFJPEG_CORRUPT); "" after success.
 const char *ffjpeg_message(const ffjpeg_decoder *decoder);

@@ -100,87 +100,41 @@ public struct BicubicResampler: Sendable, Equatable {
     // input: (inHeight, inWidth, 3) u8, output: (height, width, 3) u8; region already valid.
     private func resample(_ input: UnsafeBufferPointer<UInt8>, width inWidth: Int, height inHeight: Int,
                           region: ResampleRegion, into output: UnsafeMutableBufferPointer<UInt8>) {
-        // Image.resize: same size and whole image → copy.
-        let whole = region == ResampleRegion(x0: 0, y0: 0, x1: Float(inWidth), y1: Float(inHeight))
-        if width == inWidth && height == inHeight && whole {
-            _ = output.initialize(from: input)
-            return
-        }
-        // _imaging.c: an integer region of exactly the output size → crop.
-        let boxWidth = region.x1 - region.x0
-        let boxHeight = region.y1 - region.y0
-        if region.x0 == region.x0.rounded(.towardZero) && boxWidth == Float(width)
-            && region.y0 == region.y0.rounded(.towardZero) && boxHeight == Float(height) {
-            crop(input, inWidth: inWidth, x0: Int(region.x0), y0: Int(region.y0), into: output)
-            return
-        }
-
-        let needHorizontal = width != inWidth || region.x0 != 0 || region.x1 != Float(width)
-        let needVertical = height != inHeight || region.y0 != 0 || region.y1 != Float(height)
-        // Pillow 13: "if height is being scaled down, but not width, resize vertically first".
-        let horizontalFirst = passOrder == .pillow12
-            || !(Float(width) >= boxWidth && Float(height) < boxHeight)
-        if !needHorizontal && !needVertical {
-            _ = output.initialize(from: input)
-            return
-        }
-        let horizontal = ResampleCoefficients(inSize: inWidth, from: region.x0, to: region.x1, outSize: width)
-        var vertical = ResampleCoefficients(inSize: inHeight, from: region.y0, to: region.y1, outSize: height)
-        if !needVertical {
-            // (The vertical taps are the identity over all rows.)
-            Self.horizontalPass(input, inWidth: inWidth, firstRow: 0, rows: height, coefficients: horizontal,
-                                into: output)
-        } else if !needHorizontal {
-            Self.verticalPass(input, rowWidth: inWidth, coefficients: vertical, into: output)
-        } else if horizontalFirst {
-            // Only the source rows the vertical pass reads.
-            let firstRow = Int(vertical.bounds[0])
-            let lastRow = Int(vertical.bounds[2 * height - 2] + vertical.bounds[2 * height - 1])
-            let rows = lastRow - firstRow
-            var temp = [UInt8](repeating: 0, count: width * rows * 3)
-            temp.withUnsafeMutableBufferPointer { temp in
-                Self.horizontalPass(input, inWidth: inWidth, firstRow: firstRow, rows: rows,
-                                    coefficients: horizontal, into: temp)
-            }
-            vertical.shiftBounds(by: -firstRow)
-            temp.withUnsafeBufferPointer { temp in
-                Self.verticalPass(temp, rowWidth: width, coefficients: vertical, into: output)
-            }
-        } else {
-            var temp = [UInt8](repeating: 0, count: inWidth * height * 3)
-            temp.withUnsafeMutableBufferPointer { temp in
-                Self.verticalPass(input, rowWidth: inWidth, coefficients: vertical, into: temp)
-            }
-            temp.withUnsafeBufferPointer { temp in
-                Self.horizontalPass(temp, inWidth: inWidth, firstRow: 0, rows: height,
-                                    coefficients: horizontal, into: output)
-            }
-        }
-    }
-
-    private func crop(_ input: UnsafeBufferPointer<UInt8>, inWidth: Int, x0: Int, y0: Int,
-                      into output: UnsafeMutableBufferPointer<UInt8>) {
-        let rowBytes = width * 3
-        for y in 0..<height {
-            let from = ((y0 + y) * inWidth + x0) * 3
-            let to = y * rowBytes
-            for i in 0..<rowBytes {
-                output[to + i] = input[from + i]
-            }
-        }
-    }
-
-    // input rows firstRow..<firstRow+rows of (_, inWidth, 3) → output (rows, outWidth, 3).
-    // The C kernel at the thread's kernel level (portable, AVX2 or AVX-512: the same bytes).
-    private static func horizontalPass(_ input: UnsafeBufferPointer<UInt8>, inWidth: Int, firstRow: Int,
-                                       rows: Int, coefficients c: ResampleCoefficients,
-                                       into output: UnsafeMutableBufferPointer<UInt8>) {
         guard let inBase = input.baseAddress, let outBase = output.baseAddress else { return }
+        switch ResamplePlan(self, inWidth: inWidth, inHeight: inHeight, region: region) {
+        case .copy:
+            _ = output.initialize(from: input)
+        case .crop(let x0, let y0):
+            let rowBytes = width * 3
+            for y in 0..<height {
+                (outBase + y * rowBytes).update(from: inBase + ((y0 + y) * inWidth + x0) * 3, count: rowBytes)
+            }
+        case .horizontalOnly(let horizontal):
+            Self.horizontalPass(inBase, inWidth: inWidth, rows: height, coefficients: horizontal, into: outBase)
+        case .verticalOnly(let vertical):
+            Self.verticalPass(inBase, rowWidth: inWidth, coefficients: vertical, into: outBase)
+        case .horizontalFirst(let horizontal, let vertical, let firstRow, let rows):
+            let temp = UnsafeMutablePointer<UInt8>.allocate(capacity: width * rows * 3)
+            defer { temp.deallocate() }
+            Self.horizontalPass(inBase + firstRow * inWidth * 3, inWidth: inWidth, rows: rows,
+                                coefficients: horizontal, into: temp)
+            Self.verticalPass(temp, rowWidth: width, coefficients: vertical, into: outBase)
+        case .verticalFirst(let horizontal, let vertical):
+            let temp = UnsafeMutablePointer<UInt8>.allocate(capacity: inWidth * height * 3)
+            defer { temp.deallocate() }
+            Self.verticalPass(inBase, rowWidth: inWidth, coefficients: vertical, into: temp)
+            Self.horizontalPass(temp, inWidth: inWidth, rows: height, coefficients: horizontal, into: outBase)
+        }
+    }
+
+    // input: (rows, inWidth, 3) u8 → output: (rows, outSize, 3) u8.
+    // The C kernel at the thread's kernel level (portable, AVX2 or AVX-512: the same bytes).
+    static func horizontalPass(_ input: UnsafePointer<UInt8>, inWidth: Int, rows: Int,
+                               coefficients c: ResampleCoefficients, into output: UnsafeMutablePointer<UInt8>) {
         let status = c.bounds.withUnsafeBufferPointer { bounds in
             c.weights.withUnsafeBufferPointer { weights in
-                ffk_resample_horizontal_rgb(inBase + firstRow * inWidth * 3, inWidth * 3, Int32(rows), Int32(inWidth),
-                                            outBase, Int32(c.outSize), bounds.baseAddress, weights.baseAddress,
-                                            Int32(c.ksize))
+                ffk_resample_horizontal_rgb(input, inWidth * 3, Int32(rows), Int32(inWidth), output, Int32(c.outSize),
+                                            bounds.baseAddress, weights.baseAddress, Int32(c.ksize))
             }
         }
         if status != 0 {
@@ -188,25 +142,84 @@ public struct BicubicResampler: Sendable, Equatable {
             KernelLevel.withThreadLevel(.portable) {
                 _ = c.bounds.withUnsafeBufferPointer { bounds in
                     c.weights.withUnsafeBufferPointer { weights in
-                        ffk_resample_horizontal_rgb(inBase + firstRow * inWidth * 3, inWidth * 3, Int32(rows),
-                                                    Int32(inWidth), outBase, Int32(c.outSize), bounds.baseAddress,
-                                                    weights.baseAddress, Int32(c.ksize))
+                        ffk_resample_horizontal_rgb(input, inWidth * 3, Int32(rows), Int32(inWidth), output,
+                                                    Int32(c.outSize), bounds.baseAddress, weights.baseAddress,
+                                                    Int32(c.ksize))
                     }
                 }
             }
         }
     }
 
-    // input (_, rowWidth, 3) → output (outSize, rowWidth, 3); bounds index input rows.
-    private static func verticalPass(_ input: UnsafeBufferPointer<UInt8>, rowWidth: Int,
-                                     coefficients c: ResampleCoefficients,
-                                     into output: UnsafeMutableBufferPointer<UInt8>) {
-        guard let inBase = input.baseAddress, let outBase = output.baseAddress else { return }
+    // input: (_, rowWidth, 3) u8 → output: (outSize, rowWidth, 3) u8; bounds index input rows.
+    static func verticalPass(_ input: UnsafePointer<UInt8>, rowWidth: Int, coefficients c: ResampleCoefficients,
+                             into output: UnsafeMutablePointer<UInt8>) {
         c.bounds.withUnsafeBufferPointer { bounds in
             c.weights.withUnsafeBufferPointer { weights in
-                ffk_resample_vertical_rgb(inBase, rowWidth * 3, outBase, Int32(c.outSize), bounds.baseAddress,
+                ffk_resample_vertical_rgb(input, rowWidth * 3, output, Int32(c.outSize), bounds.baseAddress,
                                           weights.baseAddress, Int32(c.ksize))
             }
+        }
+    }
+}
+
+/// What Pillow's `resize` does for one source size and region: which passes, in which order, over which rows.
+///
+/// One decision shared by the whole-image resize and the banded one (``BandedResize``), so both give the same bytes.
+enum ResamplePlan {
+    /// Same size, whole image: the source itself.
+    case copy
+    /// `_imaging.c`: an integer region of exactly the output size is a plain crop at (x0, y0).
+    case crop(x0: Int, y0: Int)
+    /// Only the width changes.
+    case horizontalOnly(ResampleCoefficients)
+    /// Only the height changes.
+    case verticalOnly(ResampleCoefficients)
+    /// Horizontal pass over source rows `firstRow..<firstRow + rows` (the only ones the vertical pass reads),
+    /// then the vertical pass, whose bounds count from `firstRow`.
+    case horizontalFirst(ResampleCoefficients, ResampleCoefficients, firstRow: Int, rows: Int)
+    /// Pillow 13's order when the height shrinks and the width does not.
+    case verticalFirst(ResampleCoefficients, ResampleCoefficients)
+
+    init(_ resampler: BicubicResampler, inWidth: Int, inHeight: Int, region: ResampleRegion) {
+        let width = resampler.width
+        let height = resampler.height
+        // Image.resize: same size and whole image → copy.
+        let whole = region == ResampleRegion(x0: 0, y0: 0, x1: Float(inWidth), y1: Float(inHeight))
+        if width == inWidth && height == inHeight && whole {
+            self = .copy
+            return
+        }
+        let boxWidth = region.x1 - region.x0
+        let boxHeight = region.y1 - region.y0
+        if region.x0 == region.x0.rounded(.towardZero) && boxWidth == Float(width)
+            && region.y0 == region.y0.rounded(.towardZero) && boxHeight == Float(height) {
+            self = .crop(x0: Int(region.x0), y0: Int(region.y0))
+            return
+        }
+        let needHorizontal = width != inWidth || region.x0 != 0 || region.x1 != Float(width)
+        let needVertical = height != inHeight || region.y0 != 0 || region.y1 != Float(height)
+        if !needHorizontal && !needVertical {
+            self = .copy
+            return
+        }
+        // Pillow 13: "if height is being scaled down, but not width, resize vertically first".
+        let horizontalFirst = resampler.passOrder == .pillow12
+            || !(Float(width) >= boxWidth && Float(height) < boxHeight)
+        let horizontal = ResampleCoefficients(inSize: inWidth, from: region.x0, to: region.x1, outSize: width)
+        var vertical = ResampleCoefficients(inSize: inHeight, from: region.y0, to: region.y1, outSize: height)
+        if !needVertical {
+            // (The vertical taps are the identity over all rows.)
+            self = .horizontalOnly(horizontal)
+        } else if !needHorizontal {
+            self = .verticalOnly(vertical)
+        } else if horizontalFirst {
+            let firstRow = Int(vertical.bounds[0])
+            let lastRow = Int(vertical.bounds[2 * height - 2] + vertical.bounds[2 * height - 1])
+            vertical.shiftBounds(by: -firstRow)
+            self = .horizontalFirst(horizontal, vertical, firstRow: firstRow, rows: lastRow - firstRow)
+        } else {
+            self = .verticalFirst(horizontal, vertical)
         }
     }
 }

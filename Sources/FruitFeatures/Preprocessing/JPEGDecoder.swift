@@ -97,6 +97,20 @@ public struct JPEGDecoder: Sendable {
         return RGBImage(validatedWidth: header.width, height: header.height, bytes: bytes)
     }
 
+    /// Decodes `data` (the whole contents of a JPEG file) and resizes it with `resampler`: the bytes of
+    /// `resampler.resize(decode(data))`, decoded in bands of rows that each go through the resize as they come
+    /// (see ``BandedResize``), so a large photo is never whole in memory.
+    func decodeResized(_ data: UnsafeRawBufferPointer, path: String,
+                       resampler: BicubicResampler) throws(ImageError) -> RGBImage {
+        try checkSignature(data, path: path)
+        let session = try Session(path: path, pixelLimit: pixelLimit)
+        let header = try session.readHeader(data)
+        try checkSize(header, path: path)
+        var resize = BandedResize(resampler, sourceWidth: header.width, sourceHeight: header.height)
+        try session.decodeBands(header) { band, rows in resize.append(band, rows: rows) }
+        return resize.finish()
+    }
+
     /// Decodes `data` (the whole contents of a JPEG file) to RGB.
     public func decode(_ data: some ContiguousBytes, path: String) throws(ImageError) -> RGBImage {
         let result: Result<RGBImage, ImageError> = data.withUnsafeBytes { raw in
@@ -153,6 +167,29 @@ private final class Session {
             isProgressive: raw.progressive != 0)
         guard status == FFJPEG_OK else { throw error(for: status, header: header) }
         return header
+    }
+
+    /// Decodes the image whose header was read in bands of up to `bandRows` rows, top to bottom, handing each
+    /// to `body` as (rows, width, 3) bytes and a row count. The band buffer is reused.
+    func decodeBands(_ header: JPEGHeader, bandRows: Int = 16,
+                     _ body: (UnsafePointer<UInt8>, Int) -> Void) throws(ImageError) {
+        let capacity = header.width * 3 * bandRows
+        let band = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        defer { band.deallocate() }
+        var status = ffjpeg_start_rgb(handle)
+        var row = 0
+        while status == FFJPEG_OK && row < header.height {
+            var rows: UInt32 = 0
+            status = ffjpeg_read_rgb_rows(handle, band, capacity, &rows)
+            guard status == FFJPEG_OK else { break }
+            guard rows > 0 else {
+                // libjpeg never returns no rows from data in memory; stop rather than loop.
+                throw ImageError(path: path, reason: .corrupt("the decoder returned no rows"))
+            }
+            body(band, Int(rows))
+            row += Int(rows)
+        }
+        guard status == FFJPEG_OK else { throw error(for: status, header: header) }
     }
 
     func error(for status: ffjpeg_status, header: JPEGHeader) -> ImageError {

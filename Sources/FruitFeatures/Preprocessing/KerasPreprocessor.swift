@@ -42,8 +42,7 @@ public struct KerasPreprocessor: Preprocessor {
 
     /// The decoded and resized 8-bit image, before scaling (what Pillow's `resize` returns).
     public func resizedImage(_ encoded: UnsafeRawBufferPointer, path: String) throws(ImageError) -> RGBImage {
-        let image = try decoder.decode(encoded, path: path)
-        return resampler.resize(image)
+        try decoder.decodeResized(encoded, path: path, resampler: resampler)
     }
 
     /// MobileNetV2's scaling of one byte: `Float(x) / 127.5 − 1`, each step rounded to float32
