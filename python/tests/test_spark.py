@@ -132,6 +132,17 @@ def test_a_corrupt_image_is_reported_and_does_not_fail_the_job(spark_pca_run):
         assert json.load(file) == summary
 
 
+def test_the_summary_times_the_phases_apart(spark_pca_run):
+    _, summary = spark_pca_run
+    seconds = summary["seconds"]
+    for name in ("features", "raw_write", "duplicates", "extraction", "pca_fit", "pca", "total"):
+        assert seconds[name] >= 0, name
+    # The extraction phase is its three parts, each rounded to the millisecond.
+    parts = seconds["features"] + seconds["raw_write"] + seconds["duplicates"]
+    assert abs(seconds["extraction"] - parts) <= 0.003
+    assert seconds["pca_fit"] <= seconds["pca"] and seconds["extraction"] + seconds["pca"] <= seconds["total"] + 0.002
+
+
 def test_spark_pca_explains_the_variance_the_project_s_pca_does(spark_pca_run):
     output, summary = spark_pca_run
     raw, _ = read_features(output / "raw_features")
