@@ -202,7 +202,8 @@ def main():
     parser.add_argument("--cores", type=int, default=os.cpu_count())
     parser.add_argument("--components", type=int, default=200)
     parser.add_argument("--weights", default=FIXTURE_WEIGHTS)
-    parser.add_argument("--partitions", type=int, default=None, help="default: --cores (one task per core)")
+    parser.add_argument("--partitions", type=int, default=None, help="passed to the Spark job (default: the job's own choice; "
+                        "the TensorFlow reference job uses --cores)")
     parser.add_argument("--max-records-per-batch", type=int, default=1024)
     parser.add_argument("--reference", action="store_true", help="also run the TensorFlow notebook job")
     parser.add_argument("--work", default=None, help="keep the images and outputs here (default: a temp folder)")
@@ -213,7 +214,7 @@ def main():
         reference_job(i, o, w, int(k), master, int(partitions), int(records))
         return
 
-    partitions = options.partitions or options.cores
+    partitions = options.partitions or options.cores  # the reference job's
     components = min(options.components, options.images - 1)
     master = f"local[{options.cores}]"
     work = options.work or tempfile.mkdtemp(prefix="bench_spark_")
@@ -231,10 +232,13 @@ def main():
     spark_output = os.path.join(work, "spark")
     spark_seconds, spark_cpu = timed([sys.executable, "-m", "fruitfeatures.spark", images, spark_output,
                            "--weights", options.weights, "--components", str(components), "--master", master,
-                           "--partitions", str(partitions),
-                           "--max-records-per-batch", str(options.max_records_per_batch)], env=spark_environment())
+                           "--max-records-per-batch", str(options.max_records_per_batch)]
+                          + (["--partitions", str(options.partitions)] if options.partitions else []),
+                          env=spark_environment())
     with open(os.path.join(spark_output, "summary.json")) as file:
-        spark_phases = json.load(file)["seconds"]
+        spark_summary = json.load(file)
+    spark_phases = spark_summary["seconds"]
+    spark_tasks = spark_summary["spark"].get("task_partitions", options.partitions)
     extraction = spark_phases["extraction"]
     rows.append(("PySpark + FruitFeatures (fruitfeatures.spark)", spark_seconds, spark_cpu, extraction))
 
@@ -260,7 +264,7 @@ def main():
 
     load = os.getloadavg()
     print(f"{n} images (100×100 JPEG), {options.cores} cores ({master}), PCA k = {components}, "
-          f"{partitions} partitions, maxRecordsPerBatch {options.max_records_per_batch}; "
+          f"{spark_tasks} partitions in the Spark job, maxRecordsPerBatch {options.max_records_per_batch}; "
           f"weights {os.path.basename(options.weights)}; machine load average (1 / 15 min) "
           f"{load[0]:.1f} / {load[2]:.1f}")
     print()

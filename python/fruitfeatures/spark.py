@@ -78,9 +78,11 @@ def parse_arguments(argv=None):
     parser.add_argument("--components", type=int, default=None,
                         help="principal components to keep (default 200, fewer if there are not enough images)")
     parser.add_argument("--partitions", type=int, default=None,
-                        help="repartition the images into N partitions before extraction (the notebook used 21)")
+                        help="extract in N partitions (the notebook used 21); default: whole waves of tasks of about "
+                             "2048 images (see Docs/spark.md)")
     parser.add_argument("--max-records-per-batch", type=int, default=None,
-                        help="spark.sql.execution.arrow.maxRecordsPerBatch: images per UDF batch (Spark: 10000)")
+                        help="spark.sql.execution.arrow.maxRecordsPerBatch: images per UDF batch (default 1024, and "
+                             "64 MB per batch, unless the Spark configuration sets them)")
     parser.add_argument("--pca", choices=["spark", "own", "none"], default=None,
                         help="spark (default): pyspark.ml PCA (the notebook's); own: FruitFeatures' PCA from a "
                              "distributed mean/scatter aggregation; none: raw features only")
@@ -265,9 +267,50 @@ def load_images(spark, options):
     # binaryFile reads a file's bytes only when `content` is used: the listing columns cost no read.
     images = images.select("path", "content", "length", "modificationTime").withColumn(
         "label", element_at(split(col("path"), "/"), -2))
-    if options.partitions:
-        images = images.repartition(options.partitions)
-    return images
+    return partitioned(spark, images, options.partitions)
+
+
+# Images per task when --partitions is not given: at ≈ 8 ms an image a task runs for tens of seconds, so its fixed
+# cost (scheduling, the Arrow stream to a Python worker) is noise, and stragglers still even out over several tasks.
+IMAGES_PER_TASK = 2048
+# Arrow batch limits the UDF is handed unless Spark's configuration or --max-records-per-batch says otherwise:
+# enough images per library call for the grouped stage, and a bound in bytes too, since one batch holds its
+# images' file contents (1024 phone photos would be 3 GB).
+RECORDS_PER_BATCH = 1024
+BYTES_PER_BATCH = 64 << 20
+
+
+def partitioned(spark, images, requested):
+    """The images in `requested` partitions, or by default in whole waves of about IMAGES_PER_TASK images a task.
+
+    binaryFile's own split puts ≈ 32 small files in a task (its 4 MB open cost per file against 128 MB splits): 313
+    tasks for 10 000 images, each paying a task's fixed cost for a quarter of a second of work, and every later
+    stage (writes, the PCA) runs over as many partitions. Fewer partitions are made with `coalesce`, which merges
+    the file splits where they are read, without shuffling image bytes; more (only when asked) with `repartition`.
+    """
+    current = images.rdd.getNumPartitions()
+    if requested:
+        wanted = requested
+    else:
+        slots = max(1, spark.sparkContext.defaultParallelism)
+        files = len(images.inputFiles())
+        # Whole waves: a multiple of the task slots, so the last wave does not leave cores idle.
+        wanted = min(current, slots * max(1, -(-files // (slots * IMAGES_PER_TASK))))
+    if wanted == current:
+        return images
+    return images.coalesce(wanted) if wanted < current else images.repartition(wanted)
+
+
+def configure_arrow_batches(spark, records):
+    """Sets the UDF's Arrow batch size: --max-records-per-batch if given, else RECORDS_PER_BATCH and BYTES_PER_BATCH
+    unless the Spark configuration (spark-submit --conf) sets them."""
+    configured = spark.sparkContext.getConf()
+    if records:
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(records))
+    elif not configured.contains("spark.sql.execution.arrow.maxRecordsPerBatch"):
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(RECORDS_PER_BATCH))
+    if not configured.contains("spark.sql.execution.arrow.maxBytesPerBatch"):
+        spark.conf.set("spark.sql.execution.arrow.maxBytesPerBatch", str(BYTES_PER_BATCH))
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -571,12 +614,12 @@ def run(spark, options):
         problem = complete_settings(options)  # --update of a missing run: a plain run with the defaults
         if problem:
             raise SystemExit(f"fruitfeatures.spark: {problem}")
-    if options.max_records_per_batch:
-        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(options.max_records_per_batch))
+    configure_arrow_batches(spark, options.max_records_per_batch)
     weights_name, weights_fallback = distribute_weights(spark, options.weights)
     extract = extraction_udf(weights_name, weights_fallback)
 
     images = load_images(spark, options)
+    task_partitions = images.rdd.getNumPartitions()
     earlier_raw = join_path(options.output, "raw_features")
     # An update writes beside the earlier datasets (which it reads) and switches them in at the end.
     target = join_path(options.output, "_update") if updating else options.output
@@ -675,6 +718,7 @@ def run(spark, options):
             "master": spark.sparkContext.master,
             "default_parallelism": spark.sparkContext.defaultParallelism,
             "partitions": options.partitions,
+            "task_partitions": task_partitions,
             "max_records_per_batch": int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch")),
         },
         "seconds": {

@@ -143,6 +143,35 @@ def test_the_summary_times_the_phases_apart(spark_pca_run):
     assert seconds["pca_fit"] <= seconds["pca"] and seconds["extraction"] + seconds["pca"] <= seconds["total"] + 0.002
 
 
+def test_tasks_are_whole_waves_of_coalesced_file_splits(spark, images, monkeypatch):
+    """By default the file splits are merged (no shuffle) into a multiple of the task slots, about IMAGES_PER_TASK
+    images a task; --partitions N gives N."""
+    previous = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "64k")  # one file per split: 10 splits to merge
+    try:
+        frame = (spark.read.format("binaryFile").option("pathGlobFilter", "*.jpg")
+                 .option("recursiveFileLookup", "true").load(str(images)))
+        assert frame.rdd.getNumPartitions() == 10
+        slots = spark.sparkContext.defaultParallelism
+        assert job.partitioned(spark, frame, None).rdd.getNumPartitions() == slots
+        monkeypatch.setattr(job, "IMAGES_PER_TASK", 2)  # 10 images in whole waves of tasks of at most 2 per task
+        assert job.partitioned(spark, frame, None).rdd.getNumPartitions() == min(10, slots * -(-10 // (slots * 2)))
+        assert job.partitioned(spark, frame, 1).rdd.getNumPartitions() == 1
+        assert job.partitioned(spark, frame, 13).rdd.getNumPartitions() == 13
+        coalesced = job.partitioned(spark, frame, 3)
+        assert "Exchange" not in coalesced._jdf.queryExecution().executedPlan().toString()
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", previous)
+
+
+def test_arrow_batches_are_bounded_in_images_and_bytes(spark):
+    job.configure_arrow_batches(spark, None)
+    assert spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") == str(job.RECORDS_PER_BATCH)
+    assert spark.conf.get("spark.sql.execution.arrow.maxBytesPerBatch") == str(job.BYTES_PER_BATCH)
+    job.configure_arrow_batches(spark, 7)
+    assert spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") == "7"
+
+
 def test_spark_pca_explains_the_variance_the_project_s_pca_does(spark_pca_run):
     output, summary = spark_pca_run
     raw, _ = read_features(output / "raw_features")
