@@ -53,6 +53,31 @@ import Testing
         }
     }
 
+    /// Damaged data gives the same outcome either way: the same bytes, or the same error naming the file.
+    @Test(arguments: ["resize/progressive_200x150.jpg", "resize/odd_157x93_422.jpg", "resize/cmyk_96x64.jpg"])
+    func damagedDataGivesTheSameOutcome(file: String) throws {
+        let whole = fixtureBytes(file)
+        var generator = SeededGenerator(seed: 11)
+        let decoder = JPEGDecoder(pixelLimit: 4_000_000)
+        let resampler = try #require(BicubicResampler(width: 61, height: 40))
+        var decoded = 0
+        for round in 0..<200 {
+            var bytes = whole
+            for _ in 0..<(round % 8) {  // every 8th round intact
+                let i = Int.random(in: 2..<bytes.count, using: &generator)
+                bytes[i] = UInt8.random(in: 0...255, using: &generator)
+            }
+            let path = "fuzz-\(round).jpg"
+            let expected = Result { () throws(ImageError) in resampler.resize(try decoder.decode(bytes, path: path)) }
+            let banded = bytes.withUnsafeBytes { raw in
+                Result { () throws(ImageError) in try decoder.decodeResized(raw, path: path, resampler: resampler) }
+            }
+            #expect(banded == expected, "\(file), round \(round)")
+            if case .success = banded { decoded += 1 }
+        }
+        #expect(decoded > 0)
+    }
+
     /// A truncated photo fails in the banded path as in the whole one, with the same reason.
     @Test func aTruncatedPhotoFailsAlike() throws {
         let bytes = Array(fixtureBytes("resize/down_640x427.jpg").prefix(20_000))
