@@ -118,7 +118,8 @@ struct ExtractCommand: AsyncParsableCommand {
         // Past a file-size limit (ulimit -f), writes then fail with EFBIG and are reported with the
         // file's name, instead of the signal killing the process with partial files behind.
         signal(SIGXFSZ, SIG_IGN)
-        // Phone photos decode into 36 MB buffers: keep them in the heap between images (no page faults).
+        // Large buffers (a phone photo's 2–5 MB of file contents, whole images for Pillow's vertical-first
+        // resizes) stay in the heap between images instead of being mapped and faulted in again for each.
         LargeBufferReuse.enable()
         if let request = KernelLevel.invalidRequest {
             writeToStandardError(

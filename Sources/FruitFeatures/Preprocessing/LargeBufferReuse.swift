@@ -2,12 +2,13 @@ import CKernels
 
 /// A process-wide allocator setting that keeps freed image-sized buffers for the next image.
 ///
-/// A decoded 4032 × 3024 photo is 36 MB. glibc's allocator serves blocks that large with a fresh `mmap` and
-/// unmaps them when freed, so every photo pays ≈ 9 000 page faults and the kernel zeroes its pages again:
-/// ≈ 15–20 ms of system time per photo on a Zen 4 core, a fifth of the CPU time `fruitfeatures extract` spends on
-/// one. With the thresholds raised, freed buffers stay in the heap and the next decode reuses them. Nothing
-/// about the pixels changes. Buffers above 64 MB (over ≈ 21 megapixels) are still mapped and unmapped, so the
-/// memory kept is at most about 64 MB per worker thread.
+/// glibc's allocator serves blocks of more than 128 KB–32 MB (its threshold moves) with a fresh `mmap` and unmaps
+/// them when freed, so each such buffer's pages are faulted in and zeroed again: a phone photo's 2–5 MB of file
+/// contents, and the whole decoded image (36 MB at 4032 × 3024) on the rare resizes that need it whole (see
+/// `BandedResize`; the usual ones decode in bands and never hold it). With the thresholds raised, freed buffers
+/// stay in the heap and the next image reuses them. Nothing about the pixels changes. Buffers above 64 MB (over
+/// ≈ 21 megapixels decoded) are still mapped and unmapped, so the memory kept is at most about 64 MB per worker
+/// thread.
 package enum LargeBufferReuse {
     /// Blocks up to this size come from the heap instead of their own mapping.
     package static let heapLimit = 64 << 20
