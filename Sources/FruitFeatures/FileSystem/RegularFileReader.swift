@@ -9,7 +9,7 @@ import SystemPackage
 ///
 /// The files of cgroupfs, sysfs and procfs are regular files whose `st_size` (4096, or 0) says nothing of their
 /// contents; ``ReportedSize/ignored`` reads them to the end instead, holding the limit to the bytes read.
-final class RegularFileReader {
+final class RegularFileReader: Sendable {
     /// Whether the size `fstat` reports is the size of the contents.
     enum ReportedSize {
         /// It is (an ordinary file): a file over the limit is refused at opening, and the buffer is sized by it.
