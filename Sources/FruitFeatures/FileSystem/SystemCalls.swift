@@ -281,12 +281,8 @@ enum FileKind: Sendable, Equatable {
     }
 }
 
-/// The text of a system error number, as `strerror` gives it ("Permission denied"): the library's one errno-to-text.
-func errnoText(_ code: Int32 = errno) -> String {
-    Errno(rawValue: code).description
-}
-
 extension Errno {
-    /// The error of the system call that just failed (`errno`).
+    /// The error of the system call that just failed (`errno`); its `description` is the library's one
+    /// errno-to-text ("Permission denied", as `strerror` gives it).
     static var latest: Errno { Errno(rawValue: errno) }
 }
