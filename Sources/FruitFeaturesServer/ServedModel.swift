@@ -32,11 +32,7 @@ public struct ServedModel: Sendable {
             let recognizer = try FruitRecognizer(
                 model: try loaded.model.limitingPixels(to: pixelLimit), pca: loaded.pca, classifier: loaded.classifier)
             let summary = try run.requireSummary()
-            let model = loaded.model.identity
-            let alpha = model.alpha.map { "alpha \($0), " } ?? ""
-            let size = model.inputSize
-            let architecture = model.architecture == FeatureModelIdentity.mobileNetV2 ? "MobileNetV2" : model.architecture
-            let identity = RecognitionModel(architecture: "\(architecture) \(alpha)\(size)×\(size)",
+            let identity = RecognitionModel(architecture: loaded.model.identity.networkDescription,
                                             sha256: summary.weights.sha256)
             let folder = run
             let made = (try? FileManager.default.attributesOfItem(atPath: folder.summaryFile.path))?[.modificationDate] as? Date

@@ -165,23 +165,12 @@ public struct Evaluation: Sendable, Equatable, Codable {
 
     /// Writes the evaluation as pretty-printed JSON with snake_case keys, atomically.
     public func write(to url: URL) throws(AnalysisError) {
-        try writeEvaluationJSON(self, to: url)
-    }
-
-    /// Writes the evaluation as ``write(to:)`` does and returns the bytes written (for `evaluate --json`, which
-    /// prints them without reading the file back).
-    @discardableResult
-    package func writeReturningJSON(to url: URL) throws(AnalysisError) -> [UInt8] {
-        try writeEvaluationJSON(self, to: url)
+        try writeReturningJSON(to: url)
     }
 
     /// Reads an evaluation written by ``write(to:)``.
     public init(contentsOf url: URL) throws(AnalysisError) {
-        self = try readEvaluationJSON(Evaluation.self, from: url, writtenBy: "fruitfeatures evaluate")
-        // The file is ours, but anyone can edit it: what is shown must add up, or it is not shown.
-        if let problem = inconsistency {
-            throw AnalysisError(.malformed, path: url.path, reason: "not a valid evaluation (\(problem)): run fruitfeatures evaluate again")
-        }
+        try self.init(evaluationFileAt: url)
     }
 
     /// Why the parts do not fit together as ``CrossValidation`` makes them, or nil when they do: counts
@@ -228,44 +217,5 @@ func writeAtomically(_ bytes: [UInt8], to path: String, owner: OutputOwner) thro
         try file.commit()
     } catch {
         throw AnalysisError(.unwritable, path: path, reason: error.reason)
-    }
-}
-
-/// Writes an evaluation file (evaluation.json, evaluation_heldout.json): pretty-printed JSON with snake_case keys,
-/// replaced atomically as `evaluate`'s own output. Returns the bytes written.
-@discardableResult
-func writeEvaluationJSON(_ value: some Encodable, to url: URL) throws(AnalysisError) -> [UInt8] {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    encoder.keyEncodingStrategy = .convertToSnakeCase
-    let data: Data
-    do {
-        data = try encoder.encode(value)
-    } catch {
-        throw AnalysisError(.unwritable, path: url.path, reason: "cannot encode the evaluation: \(error)")
-    }
-    let bytes = Array(data) + [UInt8(ascii: "\n")]
-    try writeAtomically(bytes, to: url.path, owner: .evaluation)
-    return bytes
-}
-
-/// Reads an evaluation file written by ``writeEvaluationJSON(_:to:)``, within the JSON size limit.
-func readEvaluationJSON<Value: Decodable>(_ type: Value.Type, from url: URL, writtenBy command: String) throws(AnalysisError) -> Value {
-    let bytes = try readFileContents(atPath: url.path, limit: FileSizeLimit.json)
-    let decoder = JSONDecoder()
-    decoder.keyDecodingStrategy = .convertFromSnakeCase
-    let what = Value.self == Evaluation.self ? "an evaluation" : "a held-out evaluation"
-    do {
-        return try decoder.decode(Value.self, from: Data(bytes))
-    } catch let error as DecodingError {
-        let integers = [
-            "neighbour_count", "fold_count", "row_count", "training_row_count", "feature_count",
-            "report.sample_count", "report.confusion_matrix[*][*]", "report.per_label[*].support",
-            "report.per_label[*].predicted",
-        ]
-        let problem = misfitIntegerField(in: Data(bytes), among: integers) ?? error.fieldDescription()
-        throw AnalysisError(.malformed, path: url.path, reason: "not \(what) written by \(command): \(problem)")
-    } catch {
-        throw AnalysisError(.malformed, path: url.path, reason: "not \(what) written by \(command): \(error)")
     }
 }

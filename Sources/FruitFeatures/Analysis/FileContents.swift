@@ -12,8 +12,3 @@ func readFileContents(atPath path: String, limit: Int, terminatorCount: Int = 0)
     bytes.append(contentsOf: repeatElement(0, count: terminatorCount))
     return bytes
 }
-
-/// Whether something exists at `path` (a file, a folder, anything the system can stat).
-func fileExists(atPath path: String) -> Bool {
-    (try? SystemCalls.status(atPath: path, followingLinks: true)) != nil
-}

@@ -30,7 +30,8 @@ public struct Recognition: Sendable, Equatable, Codable {
 
 /// Which model gave a ``Recognition``: its feature network and the SHA-256 of its weights.
 public struct RecognitionModel: Sendable, Equatable, Codable {
-    /// The feature network, e.g. `mobilenet_v2 alpha 1.0, 224×224` (the feature model's architecture, alpha and input size).
+    /// The feature network, e.g. `MobileNetV2 alpha 1.0, 224×224` or `MobileNetV3Large alpha 0.75, 224×224` (the feature
+    /// model's architecture by its Keras name, alpha and input size).
     public var architecture: String
     /// The SHA-256 of the weights file, in hexadecimal (as summary.json records it).
     public var sha256: String

@@ -96,25 +96,12 @@ public struct HeldOutEvaluation: Sendable, Equatable, Codable {
 
     /// Writes the evaluation as pretty-printed JSON with snake_case keys, atomically.
     public func write(to url: URL) throws(AnalysisError) {
-        try writeEvaluationJSON(self, to: url)
-    }
-
-    /// Writes the evaluation as ``write(to:)`` does and returns the bytes written (for `evaluate --json`, which
-    /// prints them without reading the file back).
-    @discardableResult
-    package func writeReturningJSON(to url: URL) throws(AnalysisError) -> [UInt8] {
-        try writeEvaluationJSON(self, to: url)
+        try writeReturningJSON(to: url)
     }
 
     /// Reads an evaluation written by ``write(to:)``.
     public init(contentsOf url: URL) throws(AnalysisError) {
-        self = try readEvaluationJSON(HeldOutEvaluation.self, from: url, writtenBy: "fruitfeatures evaluate --test")
-        // The file is ours, but anyone can edit it: what is shown must add up, or it is not shown.
-        if let problem = inconsistency {
-            throw AnalysisError(
-                .malformed, path: url.path,
-                reason: "not a valid held-out evaluation (\(problem)): run fruitfeatures evaluate --test again")
-        }
+        try self.init(evaluationFileAt: url)
     }
 
     /// Why the parts do not fit together as ``evaluate(recognizer:source:testDirectory:trainingLabels:trainingRowCount:)``

@@ -6,19 +6,33 @@ import SystemPackage
 /// FIFO, a device, a socket or a folder is refused at once instead of blocking the reader (it is opened with
 /// `O_NONBLOCK`, which a FIFO without a writer would otherwise wait on, and `O_CLOEXEC`); a file over the
 /// given limit is refused before any buffer is allocated. Reads are retried on `EINTR`.
-final class RegularFileReader {
+///
+/// The files of cgroupfs, sysfs and procfs are regular files whose `st_size` (4096, or 0) says nothing of their
+/// contents; ``ReportedSize/ignored`` reads them to the end instead, holding the limit to the bytes read.
+final class RegularFileReader: Sendable {
+    /// Whether the size `fstat` reports is the size of the contents.
+    enum ReportedSize {
+        /// It is (an ordinary file): a file over the limit is refused at opening, and the buffer is sized by it.
+        case trusted
+        /// It is not (a pseudo-file of the kernel): the file is read until the end, and refused as soon as the
+        /// bytes read pass the limit.
+        case ignored
+    }
+
     /// The path, as given.
     let path: String
-    /// The size when opened.
+    /// The size when opened (0 when the reported size is ignored).
     let size: Int
     private let descriptor: FileDescriptor
 
     /// Opens the regular file at `path`.
     ///
     /// - Parameter limit: the largest size accepted, or nil for any.
+    /// - Parameter reportedSize: whether `st_size` is checked against `limit` (see ``ReportedSize``).
     /// - Throws: ``FileProblem`` when the path is missing or unreadable, is not a regular file, or is over `limit`.
-    init(path: String, limit: Int?) throws(FileProblem) {
+    init(path: String, limit: Int?, reportedSize: ReportedSize = .trusted) throws(FileProblem) {
         self.path = path
+        let limit = reportedSize == .trusted ? limit : nil
         // A device or FIFO is never opened: opening some devices has effects of its own.
         let found: FileStatus
         do {
@@ -37,7 +51,7 @@ final class RegularFileReader {
             // The path may have been swapped for something else between stat and open.
             let opened = try SystemCalls.status(of: descriptor)
             try Self.check(opened, path: path, limit: limit)
-            size = opened.size
+            size = reportedSize == .trusted ? opened.size : 0
         } catch let error as FileProblem {
             try? descriptor.close()
             throw error
@@ -101,7 +115,9 @@ final class RegularFileReader {
         if let failure { throw failure }
         // A file that grew meanwhile: take the rest too, within the limit.
         guard bytes.count == size else { return bytes }
-        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+        // One byte past a small limit is enough to see that it is passed.
+        let chunkSize = limit.map { $0 < 1 << 16 ? $0 + 1 : 1 << 16 } ?? 1 << 16
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
         defer { chunk.deallocate() }
         while true {
             let count = try read(into: chunk)
@@ -118,8 +134,13 @@ final class RegularFileReader {
 /// The whole contents of the regular file at `path`, refusing anything else and anything over `limit` bytes.
 ///
 /// - Parameter spareCapacity: room reserved after the contents (for a sentinel the caller appends).
-func readRegularFile(atPath path: String, limit: Int?, spareCapacity: Int = 0) throws(FileProblem) -> [UInt8] {
-    try RegularFileReader(path: path, limit: limit).readAll(limit: limit, spareCapacity: spareCapacity)
+/// - Parameter reportedSize: ``RegularFileReader/ReportedSize/ignored`` for a kernel pseudo-file (cgroupfs,
+///   sysfs), which is read until the end whatever `st_size` says.
+func readRegularFile(
+    atPath path: String, limit: Int?, spareCapacity: Int = 0, reportedSize: RegularFileReader.ReportedSize = .trusted
+) throws(FileProblem) -> [UInt8] {
+    try RegularFileReader(path: path, limit: limit, reportedSize: reportedSize)
+        .readAll(limit: limit, spareCapacity: spareCapacity)
 }
 
 /// Checks that `path` names a regular file within `limit` bytes, without reading it (for files that another

@@ -7,7 +7,7 @@ import Darwin
 #endif
 
 /// The system calls swift-system does not wrap (fstat, lstat, fsync, rename, readlink, symlink, flock, access,
-/// realpath, folder listings), with its `Errno` for failures.
+/// realpath, mkdir, folder listings, the `*at` calls that work inside an open folder), with its `Errno` for failures.
 ///
 /// swift-system (1.4 and later, the oldest this package accepts) opens, reads, writes and closes; everything
 /// else the file layer needs is here, so that no other file of the library calls Glibc for file I/O.
@@ -30,25 +30,84 @@ enum SystemCalls {
     /// `stat(2)` of a path given as bytes (a folder entry whose name is not UTF-8 has no `String` path).
     static func status(atPathBytes path: [UInt8]) throws(Errno) -> FileStatus {
         var info = stat()
-        let terminated = path + [0]
-        let result = terminated.withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { stat($0.baseAddress!, &info) }
-        }
+        let result = withCString(path) { stat($0, &info) }
         guard result == 0 else { throw Errno.latest }
         return FileStatus(info)
     }
 
-    /// The names in a folder (`opendir(3)`, `readdir(3)`), as bytes, without `.` and `..`, in the folder's order.
+    /// The names in the folder at `path` (following symbolic links), as bytes, without `.` and `..`, in the
+    /// folder's order.
     static func folderEntryNames(_ path: String) throws(Errno) -> [[UInt8]] {
-        guard let handle = opendir(path) else { throw Errno.latest }
+        let folder = try openFolder(path, followingLinks: true)
+        defer { try? folder.close() }
+        return try folderEntryNames(of: folder)
+    }
+
+    /// The names in an open folder (`fdopendir(3)`, `readdir(3)`), as bytes, without `.` and `..`, in the
+    /// folder's order. The descriptor stays open (the listing works on a duplicate).
+    static func folderEntryNames(of folder: FileDescriptor) throws(Errno) -> [[UInt8]] {
+        let duplicate = dup(folder.rawValue)
+        guard duplicate >= 0 else { throw Errno.latest }
+        guard let handle = fdopendir(duplicate) else {
+            let error = Errno.latest
+            close(duplicate)
+            throw error
+        }
         defer { closedir(handle) }
+        rewinddir(handle)
         var names: [[UInt8]] = []
-        while let entry = readdir(handle) {
+        while true {
+            errno = 0
+            guard let entry = readdir(handle) else {
+                if errno != 0 { throw Errno.latest }
+                break
+            }
             let bytes = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
             if bytes == [UInt8(ascii: ".")] || bytes == [UInt8(ascii: "."), UInt8(ascii: ".")] { continue }
             names.append(bytes)
         }
         return names
+    }
+
+    /// Opens the folder at `path` for listing; with `followingLinks` false a symbolic link is refused (`ELOOP`)
+    /// instead of followed.
+    static func openFolder(_ path: String, followingLinks: Bool) throws(Errno) -> FileDescriptor {
+        var options: FileDescriptor.OpenOptions = [.directory, .nonBlocking, .closeOnExec]
+        if !followingLinks { options.insert(.noFollow) }
+        do {
+            return try FileDescriptor.open(FilePath(path), .readOnly, options: options)
+        } catch {
+            throw error as? Errno ?? .ioError
+        }
+    }
+
+    /// Opens the entry `name` of the open folder `parent` as a folder (`openat(2)` with `O_NOFOLLOW`): a symbolic
+    /// link is refused, never followed.
+    static func openFolder(named name: [UInt8], in parent: FileDescriptor) throws(Errno) -> FileDescriptor {
+        let descriptor = withCString(name) { openat(parent.rawValue, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        guard descriptor >= 0 else { throw Errno.latest }
+        return FileDescriptor(rawValue: descriptor)
+    }
+
+    /// `fstatat(2)` of the entry `name` of the open folder `parent`, not following a symbolic link.
+    static func status(ofEntry name: [UInt8], in parent: FileDescriptor) throws(Errno) -> FileStatus {
+        var info = stat()
+        let result = withCString(name) { fstatat(parent.rawValue, $0, &info, AT_SYMLINK_NOFOLLOW) }
+        guard result == 0 else { throw Errno.latest }
+        return FileStatus(info)
+    }
+
+    /// `unlinkat(2)`: removes the entry `name` of the open folder `parent`, an empty folder when `isFolder`.
+    static func removeEntry(_ name: [UInt8], in parent: FileDescriptor, isFolder: Bool) throws(Errno) {
+        let result = withCString(name) { unlinkat(parent.rawValue, $0, isFolder ? AT_REMOVEDIR : 0) }
+        guard result == 0 else { throw Errno.latest }
+    }
+
+    /// Calls `body` with `bytes` as a NUL-terminated C string (a name that need not be UTF-8).
+    private static func withCString<Result>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) -> Result) -> Result {
+        (bytes + [0]).withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { body($0.baseAddress!) }
+        }
     }
 
     /// What `access(2)` checks.
@@ -123,9 +182,14 @@ enum SystemCalls {
         guard result == 0 else { throw Errno.latest }
     }
 
+    /// `unlink(2)`, or `rmdir(2)` for an empty folder.
+    static func remove(_ path: String, isFolder: Bool) throws(Errno) {
+        guard (isFolder ? rmdir(path) : unlink(path)) == 0 else { throw Errno.latest }
+    }
+
     /// `unlink(2)`, ignoring failures (used to clean up temporaries).
     static func removeFile(_ path: String) {
-        _ = unlink(path)
+        try? remove(path, isFolder: false)
     }
 
     /// `readlink(2)`: the text of a symbolic link.
@@ -141,14 +205,14 @@ enum SystemCalls {
         guard symlink(target, path) == 0 else { throw Errno.latest }
     }
 
-    /// `mkdir(2)`.
-    static func makeFolder(_ path: String, permissions: mode_t = 0o755) throws(Errno) {
+    /// `mkdir(2)`; the default permissions are `mkdir(1)`'s, which the process's umask narrows.
+    static func makeFolder(_ path: String, permissions: mode_t = 0o777) throws(Errno) {
         guard mkdir(path, permissions) == 0 else { throw Errno.latest }
     }
 
     /// `rmdir(2)`, ignoring failures.
     static func removeEmptyFolder(_ path: String) {
-        _ = rmdir(path)
+        try? remove(path, isFolder: true)
     }
 }
 
@@ -217,12 +281,8 @@ enum FileKind: Sendable, Equatable {
     }
 }
 
-/// The text of a system error number, as `strerror` gives it ("Permission denied"): the library's one errno-to-text.
-func errnoText(_ code: Int32 = errno) -> String {
-    Errno(rawValue: code).description
-}
-
 extension Errno {
-    /// The error of the system call that just failed (`errno`).
+    /// The error of the system call that just failed (`errno`); its `description` is the library's one
+    /// errno-to-text ("Permission denied", as `strerror` gives it).
     static var latest: Errno { Errno(rawValue: errno) }
 }

@@ -100,6 +100,25 @@ public struct FeatureModelIdentity: Codable, Sendable, Equatable {
             featureCount: featureCount, weightsSHA256: weightsSHA256, kernelLevel: "unknown")
     }
 
+    /// The network as people name it, with its alpha and input size: `MobileNetV2 alpha 1.0, 224×224`,
+    /// `MobileNetV3Large (minimalistic) alpha 0.75, 224×224` (Keras's application names; the form the server
+    /// answers with). An architecture this version does not know keeps its identifier.
+    package var networkDescription: String {
+        var name = architecture
+        if architecture == Self.mobileNetV2 {
+            name = "MobileNetV2"
+        } else {
+            for variant in MobileNetV3Architecture.Variant.allCases {
+                for minimalistic in [false, true]
+                where MobileNetV3FeatureModel.architectureName(MobileNetV3Architecture(variant, minimalistic: minimalistic)) == architecture {
+                    name = variant.kerasName + (minimalistic ? " (minimalistic)" : "")
+                }
+            }
+        }
+        let alphaText = alpha.map { " alpha \($0)," } ?? ""
+        return "\(name)\(alphaText) \(inputSize)×\(inputSize)"
+    }
+
     /// Why features made by `self` cannot be used where `other`'s are expected, or nil when they can.
     ///
     /// The kernel level is not compared; the weights' SHA-256 is compared only when both are known.

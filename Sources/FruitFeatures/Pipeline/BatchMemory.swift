@@ -37,18 +37,62 @@ struct BatchMemory: Sendable, Equatable {
 
     /// The memory batches may take: half of what the machine has, or of the control group's limit when
     /// that is lower (a container), so that the network's working memory, the PCA and the system fit beside.
-    static func budget() -> Int {
+    ///
+    /// - Parameter limitFiles: the control group's limit files (v2, then v1); a test passes its own.
+    static func budget(limitFiles: [String] = controlGroupLimitFiles) -> Int {
         var memory = Int(clamping: sysconf(Int32(_SC_PHYS_PAGES))).multipliedReportingOverflow(
             by: Int(clamping: sysconf(Int32(_SC_PAGESIZE))))
         if memory.overflow || memory.partialValue <= 0 { memory = (Int.max, false) }
         var limit = memory.partialValue
-        for file in ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"] {
-            if let text = try? String(contentsOfFile: file, encoding: .utf8),
-               let value = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)), value > 0 {
-                limit = min(limit, value)
-            }
+        for file in limitFiles {
+            if case .bytes(let value) = MemoryLimit(contentsOfFile: file) { limit = min(limit, value) }
         }
         return limit / 2
+    }
+
+    /// Where cgroup v2 and v1 state the memory limit of this process's group.
+    static let controlGroupLimitFiles = ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]
+
+    /// What a control group's memory limit file (`memory.max`, `memory.limit_in_bytes`) says.
+    enum MemoryLimit: Sendable, Equatable {
+        /// A limit, in bytes.
+        case bytes(Int)
+        /// `max`: no limit.
+        case unlimited
+        /// Missing, unreadable, not a regular file, longer than any number, or not a positive decimal number.
+        case unknown
+
+        /// The largest file read: a limit is at most 19 digits and a newline.
+        static let fileLimit = 64
+
+        /// Reads the file at `path` with the library's one reader, to its end: cgroupfs reports a size (4096 or 0)
+        /// that is not its contents' (a FIFO or a device put there is refused without being opened).
+        init(contentsOfFile path: String) {
+            guard let bytes = try? readRegularFile(atPath: path, limit: Self.fileLimit, reportedSize: .ignored) else {
+                self = .unknown
+                return
+            }
+            self.init(text: bytes)
+        }
+
+        /// Parses the contents of a limit file: `max` or a positive decimal number, with surrounding white space.
+        init(text bytes: [UInt8]) {
+            let isSpace = { (byte: UInt8) in byte == 0x20 || (0x09...0x0D).contains(byte) }
+            guard let first = bytes.firstIndex(where: { !isSpace($0) }), let last = bytes.lastIndex(where: { !isSpace($0) })
+            else {
+                self = .unknown
+                return
+            }
+            let word = bytes[first...last]
+            if word.elementsEqual("max".utf8) {
+                self = .unlimited
+            } else if word.allSatisfy({ (0x30...0x39).contains($0) }),
+                      let value = Int(String(decoding: word, as: UTF8.self)), value > 0 {
+                self = .bytes(value)
+            } else {
+                self = .unknown
+            }
+        }
     }
 
     /// Throws when the batches in flight would not fit `budget`, naming what they need and the limit.

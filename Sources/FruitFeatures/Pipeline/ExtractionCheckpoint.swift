@@ -107,9 +107,13 @@ struct ExtractionCheckpoint {
             }
         } else {
             // A fresh checkpoint: anything left from an older run goes.
-            try? FileManager.default.removeItem(atPath: directory)
+            try? removeTree(atPath: directory)
             do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+                try SystemCalls.makeFolder(directory)
+            } catch {
+                throw .outputNotWritable(outputDirectory, reason: "cannot create the checkpoint \(directory): \(error.description)")
+            }
+            do {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
                 let file = try AtomicFile(destination: manifestPath)
@@ -179,7 +183,7 @@ struct ExtractionCheckpoint {
 
     /// Removes the checkpoint once the run is complete.
     func remove() {
-        try? FileManager.default.removeItem(atPath: directory)
+        try? removeTree(atPath: directory)
     }
 
     /// Makes a new file's directory entry durable.

@@ -34,8 +34,7 @@ extension ExtractionPipeline {
         _ outputDirectory: String, input: String, pattern: String,
         progress: @escaping @Sendable (ExtractionProgress) -> Void = { _ in }
     ) async throws(ExtractionError) -> ExtractionSummary {
-        let manager = FileManager.default
-        let contents = (try? manager.contentsOfDirectory(atPath: outputDirectory)) ?? []
+        let contents = (try? folderEntries(atPath: outputDirectory)) ?? []
         var runSettings = settings
         if contents.isEmpty {
             runSettings.overwrite = false
@@ -87,7 +86,7 @@ extension ExtractionPipeline {
             }
         }
         // An update that was interrupted left its checkpoint: continue it.
-        let resumes = manager.fileExists(atPath: outputDirectory + "/" + ExtractionOutput.checkpoint)
+        let resumes = fileExists(atPath: outputDirectory + "/" + ExtractionOutput.checkpoint)
         runSettings.resume = resumes
         runSettings.overwrite = !resumes
         return try await with(runSettings).run(

@@ -144,7 +144,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         var published = false
         var keepGeneration = false
         defer {
-            if !published && !keepGeneration { try? FileManager.default.removeItem(atPath: generation) }
+            if !published && !keepGeneration { try? removeTree(atPath: generation) }
         }
         let raw = try writeRawOutputs(journal: checkpoint.journalPath, output: output, reuse: update?.reuse)
         guard raw.processed > 0 else {
@@ -245,19 +245,17 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
     /// ours (the marker, or only names the tool writes), and only with `overwrite` or `resume`. Unfinished
     /// generations of crashed runs are removed.
     private func prepare(_ directory: String) throws(ExtractionError) -> OutputFolderLock {
-        let manager = FileManager.default
-        var isDirectory: ObjCBool = false
-        let existed = manager.fileExists(atPath: directory, isDirectory: &isDirectory)
-        if existed {
-            guard isDirectory.boolValue else { throw .outputNotWritable(directory, reason: "it is a file") }
+        if fileExists(atPath: directory) {
+            guard folderExists(atPath: directory) else { throw .outputNotWritable(directory, reason: "it is a file") }
         } else {
             if let dangling = OutputTarget.danglingLinkProblem(directory) {
                 throw .outputNotWritable(directory, reason: dangling)
             }
             do {
-                try manager.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                try makeFolders(atPath: directory)
             } catch {
-                throw .outputNotWritable(directory, reason: Self.reason(error))
+                // A folder above it that could not be made is named.
+                throw .outputNotWritable(directory, reason: error.path == directory ? error.reasonText : error.description)
             }
         }
         do {
@@ -268,9 +266,9 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         let lock = try OutputFolderLock(directory)
         var contents: [String]
         do {
-            contents = try manager.contentsOfDirectory(atPath: directory)
+            contents = try folderEntries(atPath: directory)
         } catch {
-            throw .outputNotWritable(directory, reason: Self.reason(error))
+            throw .outputNotWritable(directory, reason: error.reasonText)
         }
         let generations = RunGenerations(directory: directory)
         let checkpointPath = directory + "/" + ExtractionOutput.checkpoint
@@ -280,7 +278,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
             // The run this checkpoint belongs to was published (it is the current one) and killed before the
             // checkpoint was removed: the run is complete. Finish the removal: a re-run must not call it
             // interrupted, and --resume must not recompute it.
-            try? manager.removeItem(atPath: checkpointPath)
+            try? removeTree(atPath: checkpointPath)
             contents.removeAll { $0 == ExtractionOutput.checkpoint }
         }
         guard !contents.isEmpty else { return lock }
@@ -289,7 +287,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
             do {
                 foreign = try generations.foreignEntries()
             } catch {
-                throw .outputNotWritable(directory, reason: Self.reason(error))
+                throw .outputNotWritable(directory, reason: (error as? FileProblem)?.reasonText ?? "\(error)")
             }
             if !foreign.isEmpty {
                 throw .outputNotARun(directory, foreign: foreign)
@@ -298,7 +296,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         let hasCheckpoint = contents.contains(ExtractionOutput.checkpoint)
         if settings.resume {
             guard hasCheckpoint else {
-                let complete = manager.fileExists(atPath: generations.currentGeneration + "/" + ExtractionOutput.summary)
+                let complete = fileExists(atPath: generations.currentGeneration + "/" + ExtractionOutput.summary)
                 throw .cannotResume(directory, reason: complete
                     ? "it holds a complete run (summary.json); there is nothing to resume"
                     : "it holds no checkpoint of an interrupted run")
@@ -313,15 +311,8 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         for name in contents where temporaryPrefixes.contains(where: name.hasPrefix) || RunGenerations.isTemporaryLink(name) {
             SystemCalls.removeFile(directory + "/" + name)
         }
-        if settings.overwrite { try? manager.removeItem(atPath: directory + "/" + ExtractionOutput.checkpoint) }
+        if settings.overwrite { try? removeTree(atPath: directory + "/" + ExtractionOutput.checkpoint) }
         return lock
-    }
-
-    private static func reason(_ error: any Error) -> String {
-        if let error = error as? CocoaError, let underlying = error.underlying as? POSIXError {
-            return errnoText(underlying.code.rawValue)
-        }
-        return error.localizedDescription
     }
 
     /// What the journal adds up to.

@@ -147,24 +147,24 @@ package enum WeightsDownload {
         let observer = DownloadObserver(progress: progress)
         let session = URLSession(configuration: .ephemeral, delegate: observer, delegateQueue: nil)
         defer { session.finishTasksAndInvalidate() }
-        let temporary: URL
+        let downloaded: RegularFileReader
         let response: URLResponse
         do {
-            (temporary, response) = try await withCheckedThrowingContinuation { continuation in
+            (downloaded, response) = try await withCheckedThrowingContinuation { continuation in
                 observer.continuation = continuation
                 session.downloadTask(with: url).resume()
             }
         } catch {
             throw WeightsLocationError(kind: .downloadFailed, path: destination, message: "download of \(url.absoluteString) failed: \(error.localizedDescription)")
         }
-        defer { try? FileManager.default.removeItem(at: temporary) }
         if let http = response as? HTTPURLResponse, !(200..<300).contains(http.statusCode) {
             throw WeightsLocationError(kind: .downloadFailed, path: destination, message: "download of \(url.absoluteString) failed: HTTP \(http.statusCode)")
         }
         let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
         var head = [UInt8](repeating: 0, count: 8)
+        // Read at an offset, so that the copy below still starts at the first byte.
         let headCount = (try? head.withUnsafeMutableBytes { (raw) throws(FileProblem) in
-            try RegularFileReader(path: temporary.path, limit: nil).readFully(into: raw)
+            try downloaded.read(atOffset: 0, into: raw)
         }) ?? 0
         head.removeSubrange(headCount...)
         guard head == signature else {
@@ -173,17 +173,16 @@ package enum WeightsDownload {
         // Folders are created only now that there is a file to put in them, and removed again if it cannot go there.
         let created: [String]
         do {
-            created = try createMissingFolders(of: destination)
+            created = try makeFolders(atPath: OutputTarget.folderPart(of: destination))
         } catch {
             throw WeightsLocationError(kind: .unwritable, path: destination, message: "cannot create the folder of \(destination): \(error.reasonText)")
         }
         do {
             let replacement = try FileReplacement(destination: destination)
-            let reader = try RegularFileReader(path: temporary.path, limit: nil)
             let block = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
             defer { block.deallocate() }
             while true {
-                let count = try reader.read(into: block)
+                let count = try downloaded.read(into: block)
                 if count == 0 { break }
                 try replacement.write(UnsafeRawBufferPointer(rebasing: block[..<count]))
             }
@@ -193,38 +192,14 @@ package enum WeightsDownload {
             throw WeightsLocationError(kind: .unwritable, path: destination, message: "cannot write \(destination): \(error.reasonText)")
         }
     }
-
-    /// Creates the folders above `path` that do not exist yet, outermost first, and returns them.
-    private static func createMissingFolders(of path: String) throws(FileProblem) -> [String] {
-        var missing: [String] = []
-        var folder = OutputTarget.folderPart(of: path)
-        while (try? SystemCalls.status(atPath: folder, followingLinks: true)) == nil {
-            if let target = OutputTarget.danglingLinkTarget(folder) { throw FileProblem(folder, .danglingLink(target)) }
-            missing.append(folder)
-            let parent = OutputTarget.folderPart(of: folder)
-            if parent == folder { break }
-            folder = parent
-        }
-        var created: [String] = []
-        for folder in missing.reversed() {
-            do {
-                try SystemCalls.makeFolder(folder)
-            } catch {
-                for made in created.reversed() { SystemCalls.removeEmptyFolder(made) }
-                throw FileProblem(folder, .system(error))
-            }
-            created.append(folder)
-        }
-        return created
-    }
 }
 
 /// Forwards a download task's progress and completion.
 private final class DownloadObserver: NSObject, URLSessionDownloadDelegate, @unchecked Sendable {
     // Touched only on the session's serial delegate queue after the task starts.
-    var continuation: CheckedContinuation<(URL, URLResponse), any Error>?
+    var continuation: CheckedContinuation<(RegularFileReader, URLResponse), any Error>?
     private let progress: @Sendable (Int64, Int64?) -> Void
-    private var kept: URL?
+    private var kept: RegularFileReader?
 
     init(progress: @escaping @Sendable (Int64, Int64?) -> Void) {
         self.progress = progress
@@ -238,14 +213,10 @@ private final class DownloadObserver: NSObject, URLSessionDownloadDelegate, @unc
     }
 
     func urlSession(_ session: URLSession, downloadTask: URLSessionDownloadTask, didFinishDownloadingTo location: URL) {
-        // The system removes `location` when this returns: keep a copy.
-        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("fruitfeatures-\(UUID().uuidString).h5")
-        do {
-            try FileManager.default.moveItem(at: location, to: copy)
-            kept = copy
-        } catch {
-            kept = nil
-        }
+        // The system removes `location` when this returns: keep it open, and remove its name at once, so that
+        // the bytes stay readable through the descriptor and nothing is left behind whatever happens next.
+        kept = try? RegularFileReader(path: location.path, limit: nil)
+        if kept != nil { SystemCalls.removeFile(location.path) }
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {

@@ -11,7 +11,7 @@ extension ExtractionRun {
 
     /// Reads `evaluation_heldout.json`; nil when the folder has none.
     public func readHeldOutEvaluation() throws(AnalysisError) -> HeldOutEvaluation? {
-        guard FileManager.default.fileExists(atPath: heldOutEvaluationFile.path) else { return nil }
+        guard fileExists(atPath: heldOutEvaluationFile.path) else { return nil }
         return try HeldOutEvaluation(contentsOf: heldOutEvaluationFile)
     }
 
@@ -19,7 +19,7 @@ extension ExtractionRun {
     /// when the run was made before content hashes were recorded).
     public func contentKeys(of paths: [String]) throws(AnalysisError) -> [String?] {
         let file = rawFeaturesParquet.path
-        guard FileManager.default.fileExists(atPath: file) else { return paths.map { _ in nil } }
+        guard fileExists(atPath: file) else { return paths.map { _ in nil } }
         do {
             let reader = try ParquetFileReader(path: file)
             guard reader.hasColumn("sha256") else { return paths.map { _ in nil } }

@@ -26,8 +26,7 @@ public struct ExtractionRun: Sendable {
     ///
     /// - Throws: ``AnalysisError/Kind/unreadable`` when `directory` is not an existing folder.
     public init(directory: URL) throws(AnalysisError) {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+        guard folderExists(atPath: directory.path) else {
             throw AnalysisError(.unreadable, path: directory.path, reason: "not an existing folder")
         }
         self.directory = directory

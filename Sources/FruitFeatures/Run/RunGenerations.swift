@@ -60,7 +60,7 @@ package struct RunGenerations: Sendable {
     package func foreignEntries() throws -> [String] {
         let ours = Set(Self.publishedNames + [ExtractionOutput.checkpoint, Self.markerName, Self.generationsName, Self.currentName])
         let temporaryPrefixes = (Self.publishedNames + [Self.markerName]).map { "." + $0 + ".partial-" }
-        return try FileManager.default.contentsOfDirectory(atPath: directory).filter { name in
+        return try folderEntries(atPath: directory).filter { name in
             !ours.contains(name) && !temporaryPrefixes.contains(where: name.hasPrefix) && !Self.isTemporaryLink(name)
         }.sorted()
     }
@@ -111,7 +111,7 @@ package struct RunGenerations: Sendable {
             try marker.commit()
         }
         try replaceLink(Self.currentName, target: target)
-        let files = Set((try? FileManager.default.contentsOfDirectory(atPath: generation)) ?? [])
+        let files = Set((try? folderEntries(atPath: generation)) ?? [])
         for published in Self.publishedNames {
             if files.contains(published) {
                 try replaceLink(published, target: Self.currentName + "/" + published)
@@ -136,8 +136,8 @@ package struct RunGenerations: Sendable {
     /// Removes every generation but `kept` (unfinished ones left by crashed or failed runs included).
     package func removeGenerations(except kept: String?) {
         let generations = path(Self.generationsName)
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: generations)) ?? [] where name != kept {
-            try? FileManager.default.removeItem(atPath: generations + "/" + name)
+        for name in (try? folderEntries(atPath: generations)) ?? [] where name != kept {
+            try? removeTree(atPath: generations + "/" + name)
         }
     }
 

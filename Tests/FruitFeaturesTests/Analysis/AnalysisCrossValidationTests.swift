@@ -120,6 +120,52 @@ import Testing
         try Data("{}".utf8).write(to: url)
         #expect(throws: AnalysisError.self) { try Evaluation(contentsOf: url) }
     }
+
+    /// Both evaluation files share one writer and one reader: the bytes returned are the bytes written, each
+    /// reads back equal, and each names itself and its command when the file is not one.
+    @Test func bothEvaluationFilesWriteAndReadTheSameWay() throws {
+        let table = try AnalysisNearestNeighbourTests.randomTable(seed: 5, rows: 24, featureCount: 3, labels: ["x", "y"])
+        let evaluation = try CrossValidation(neighbourCount: 3, foldCount: 3, seed: 2).evaluate(table)
+        let heldOut = HeldOutEvaluation(
+            neighbourCount: 3, testDirectory: "test", rowCount: evaluation.rowCount, trainingRowCount: 30,
+            report: evaluation.report, misclassified: evaluation.misclassified, failed: [], notes: ["n"], version: "v")
+        let folder = URL(fileURLWithPath: try makeScratchFolder("ff-eval-files"))
+        defer { try? FileManager.default.removeItem(at: folder) }
+
+        let first = folder.appendingPathComponent(Evaluation.fileName)
+        let written = try evaluation.writeReturningJSON(to: first)
+        #expect(try Data(contentsOf: first) == Data(written))
+        #expect(written.last == UInt8(ascii: "\n"))
+        #expect(try Evaluation(contentsOf: first) == evaluation)
+        let second = folder.appendingPathComponent(HeldOutEvaluation.fileName)
+        try heldOut.write(to: second)
+        #expect(try HeldOutEvaluation(contentsOf: second) == heldOut)
+        #expect(try String(contentsOf: second, encoding: .utf8).contains("\"training_row_count\" : 30"))
+
+        for url in [first, second] { try Data("{}".utf8).write(to: url) }
+        #expect(throws: AnalysisError.self) { try Evaluation(contentsOf: first) }
+        do {
+            _ = try Evaluation(contentsOf: first)
+        } catch {
+            #expect(error.reason.hasPrefix("not an evaluation written by fruitfeatures evaluate: "), "\(error.reason)")
+        }
+        do {
+            _ = try HeldOutEvaluation(contentsOf: second)
+            Issue.record("{} read as a held-out evaluation")
+        } catch {
+            #expect(error.reason.hasPrefix("not a held-out evaluation written by fruitfeatures evaluate --test: "), "\(error.reason)")
+        }
+        // Parsed but not adding up: the consistency check runs for both.
+        var broken = heldOut
+        broken.trainingRowCount = 0
+        try broken.write(to: second)
+        do {
+            _ = try HeldOutEvaluation(contentsOf: second)
+            Issue.record("an inconsistent held-out evaluation was read")
+        } catch {
+            #expect(error.reason == "not a valid held-out evaluation (training_row_count 0 is less than 1): run fruitfeatures evaluate --test again")
+        }
+    }
 }
 
 @Suite struct AnalysisMetricsTests {

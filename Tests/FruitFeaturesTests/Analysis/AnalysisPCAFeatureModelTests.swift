@@ -70,29 +70,7 @@ import Glibc
         for (name, edit, words) in edits {
             let url = URL(fileURLWithPath: directory + "/\(name).h5")
             // Written by hand as write(to:) writes it, then one attribute replaced.
-            do {
-                let file = try HDF5File(creatingAt: url)
-                let root = file.root
-                try root.setAttribute("format", to: PCAModel.fileFormat)
-                try root.setAttribute("format_version", to: 1)
-                try root.setAttribute("k", to: model.componentCount)
-                try root.setAttribute("dimension", to: model.dimension)
-                try root.setAttribute("n_samples", to: model.sampleCount)
-                try root.setAttribute("centred", to: 1)
-                try root.setAttribute("feature_model_architecture", to: identity.architecture)
-                try root.setAttribute("feature_model_alpha", to: identity.alpha ?? 1)
-                try root.setAttribute("feature_model_input_size", to: identity.inputSize)
-                try root.setAttribute("feature_model_preprocessing", to: identity.preprocessing)
-                try root.setAttribute("feature_model_feature_count", to: identity.featureCount)
-                try root.setAttribute("feature_model_weights_sha256", to: identity.weightsSHA256)
-                try root.setAttribute("feature_model_kernel_level", to: identity.kernelLevel)
-                try root.writeDataset("mean", shape: [model.dimension], values: model.mean)
-                try root.writeDataset("components", shape: [model.componentCount, model.dimension], values: model.components)
-                try root.writeDataset("explained_variance", shape: [model.componentCount], values: model.explainedVariance)
-                try root.writeDataset("explained_variance_ratio", shape: [model.componentCount], values: model.explainedVarianceRatio)
-                try edit(root)
-                try file.flush()
-            }
+            try writePCAFileByHand(model, featureModel: identity, to: url, edit: edit)
             if words.isEmpty {
                 #expect(try PCAModel(contentsOf: url).featureModel == identity)
                 continue

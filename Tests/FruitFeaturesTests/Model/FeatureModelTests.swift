@@ -32,6 +32,23 @@ import Testing
         #expect(identity.mismatch(with: other) == "preprocessing keras_mobilenet_v2 vs keras_mobilenet_v3")
     }
 
+    /// Every model is named one way (the server's `model.architecture`, Docs/serve.md): the Keras application's name,
+    /// alpha and input size.
+    @Test func everyNetworkIsDescribedByItsKerasName() throws {
+        #expect(try Self.model.get().identity.networkDescription == "MobileNetV2 alpha 1.0, 224×224")
+        func described(_ architecture: String, alpha: Double?, size: Int = 224) -> String {
+            FeatureModelIdentity(
+                architecture: architecture, alpha: alpha, inputSize: size, preprocessing: "p", featureCount: 1,
+                weightsSHA256: "").networkDescription
+        }
+        #expect(described("mobilenet_v2", alpha: 0.35, size: 96) == "MobileNetV2 alpha 0.35, 96×96")
+        #expect(described("mobilenet_v2", alpha: nil) == "MobileNetV2 224×224")
+        #expect(described("mobilenet_v3_large", alpha: 0.75) == "MobileNetV3Large alpha 0.75, 224×224")
+        #expect(described("mobilenet_v3_small", alpha: 1.0) == "MobileNetV3Small alpha 1.0, 224×224")
+        #expect(described("mobilenet_v3_large_minimalistic", alpha: 1.0) == "MobileNetV3Large (minimalistic) alpha 1.0, 224×224")
+        #expect(described("efficientnet_b0", alpha: nil) == "efficientnet_b0 224×224")
+    }
+
     @Test func theBatchPathEqualsOneImageAtATimeAndKeepsErrorsInPlace() async throws {
         let model = try Self.model.get()
         let (names, bytes) = try Self.photos()

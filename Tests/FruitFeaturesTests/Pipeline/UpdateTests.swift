@@ -44,6 +44,55 @@ import Glibc
         return (Int64(info.st_size), Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec), info.st_mtim)
     }
 
+    /// The fixture tree (plus `extra` files) extracted with `components` components: the earlier run of an update.
+    static func finishedRun(
+        components: Int, extra: [String: [UInt8]] = [:], arguments: [String] = [],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> (input: String, out: String) {
+        let input = try ExtractCommandTests.inputTree(extra: extra)
+        let (result, out) = try ExtractCommandTests.extract(input, ["--components", "\(components)"] + arguments)
+        #expect(result.status == 0, "\(result.standardError)", sourceLocation: sourceLocation)
+        return (input, out)
+    }
+
+    /// A pipeline over `input` with 3 components, one job and one image per batch (so that a run can be stopped
+    /// after a given number of images).
+    static func slowPipeline(_ input: String) throws -> ExtractionPipeline<DirectoryImageSource> {
+        var settings = ExtractionSettings()
+        settings.components = .count(3)
+        settings.jobs = 1
+        settings.batchSize = 1
+        return ExtractionPipeline(
+            source: try DirectoryImageSource(root: input),
+            model: try FeatureModelLoader.load(weightsAt: ExtractCommandTests.weights),
+            weightsPath: ExtractCommandTests.weights, settings: settings)
+    }
+
+    /// Runs `work`, cancelling it from its progress once `count` images are done, and returns how many the
+    /// interruption reports done (nil, with the issue recorded, when it was not interrupted).
+    static func interrupted(
+        after count: Int, sourceLocation: SourceLocation = #_sourceLocation,
+        _ work: @escaping @Sendable (_ progress: @escaping @Sendable (ExtractionProgress) -> Void) async throws(ExtractionError)
+            -> ExtractionSummary
+    ) async throws -> Int? {
+        let task = Task { () async throws(ExtractionError) -> ExtractionSummary in
+            try await work { progress in
+                if progress.done >= count { withUnsafeCurrentTask { $0?.cancel() } }
+            }
+        }
+        do {
+            _ = try await task.value
+            Issue.record("the run was not interrupted", sourceLocation: sourceLocation)
+        } catch let error as ExtractionError {
+            guard case .interrupted(let done, _, _) = error else {
+                Issue.record("expected an interruption, got \(error)", sourceLocation: sourceLocation)
+                return nil
+            }
+            return done
+        }
+        return nil
+    }
+
     /// raw_features.parquet and features.parquet carry each image's SHA-256 (and size and mtime in the raw file);
     /// the CSV keeps the notebook's columns.
     @Test func everyRowCarriesItsContentIdentity() throws {
@@ -168,9 +217,7 @@ import Glibc
     }
 
     @Test func updateEqualsAFreshExtractAndRunsTheNetworkOncePerNewContent() throws {
-        let input = try ExtractCommandTests.inputTree(extra: ["Lemon/broken.jpg": try Self.bytes(Self.badJPEG)])
-        let (first, out) = try ExtractCommandTests.extract(input, ["--components", "3", "--batch-size", "4"])
-        #expect(first.status == 0, "\(first.standardError)")
+        let (input, out) = try Self.finishedRun(components: 3, extra: ["Lemon/broken.jpg": try Self.bytes(Self.badJPEG)], arguments: ["--batch-size", "4"])
         #expect(try Self.summary(out).images.failed == 1)
         try Self.changeTree(input)
 
@@ -199,9 +246,7 @@ import Glibc
     /// Two identical new files cost one network pass between them, a renamed file none; the update still equals
     /// a fresh extract, which itself makes one pass per distinct content, whatever the jobs and batch size.
     @Test func identicalFilesShareOneNetworkPass() throws {
-        let input = try ExtractCommandTests.inputTree()
-        let (first, out) = try ExtractCommandTests.extract(input, ["--components", "3"])
-        #expect(first.status == 0, "\(first.standardError)")
+        let (input, out) = try Self.finishedRun(components: 3)
         #expect(try Self.summary(out).images.networkPasses == 9)
         let manager = FileManager.default
         // The pair lands in different batches (batch size 1, 2 jobs), in different folders, far apart in path order.
@@ -301,31 +346,14 @@ import Glibc
         let apple = try Self.bytes(ExtractCommandTests.images + "/Apple/0_100.jpg")
         let input = try ExtractCommandTests.inputTree(extra: ["Lemon/z_apple.jpg": apple])
         let out = try makeScratchFolder("ff-resume-copies") + "/out"
-        var settings = ExtractionSettings()
-        settings.components = .count(3)
-        settings.jobs = 1
-        settings.batchSize = 1
-        let pipeline = ExtractionPipeline(
-            source: try DirectoryImageSource(root: input),
-            model: try FeatureModelLoader.load(weightsAt: ExtractCommandTests.weights),
-            weightsPath: ExtractCommandTests.weights, settings: settings)
-        let task = Task { () async throws(ExtractionError) -> ExtractionSummary in
-            try await pipeline.run(into: out, input: input, pattern: "*.jpg") { progress in
-                if progress.done >= 2 { withUnsafeCurrentTask { $0?.cancel() } }
-            }
+        let pipeline = try Self.slowPipeline(input)
+        let done = try await Self.interrupted(after: 2) { progress async throws(ExtractionError) in
+            try await pipeline.run(into: out, input: input, pattern: "*.jpg", progress: progress)
         }
-        do {
-            _ = try await task.value
-            Issue.record("the run was not interrupted")
-            return
-        } catch let error as ExtractionError {
-            guard case .interrupted(let done, _, _) = error else {
-                Issue.record("expected an interruption, got \(error)")
-                return
-            }
-            // Apple/0_100.jpg, the first listed, is in the checkpoint; its copy comes last.
-            #expect(done >= 2 && done < 10)
-        }
+        guard let done else { return }
+        // Apple/0_100.jpg, the first listed, is in the checkpoint; its copy comes last.
+        #expect(done >= 2 && done < 10)
+        var settings = pipeline.settings
         settings.resume = true
         let summary = try await ExtractionPipeline(
             source: pipeline.source, model: pipeline.model, weightsPath: pipeline.weightsPath, settings: settings
@@ -339,9 +367,7 @@ import Glibc
     /// A file whose bytes change while its size and modification time are restored keeps its old identity and
     /// features without --checksum; --checksum reads it and sees the change.
     @Test func checksumHashesFilesWhoseStampIsUnchanged() throws {
-        let input = try ExtractCommandTests.inputTree()
-        let (first, out) = try ExtractCommandTests.extract(input, ["--components", "2"])
-        #expect(first.status == 0, "\(first.standardError)")
+        let (input, out) = try Self.finishedRun(components: 2)
         let target = input + "/Apple/2_100.jpg"
         let before = Self.stamp(target)
         var bytes = try Self.bytes(target)
@@ -369,9 +395,7 @@ import Glibc
 
     /// Updates that cannot be made leave the folder exactly as it was.
     @Test func refusedUpdatesLeaveTheRunUntouched() throws {
-        let input = try ExtractCommandTests.inputTree()
-        let (first, out) = try ExtractCommandTests.extract(input, ["--components", "2"])
-        #expect(first.status == 0, "\(first.standardError)")
+        let (input, out) = try Self.finishedRun(components: 2)
         let before = try Reliability.outputs(out)
         let listing = Reliability.listing(out)
         let otherWeights = FixturePaths.root.appendingPathComponent("weights/variants/keras2_chunked_attributes.h5").path
@@ -407,9 +431,7 @@ import Glibc
     }
 
     @Test func keepPCAProjectsWithTheEarlierComponents() throws {
-        let input = try ExtractCommandTests.inputTree()
-        let (first, out) = try ExtractCommandTests.extract(input, ["--components", "3"])
-        #expect(first.status == 0, "\(first.standardError)")
+        let (input, out) = try Self.finishedRun(components: 3)
         let earlier = try PCAModel(contentsOf: URL(fileURLWithPath: out + "/pca.h5"))
         try FileManager.default.copyItem(atPath: Self.nearCopies + "/Banana_0_100_q70.jpg", toPath: input + "/Banana/new.jpg")
 
@@ -435,35 +457,15 @@ import Glibc
 
     /// An update stopped part way leaves the earlier run as it was; the next update finishes it.
     @Test func anInterruptedUpdateLeavesTheOldRunAndResumes() async throws {
-        let input = try ExtractCommandTests.inputTree(extra: ["Lemon/broken.jpg": try Self.bytes(Self.badJPEG)])
-        let (first, out) = try ExtractCommandTests.extract(input, ["--components", "3"])
-        #expect(first.status == 0, "\(first.standardError)")
+        let (input, out) = try Self.finishedRun(components: 3, extra: ["Lemon/broken.jpg": try Self.bytes(Self.badJPEG)])
         try Self.changeTree(input)
         let before = try Reliability.outputs(out)
 
-        var settings = ExtractionSettings()
-        settings.components = .count(3)
-        settings.jobs = 1
-        settings.batchSize = 1
-        let pipeline = ExtractionPipeline(
-            source: try DirectoryImageSource(root: input),
-            model: try FeatureModelLoader.load(weightsAt: ExtractCommandTests.weights),
-            weightsPath: ExtractCommandTests.weights, settings: settings)
-        let task = Task { () async throws(ExtractionError) -> ExtractionSummary in
-            try await pipeline.update(out, input: input, pattern: "*.jpg") { progress in
-                if progress.done >= 3 { withUnsafeCurrentTask { $0?.cancel() } }
-            }
+        let pipeline = try Self.slowPipeline(input)
+        let done = try await Self.interrupted(after: 3) { progress async throws(ExtractionError) in
+            try await pipeline.update(out, input: input, pattern: "*.jpg", progress: progress)
         }
-        do {
-            _ = try await task.value
-            Issue.record("the update was not interrupted")
-            return
-        } catch let error as ExtractionError {
-            guard case .interrupted = error else {
-                Issue.record("expected an interruption, got \(error)")
-                return
-            }
-        }
+        guard done != nil else { return }
         #expect(try Reliability.outputs(out) == before)
         #expect(FileManager.default.fileExists(atPath: out + "/" + ExtractionOutput.checkpoint))
         #expect(try ExtractionRun(directory: URL(fileURLWithPath: out)).readSummary()?.update == nil)
@@ -480,9 +482,7 @@ import Glibc
     /// A run made before content identities (no sha256/size/mtime_ns columns) is updated by reading and hashing
     /// every file once, keeping the recorded features of each path.
     @Test func aRunWithoutIdentitiesIsHashedOnce() throws {
-        let input = try ExtractCommandTests.inputTree()
-        let (first, out) = try ExtractCommandTests.extract(input, ["--components", "3"])
-        #expect(first.status == 0, "\(first.standardError)")
+        let (input, out) = try Self.finishedRun(components: 3)
         // Rewrite raw_features.parquet as an earlier version wrote it: the notebook's three columns.
         let rawFile = try ExtractionRun(directory: URL(fileURLWithPath: out)).rawFeaturesParquet.path
         let reader = try ParquetFileReader(path: rawFile)
@@ -504,9 +504,7 @@ import Glibc
 
     /// `evaluate --test` answers held-out photos as predict does; the report then shows both numbers.
     @Test func heldOutEvaluationScoresATestFolder() throws {
-        let input = try ExtractCommandTests.inputTree()
-        let (first, out) = try ExtractCommandTests.extract(input, ["--components", "4"])
-        #expect(first.status == 0, "\(first.standardError)")
+        let (_, out) = try Self.finishedRun(components: 4)
         let test = try makeScratchFolder("ff-heldout") + "/Test"
         for label in ["Apple", "Banana", "Lemon"] {
             try FileManager.default.createDirectory(atPath: test + "/" + label, withIntermediateDirectories: true)

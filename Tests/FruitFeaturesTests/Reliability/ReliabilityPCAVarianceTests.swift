@@ -11,31 +11,8 @@ import Glibc
     /// Writes a pca.h5 with these parts by hand (any values, NaN included) over the run's own file.
     static func replacePCA(of run: ExtractionRun, like model: PCAModel, variance: [Double], ratio: [Double]) throws {
         let temporary = try makeScratchFolder("ff-pca") + "/pca.h5"
-        // In a scope of its own: the file is closed (its last reference gone) before it is moved.
-        do {
-            let file = try HDF5File(creatingAt: URL(fileURLWithPath: temporary))
-            let root = file.root
-            try root.setAttribute("format", to: PCAModel.fileFormat)
-            try root.setAttribute("format_version", to: 1)
-            try root.setAttribute("k", to: model.componentCount)
-            try root.setAttribute("dimension", to: model.dimension)
-            try root.setAttribute("n_samples", to: model.sampleCount)
-            try root.setAttribute("centred", to: 1)
-            if let identity = model.featureModel {
-                try root.setAttribute("feature_model_architecture", to: identity.architecture)
-                if let alpha = identity.alpha { try root.setAttribute("feature_model_alpha", to: alpha) }
-                try root.setAttribute("feature_model_input_size", to: identity.inputSize)
-                try root.setAttribute("feature_model_preprocessing", to: identity.preprocessing)
-                try root.setAttribute("feature_model_feature_count", to: identity.featureCount)
-                try root.setAttribute("feature_model_weights_sha256", to: identity.weightsSHA256)
-                try root.setAttribute("feature_model_kernel_level", to: identity.kernelLevel)
-            }
-            try root.writeDataset("mean", shape: [model.dimension], values: model.mean)
-            try root.writeDataset("components", shape: [model.componentCount, model.dimension], values: model.components)
-            try root.writeDataset("explained_variance", shape: [model.componentCount], values: variance)
-            try root.writeDataset("explained_variance_ratio", shape: [model.componentCount], values: ratio)
-            try file.flush()
-        }
+        try writePCAFileByHand(
+            model, featureModel: model.featureModel, variance: variance, ratio: ratio, to: URL(fileURLWithPath: temporary))
         #expect(rename(temporary, run.pcaModelFile.path) == 0)
     }
 

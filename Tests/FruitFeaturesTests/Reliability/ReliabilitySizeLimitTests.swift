@@ -174,6 +174,72 @@ import Testing
         }
     }
 
+    @Test func controlGroupLimitFilesAreReadToTheEndWithinASmallCap() throws {
+        let folder = try makeScratchFolder("ff-cgroup")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        func file(_ name: String, _ text: String) throws -> String {
+            let path = folder + "/" + name
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        typealias Limit = BatchMemory.MemoryLimit
+        let number = try file("number", "1073741824\n")
+        let unlimited = try file("max", "max\n")
+        let garbage = try file("garbage", "12 MiB\n")
+        let empty = try file("empty", "")
+        let negative = try file("negative", "-5\n")
+        let overflow = try file("overflow", "99999999999999999999\n")
+        // Longer than any number: refused by the cap, not parsed.
+        let long = try file("long", String(repeating: "1", count: 65))
+        let fifo = folder + "/fifo"
+        try ReliabilityFileSafetyTests.makeFIFO(fifo)
+        let missing = folder + "/missing"
+
+        #expect(Limit(contentsOfFile: number) == .bytes(1 << 30))
+        #expect(Limit(contentsOfFile: unlimited) == .unlimited)
+        for path in [garbage, empty, negative, overflow, long, missing] {
+            #expect(Limit(contentsOfFile: path) == .unknown, "\(path)")
+        }
+        // A FIFO (no writer) must be refused at once, not waited on.
+        let fifoLimit = ReliabilityFileSafetyTests.withinDeadline(releasing: fifo) { Limit(contentsOfFile: fifo) }
+        #expect(fifoLimit == .unknown)
+
+        let machine = BatchMemory.budget(limitFiles: [])
+        #expect(machine > 0)
+        #expect(BatchMemory.budget(limitFiles: [number]) == min(machine, 1 << 29))
+        #expect(BatchMemory.budget(limitFiles: [unlimited, garbage, empty, missing, fifo]) == machine)
+        #expect(BatchMemory.budget(limitFiles: [try file("small", "4096\n"), number]) == 2048)
+    }
+
+    /// A sysfs file reports st_size 4096 for a few bytes: read with its reported size ignored, it is read whole
+    /// within a 64-byte cap; trusted, that size is over the cap.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/sys/devices/system/cpu/online")))
+    func aKernelPseudoFileIsReadToItsEndWhateverItsReportedSize() throws {
+        let path = "/sys/devices/system/cpu/online"
+        let expected = try Data(contentsOf: URL(fileURLWithPath: path))
+        let reported = try SystemCalls.status(atPath: path, followingLinks: true).size
+        try #require(reported > 64 && expected.count < 64, "st_size \(reported), \(expected.count) bytes")
+        #expect(try readRegularFile(atPath: path, limit: 64, reportedSize: .ignored) == Array(expected))
+        #expect(throws: FileProblem(path, .tooLarge(size: reported, limit: 64))) {
+            try readRegularFile(atPath: path, limit: 64)
+        }
+    }
+
+    @Test(.enabled(if: BatchMemory.controlGroupLimitFiles.contains { FileManager.default.fileExists(atPath: $0) }))
+    func theMachinesOwnControlGroupLimitParses() throws {
+        // cgroupfs reports st_size 4096 or 0 whatever the contents: the reader must not go by it. Foundation reads
+        // the file here, to the end, independently of the library.
+        var checked = 0
+        for path in BatchMemory.controlGroupLimitFiles {
+            guard let text = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines),
+                  text == "max" || (Int(text) ?? 0) > 0 else { continue }
+            let expected: BatchMemory.MemoryLimit = text == "max" ? .unlimited : .bytes(Int(text)!)
+            #expect(BatchMemory.MemoryLimit(contentsOfFile: path) == expected, "\(path): \(text)")
+            checked += 1
+        }
+        #expect(checked > 0, "no limit file held a number or max")
+    }
+
     @Test func countOptionsNeverTrap() async throws {
         let run = try await AnalysisFixture.extract(componentCount: 3)
         let out = run.directory.path
