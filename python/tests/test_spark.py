@@ -164,6 +164,23 @@ def test_tasks_are_whole_waves_of_coalesced_file_splits(spark, images, monkeypat
         spark.conf.set("spark.sql.files.maxPartitionBytes", previous)
 
 
+def test_a_local_run_gets_a_driver_heap_for_its_tasks_unless_told_otherwise():
+    gib = 1 << 30
+    assert job.local_driver_memory("local[2]", {}, 24 * gib) == "4g"
+    assert job.local_driver_memory(None, {}, 10 * gib) == "2g"
+    assert job.local_driver_memory("local[*]", {}, 3 * gib) == "1g"
+    assert job.local_driver_memory("yarn", {}, 24 * gib) is None
+    assert job.local_driver_memory("local[2]", {"PYSPARK_GATEWAY_PORT": "1"}, 24 * gib) is None
+    assert job.local_driver_memory("local[2]", {"PYSPARK_SUBMIT_ARGS": "--driver-memory 2g pyspark-shell"}, 24 * gib) is None
+    assert job.local_driver_memory("local[2]", {"PYSPARK_SUBMIT_ARGS": "--conf spark.driver.memory=2g pyspark-shell"},
+                                   24 * gib) is None
+
+
+def test_the_summary_records_the_driver_memory(spark, spark_pca_run):
+    _, summary = spark_pca_run
+    assert summary["spark"]["driver_memory"] == spark.sparkContext.getConf().get("spark.driver.memory", "1g")
+
+
 def test_arrow_batches_are_bounded_in_images_and_bytes(spark):
     job.configure_arrow_batches(spark, None)
     assert spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") == str(job.RECORDS_PER_BATCH)
@@ -282,7 +299,8 @@ def test_every_row_carries_the_sha256_of_its_bytes(spark_pca_run):
     for path, size in zip(raw["path"], raw["size"]):
         assert size == os.path.getsize(path[len("file:"):])
     assert summary["duplicates"] == {"groups": 0, "files": 0, "label_conflicts": 0}
-    assert len(pd.read_parquet(output / "duplicates")) == 0
+    empty = pd.read_parquet(output / "duplicates")
+    assert len(empty) == 0 and list(empty.columns) == ["sha256", "path", "label"]
 
 
 def _tree(tmp_path, extra=()):
