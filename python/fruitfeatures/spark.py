@@ -13,7 +13,7 @@ INPUT is any path Spark reads (file:, hdfs://, s3a://...). Steps, as in the note
   3. PCA to K components (200 by default): pyspark.ml's PCA (--pca spark, the notebook's; uncentred projection,
      explainedVariance = ratios), the project's PCA fitted from a distributed mean/scatter aggregation
      (--pca own; also writes OUTPUT/pca.h5), or a saved pca.h5 applied (--pca-model, e.g. from the CLI);
-     the projection runs on the executors in a pandas UDF (float64 product, float32 result);
+     the projection runs on the executors in an Arrow UDF (float64 product, float32 result);
   4. writes, as Parquet datasets with the notebook's schema (path string, label string, features array<float>)
      plus the content identity of each image (sha256 string: SHA-256 of its bytes, computed by Spark from the
      bytes it read):
@@ -42,7 +42,6 @@ import time
 from typing import Iterator
 
 import numpy as np
-import pandas as pd
 
 import fruitfeatures
 from fruitfeatures.statistics import ScatterStatistics
@@ -317,24 +316,42 @@ def configure_arrow_batches(spark, records):
 # PCA
 # ------------------------------------------------------------------------------------------------------------
 
-def _stack(series):
-    """A pandas Series of equal-length arrays as an (n, d) array."""
-    if len(series) == 0:
+def _rows(lists):
+    """An Arrow list<float> array of equal-length, non-null rows as an (n, d) numpy array, without a Python object
+    per row (the values buffer, reshaped); rows of unequal length or nulls are refused."""
+    n = len(lists)
+    if n == 0:
         return np.empty((0, 0), dtype=np.float32)
-    return np.stack(series.to_numpy())
+    if lists.null_count:
+        raise ValueError(f"{lists.null_count} of {n} feature rows are null")
+    values = lists.flatten().to_numpy(zero_copy_only=False)
+    if values.size % n or not (np.diff(lists.offsets.to_numpy()) == values.size // n).all():
+        raise ValueError("feature rows of different lengths")
+    return values.reshape(n, values.size // n)
+
+
+def _lists(rows):
+    """An (n, k) float array as an Arrow list<float> array (one buffer of values, offsets k apart)."""
+    import pyarrow as pa
+    n, k = rows.shape
+    values = pa.array(np.ascontiguousarray(rows, dtype=np.float32).reshape(-1), type=pa.float32())
+    return pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32) * k, type=pa.int32()), values)
 
 
 def scatter_statistics(features_df, dimension):
-    """Count, mean and centred scatter of the `features` column, computed per partition in float64 and merged."""
+    """Count, mean and centred scatter of the `features` column, computed per partition in float64 and merged.
+
+    Each partition's Arrow batches are read as (n, d) arrays straight from their values buffers (mapInArrow)."""
     import pickle
+    import pyarrow as pa
 
     def per_partition(batches):
         statistics = ScatterStatistics(dimension)
         for batch in batches:
-            if len(batch):
-                statistics.add(_stack(batch["features"]))
-        yield pd.DataFrame({"statistics": [pickle.dumps(
-            (statistics.count, statistics.mean, statistics.scatter), protocol=pickle.HIGHEST_PROTOCOL)]})
+            if batch.num_rows:
+                statistics.add(_rows(batch.column(0)))
+        summary = pickle.dumps((statistics.count, statistics.mean, statistics.scatter), protocol=pickle.HIGHEST_PROTOCOL)
+        yield pa.RecordBatch.from_arrays([pa.array([summary], type=pa.binary())], names=["statistics"])
 
     def decode(row):
         count, mean, scatter = pickle.loads(row.statistics)
@@ -342,26 +359,29 @@ def scatter_statistics(features_df, dimension):
         result.count, result.mean, result.scatter = count, mean, scatter
         return result
 
-    partials = features_df.select("features").mapInPandas(per_partition, "statistics binary").rdd.map(decode)
+    partials = features_df.select("features").mapInArrow(per_partition, "statistics binary").rdd.map(decode)
     return partials.treeReduce(lambda a, b: a.merge(b), depth=2)
 
 
 def projection_udf(spark, mean, components, centred):
-    """A pandas UDF projecting the features onto `components` (k, d) in float64, as PCAModel.project does."""
-    from pyspark.sql.functions import pandas_udf
+    """An Arrow UDF projecting the features onto `components` (k, d) in float64, as PCAModel.project does; each
+    batch is one (n, d) array in and one (n, k) array out, no Python object per row."""
+    import pyarrow as pa
+    from pyspark.sql.functions import arrow_udf
     parts = spark.sparkContext.broadcast((np.asarray(mean, dtype=np.float64),
                                           np.asarray(components, dtype=np.float64), bool(centred)))
 
-    @pandas_udf("array<float>")
-    def project(features: pd.Series) -> pd.Series:
+    @arrow_udf("array<float>")
+    def project(batches: Iterator[pa.Array]) -> Iterator[pa.Array]:
         mean, components, centred = parts.value
-        if len(features) == 0:
-            return pd.Series([], dtype=object)
-        x = _stack(features).astype(np.float64)  # (n, d)
-        if centred:
-            x -= mean
-        projected = (x @ components.T).astype(np.float32)  # (n, k)
-        return pd.Series(list(projected))
+        for features in batches:
+            x = _rows(features).astype(np.float64)  # (n, d)
+            if len(x) == 0:
+                yield _lists(np.empty((0, components.shape[0]), dtype=np.float32))
+                continue
+            if centred:
+                x -= mean
+            yield _lists((x @ components.T).astype(np.float32))  # (n, k)
 
     return project
 
@@ -370,7 +390,7 @@ def fit_spark_pca(features_df, k):
     """pyspark.ml's PCA fitted as the notebook fits it; returns (mean, components (k, d), centred, summary).
 
     Its PCAModel.transform multiplies x (uncentred) by the principal-components matrix; the job does the same
-    product in a pandas UDF (float64), which writes array<float> directly instead of a vector column to convert.
+    product in an Arrow UDF (float64), which writes array<float> directly instead of a vector column to convert.
     """
     from pyspark.ml.feature import PCA as SparkPCA
     from pyspark.ml.functions import array_to_vector

@@ -181,6 +181,20 @@ def test_the_summary_records_the_driver_memory(spark, spark_pca_run):
     assert summary["spark"]["driver_memory"] == spark.sparkContext.getConf().get("spark.driver.memory", "1g")
 
 
+def test_feature_rows_go_between_arrow_and_numpy_without_a_copy_per_row():
+    import pyarrow as pa
+    rows = np.arange(12, dtype=np.float32).reshape(4, 3)
+    lists = job._lists(rows)
+    assert lists.type == pa.list_(pa.float32()) and lists.to_pylist() == rows.tolist()
+    assert np.array_equal(job._rows(lists), rows)
+    assert np.array_equal(job._rows(lists.slice(1, 2)), rows[1:3])  # a slice of a batch: offsets not from 0
+    assert job._rows(lists.slice(0, 0)).shape == (0, 0)
+    with pytest.raises(ValueError, match="null"):
+        job._rows(pa.array([[1.0, 2.0], None], type=pa.list_(pa.float32())))
+    with pytest.raises(ValueError, match="different lengths"):
+        job._rows(pa.array([[1.0, 2.0], [3.0], [4.0, 5.0, 6.0]], type=pa.list_(pa.float32())))
+
+
 def test_arrow_batches_are_bounded_in_images_and_bytes(spark):
     job.configure_arrow_batches(spark, None)
     assert spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") == str(job.RECORDS_PER_BATCH)
