@@ -491,6 +491,16 @@ def publish_text(spark, text, uri):
 # The job
 # ------------------------------------------------------------------------------------------------------------
 
+def feature_writer(frame):
+    """An overwriting Parquet writer for a frame of feature arrays, without dictionary encoding.
+
+    Parquet's writer tries a dictionary for every column and gives up on features (no two floats alike) only after
+    hashing each page's values: in a 10 000-image run Parquet writing took 27 % of the JVM's sampled CPU time, about
+    half of it in that hashing (Java Flight Recorder: Float2IntLinkedOpenHashMap, the dictionary fallback). Plain
+    encoding is what those pages end up with anyway."""
+    return frame.write.mode("overwrite").option("parquet.enable.dictionary", "false")
+
+
 def _identity_columns():
     """sha256 (of the bytes read), size and mtime_ns of binaryFile rows."""
     from pyspark.sql.functions import col, sha2, unix_micros
@@ -669,7 +679,7 @@ def run(spark, options):
                            count(col("error")).alias("failed")).first()
     extracted_count, failed_count = counts["extracted"], counts["failed"]
     features_seconds = time.perf_counter() - started
-    good.write.mode("overwrite").parquet(join_path(target, "raw_features"))
+    feature_writer(good).parquet(join_path(target, "raw_features"))
     bad.write.mode("overwrite").parquet(join_path(target, "errors"))
     written_seconds = time.perf_counter() - started
     duplicates, duplicate_counts = duplicate_groups(good)
@@ -710,7 +720,7 @@ def run(spark, options):
         pca_summary["explained_variance_ratio_total"] = float(sum(pca_summary["explained_variance_ratio"]))
         project = projection_udf(spark, mean, components, centred)
         projected = projected_good.select("path", "label", project(col("features")).alias("features"), "sha256")
-        projected.write.mode("overwrite").parquet(join_path(target, "features"))
+        feature_writer(projected).parquet(join_path(target, "features"))
     if options.csv:
         table = projected if projected is not None else good
         width = pca_summary["components"] if pca_summary else len(good.select("features").head()[0])

@@ -113,6 +113,23 @@ def test_outputs_have_the_notebook_schema_and_pandas_reads_them(spark_pca_run):
         assert all(label == path.split("/")[-2] for path, label in zip(frame["path"], frame["label"]))
 
 
+def test_feature_arrays_are_written_without_a_dictionary(spark_pca_run):
+    """The writer is told not to hash feature floats for a dictionary it would abandon (see feature_writer)."""
+    import glob
+    import pyarrow.parquet as pq
+    output, _ = spark_pca_run
+    for name in ("raw_features", "features"):
+        parts = glob.glob(str(output / name / "*.parquet"))
+        assert parts, name
+        for part in parts:
+            metadata = pq.ParquetFile(part).metadata
+            for group in range(metadata.num_row_groups):
+                for index in range(metadata.num_columns):
+                    column = metadata.row_group(group).column(index)
+                    assert not any("DICTIONARY" in encoding for encoding in column.encodings), \
+                        (name, column.path_in_schema, column.encodings)
+
+
 def test_raw_features_equal_keras_goldens(spark_pca_run, goldens):
     output, _ = spark_pca_run
     features, _ = read_features(output / "raw_features")
