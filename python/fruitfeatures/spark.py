@@ -216,11 +216,8 @@ def extraction_result(features, errors):
     Built from the flat (n, d) float32 array without a Python object per feature vector.
     """
     import pyarrow as pa
-    count, width = features.shape
-    failed = np.fromiter((error is not None for error in errors), dtype=bool, count=count)
-    values = pa.array(features.reshape(-1), type=pa.float32())
-    offsets = pa.array(np.arange(count + 1, dtype=np.int32) * width, type=pa.int32())
-    column = pa.ListArray.from_arrays(offsets, values, mask=pa.array(failed) if failed.any() else None)
+    failed = np.fromiter((error is not None for error in errors), dtype=bool, count=features.shape[0])
+    column = _lists(features, failed if failed.any() else None)
     return pa.StructArray.from_arrays([column, pa.array(errors, type=pa.string())], names=["features", "error"])
 
 
@@ -330,12 +327,14 @@ def _rows(lists):
     return values.reshape(n, values.size // n)
 
 
-def _lists(rows):
-    """An (n, k) float array as an Arrow list<float> array (one buffer of values, offsets k apart)."""
+def _lists(rows, nulls=None):
+    """An (n, k) float array as an Arrow list<float> array (one buffer of values, offsets k apart); rows where the
+    boolean array `nulls` is true are null."""
     import pyarrow as pa
     n, k = rows.shape
     values = pa.array(np.ascontiguousarray(rows, dtype=np.float32).reshape(-1), type=pa.float32())
-    return pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32) * k, type=pa.int32()), values)
+    offsets = pa.array(np.arange(n + 1, dtype=np.int32) * k, type=pa.int32())
+    return pa.ListArray.from_arrays(offsets, values, mask=None if nulls is None else pa.array(nulls))
 
 
 def scatter_statistics(features_df, dimension):
