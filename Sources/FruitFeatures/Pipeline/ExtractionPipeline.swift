@@ -146,6 +146,13 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         defer {
             if !published && !keepGeneration { try? removeTree(atPath: generation) }
         }
+        // The PCA fit (single-threaded LAPACK, the longest step after the network) runs beside the raw outputs,
+        // each reading the journal on its own: a core would otherwise sit idle through one of them.
+        let journalPath = checkpoint.journalPath
+        let keptPCA = update?.keptPCA
+        async let fitted = Result { () throws(ExtractionError) -> FittedPCA? in
+            try fitPCA(journal: journalPath, generation: generation, keeping: keptPCA)
+        }
         let raw = try writeRawOutputs(journal: checkpoint.journalPath, output: output, reuse: update?.reuse)
         guard raw.processed > 0 else {
             // Kept (unpublished) so that errors.csv can be read; the next run in this folder removes it.
@@ -157,31 +164,11 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
             warnings.append(
                 "\(duplicates.labelConflicts) groups of identical files carry different labels (label conflicts); see \(ExtractionOutput.duplicates)")
         }
-
-        // Fit.
-        if Task.isCancelled { throw interruption }
-        var components = settings.components
-        if case .count(let k) = components, settings.reducesComponentsToFit,
-           k > raw.processed - 1 || k > model.featureCount {
-            let reduced = max(1, min(raw.processed - 1, model.featureCount))
-            warnings.append("\(k) PCA components need more than \(raw.processed) images; kept \(reduced)")
-            components = .count(reduced)
-        }
-        let fitStart = clock.now
-        var model: PCAModel
-        do throws(PCAError) {
-            if let kept = update?.keptPCA {
-                model = kept
-            } else {
-                model = try LAPACKPCA(components: components, centring: settings.centring).fit(raw.accumulator)
-            }
-            // pca.h5 says what its features are, as summary.json does; a run whose two disagree is refused.
-            model.featureModel = identity
-            try model.write(to: URL(fileURLWithPath: output(ExtractionOutput.pcaModel)))
-        } catch {
-            throw .pca(error)
-        }
-        let fitSeconds = (clock.now - fitStart).seconds
+        // nil only when stopped: the journal holds the features just written.
+        guard let fit = try await fitted.get() else { throw interruption }
+        let model = fit.model
+        if let reduced = fit.warning { warnings.append(reduced) }
+        let fitSeconds = fit.seconds
 
         // Project.
         if Task.isCancelled { throw interruption }
@@ -317,7 +304,6 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
 
     /// What the journal adds up to.
     private struct RawTotals {
-        var accumulator: PCAAccumulator
         var found = 0
         var processed = 0
         var failed = 0
@@ -332,18 +318,86 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         var update: ExtractionSummary.UpdateCounts?
     }
 
-    /// The journal → raw_features.parquet, errors.csv and the PCA accumulator (fed fixed blocks of rows).
+    /// A fitted (or kept) PCA, written to pca.h5.
+    private struct FittedPCA: Sendable {
+        var model: PCAModel
+        /// Set when the component count was reduced to what the rows support.
+        var warning: String?
+        /// The fit and the write of pca.h5.
+        var seconds: Double
+    }
+
+    /// The journal → the PCA accumulator (fed fixed blocks of rows, so the fit does not depend on batching) →
+    /// the fit (or the kept model) → pca.h5 in `generation`; nil when the journal holds no features.
+    private func fitPCA(
+        journal: String, generation: String, keeping kept: PCAModel?
+    ) throws(ExtractionError) -> FittedPCA? {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let featureCount = model.featureCount
+        let blockFloats = Self.blockRows * featureCount
+        var accumulator: PCAAccumulator
+        do {
+            accumulator = try PCAAccumulator(dimension: featureCount)
+        } catch {
+            throw .pca(error)
+        }
+        var pending: [Float] = []
+        func feed(keepingPartialBlock: Bool) throws(ExtractionError) {
+            var start = 0
+            while pending.count - start >= blockFloats || (!keepingPartialBlock && pending.count > start) {
+                let end = min(start + blockFloats, pending.count)
+                do {
+                    try pending[start..<end].withUnsafeBufferPointer { block throws(PCAError) in
+                        try accumulator.add(block, rowCount: (end - start) / featureCount)
+                    }
+                } catch {
+                    throw .pca(error)
+                }
+                start = end
+            }
+            pending.removeFirst(start)
+        }
+        try ExtractionCheckpoint.forEachRecord(inJournal: journal, featureCount: featureCount) {
+            record throws(ExtractionError) in
+            if Task.isCancelled { return }
+            pending.append(contentsOf: record.features)
+            try feed(keepingPartialBlock: true)
+        }
+        try feed(keepingPartialBlock: false)
+        let processed = accumulator.count
+        guard processed > 0, !Task.isCancelled else { return nil }
+
+        var components = settings.components
+        var warning: String?
+        if case .count(let k) = components, settings.reducesComponentsToFit,
+           k > processed - 1 || k > featureCount {
+            let reduced = max(1, min(processed - 1, featureCount))
+            warning = "\(k) PCA components need more than \(processed) images; kept \(reduced)"
+            components = .count(reduced)
+        }
+        var fitted: PCAModel
+        do throws(PCAError) {
+            if let kept {
+                fitted = kept
+            } else {
+                fitted = try LAPACKPCA(components: components, centring: settings.centring).fit(accumulator)
+            }
+            // pca.h5 says what its features are, as summary.json does; a run whose two disagree is refused.
+            fitted.featureModel = model.identity
+            try fitted.write(to: URL(fileURLWithPath: generation + "/" + ExtractionOutput.pcaModel))
+        } catch {
+            throw .pca(error)
+        }
+        return FittedPCA(model: fitted, warning: warning, seconds: (clock.now - started).seconds)
+    }
+
+    /// The journal → raw_features.parquet, errors.csv and the totals.
     private func writeRawOutputs(
         journal: String, output: (String) -> String, reuse: ReusableFeatures?
     ) throws(ExtractionError) -> RawTotals {
         let featureCount = model.featureCount
-        let blockFloats = Self.blockRows * featureCount
-        var totals: RawTotals
-        do {
-            totals = RawTotals(accumulator: try PCAAccumulator(dimension: featureCount))
-        } catch {
-            throw .pca(error)
-        }
+        var totals = RawTotals()
         let rawWriter: ParquetResultWriter
         let errorsFile: AtomicFile
         do throws(OutputError) {
@@ -356,22 +410,6 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
             throw .output(error)
         }
         var updateCounts = UpdateTally()
-        var pending: [Float] = []
-        func feed(keepingPartialBlock: Bool) throws(ExtractionError) {
-            var start = 0
-            while pending.count - start >= blockFloats || (!keepingPartialBlock && pending.count > start) {
-                let end = min(start + blockFloats, pending.count)
-                do {
-                    try pending[start..<end].withUnsafeBufferPointer { block throws(PCAError) in
-                        try totals.accumulator.add(block, rowCount: (end - start) / featureCount)
-                    }
-                } catch {
-                    throw .pca(error)
-                }
-                start = end
-            }
-            pending.removeFirst(start)
-        }
         do throws(ExtractionError) {
             try ExtractionCheckpoint.forEachRecord(inJournal: journal, featureCount: featureCount) {
                 record throws(ExtractionError) in
@@ -403,8 +441,6 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
                     throw .output(error)
                 }
                 totals.networkPasses += record.networkRows.count
-                pending.append(contentsOf: record.features)
-                try feed(keepingPartialBlock: true)
                 totals.found += record.entries.count
                 totals.processed += rows.count
                 totals.failed += record.entries.count - rows.count
@@ -412,7 +448,6 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
                 totals.preprocessSeconds += record.preprocessSeconds
                 totals.networkSeconds += record.networkSeconds
             }
-            try feed(keepingPartialBlock: false)
             if let reuse {
                 totals.update = ExtractionSummary.UpdateCounts(
                     reused: updateCounts.reused, new: updateCounts.new, changed: updateCounts.changed,

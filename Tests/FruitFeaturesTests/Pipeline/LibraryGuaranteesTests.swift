@@ -36,6 +36,12 @@ import Testing
             let single = try model.project(Array(rows[(row * d)..<((row + 1) * d)]), rowCount: 1)
             #expect(single == Array(projections[0][(row * 9)..<((row + 1) * 9)]))
         }
+        // Blocks of every length up to 9 (rows go four at a time, the rest one by one): each row its own bits.
+        for count in 1...9 {
+            let first = 137
+            let block = try model.project(Array(rows[(first * d)..<((first + count) * d)]), rowCount: count)
+            #expect(block == Array(projections[0][(first * 9)..<((first + count) * 9)]), "\(count) rows")
+        }
         // The fixed-order dot product against the plain loop.
         for length in [0, 1, 3, 4, 5, 64, 1280, 1283] {
             let a = (0..<length).map { _ in Double.random(in: -1...1, using: &generator) }
