@@ -16,6 +16,8 @@ shape, k and files. Cases:
            'covariance_eigh' misses the ratios by ~1e-5 and the projections by ~5e-4 (the script
            asserts it still does), so the reference is PCA(svd_solver='full'), which centres the float64
            data before an SVD, checked against numpy's float64 covariance of the centred data.
+  wide     40 x 200: fewer rows than columns, at most a quarter of them, so FruitFeatures keeps the rows
+           and fits by an SVD of the centred rows. Reference: PCA(svd_solver='full'), the same route.
 """
 import json
 import os
@@ -46,7 +48,7 @@ def write(directory, name, array, dtype):
     return name
 
 
-def make_case(name, data, k, solver):
+def make_case(name, data, k, solver, discriminating=False):
     directory = os.path.join(ROOT, name)
     os.makedirs(directory, exist_ok=True)
     x = data.astype(np.float64)
@@ -63,7 +65,7 @@ def make_case(name, data, k, solver):
     for i, component in enumerate(model.components_):
         assert component[np.argmax(np.abs(component))] > 0, f"component {i}: sign convention changed"
 
-    if solver == "full":
+    if discriminating:
         # The case must stay discriminating: an uncentred Gram matrix has to fail the tests' tolerances.
         naive = PCA(n_components=k, svd_solver="covariance_eigh").fit(x)
         assert np.abs(naive.explained_variance_ratio_ - model.explained_variance_ratio_).max() > 1e-6
@@ -101,7 +103,8 @@ def main():
     rng = np.random.default_rng(20240531)
     cases = {
         "lowrank": make_case("lowrank", structured(rng, 300, 64, 12, 0.0), 8, "covariance_eigh"),
-        "offset": make_case("offset", structured(rng, 400, 48, 12, 1.0e6), 8, "full"),
+        "offset": make_case("offset", structured(rng, 400, 48, 12, 1.0e6), 8, "full", discriminating=True),
+        "wide": make_case("wide", structured(rng, 40, 200, 12, 0.0), 8, "full"),
     }
     index = {
         "generator": "Scripts/make_pca_golden.py",

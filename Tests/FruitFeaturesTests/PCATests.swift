@@ -5,7 +5,7 @@ import Testing
 @Suite struct PCATests {
     // MARK: Against scikit-learn (Fixtures/golden/pca, Scripts/make_pca_golden.py)
 
-    @Test(arguments: ["lowrank", "offset"])
+    @Test(arguments: ["lowrank", "offset", "wide"])
     func matchesScikitLearn(caseName: String) throws {
         let golden = try PCAGolden.load(caseName)
         let model = try LAPACKPCA(components: .count(golden.k)).fit(golden.data, rowCount: golden.rows, dimension: golden.columns)
@@ -30,7 +30,7 @@ import Testing
         #expect(maxAbsDifference(aligned, golden.transform) <= 1e-4)
     }
 
-    @Test(arguments: ["lowrank", "offset"])
+    @Test(arguments: ["lowrank", "offset", "wide"])
     func uncentredProjectionMatchesPySparkConvention(caseName: String) throws {
         let golden = try PCAGolden.load(caseName)
         let model = try LAPACKPCA(components: .count(golden.k), centring: .uncentred)
@@ -45,7 +45,7 @@ import Testing
         }
     }
 
-    @Test(arguments: ["lowrank", "offset"])
+    @Test(arguments: ["lowrank", "offset", "wide"])
     func everyRatioMatchesScikitLearn(caseName: String) throws {
         let golden = try PCAGolden.load(caseName)
         let all = min(golden.columns, golden.rows - 1)
@@ -53,7 +53,7 @@ import Testing
         #expect(maxAbsDifference(model.explainedVarianceRatio, Array(golden.explainedVarianceRatioAll.prefix(all))) <= 1e-6)
     }
 
-    @Test(arguments: ["lowrank", "offset"])
+    @Test(arguments: ["lowrank", "offset", "wide"])
     func varianceShareChoosesScikitLearnsK(caseName: String) throws {
         let golden = try PCAGolden.load(caseName)
         #expect(!golden.varianceShareK.isEmpty)
@@ -123,6 +123,63 @@ import Testing
         #expect(rebuilt.mean == merged.mean)
     }
 
+    // MARK: Few rows: the SVD of the rows themselves
+
+    /// Up to a quarter of the dimension the accumulator keeps its rows, in order, through batches and merges; past
+    /// it, or rebuilt from its parts, it keeps none.
+    @Test func theAccumulatorHoldsItsRowsWhileFew() throws {
+        let golden = try PCAGolden.load("wide")  // 40 rows × 200: the limit is 50
+        let d = golden.columns
+        var batched = try PCAAccumulator(dimension: d)
+        #expect(batched.heldRowLimit == 50)
+        try batched.add(golden.rows(0..<15), rowCount: 15)
+        try batched.add(golden.rows(15..<40), rowCount: 25)
+        #expect(batched.heldRows == golden.data)
+        var first = try PCAAccumulator(dimension: d), second = first
+        try first.add(golden.rows(0..<15), rowCount: 15)
+        try second.add(golden.rows(15..<40), rowCount: 25)
+        let merged = try first.merging(second)
+        #expect(merged.heldRows == golden.data)
+        // The same rows and the same mean: the SVD gives the same bits, merged or not.
+        let pca = LAPACKPCA(components: .count(golden.k))
+        #expect(try pca.fit(merged) == pca.fit(batched))
+
+        var over = batched
+        try over.add(golden.rows(0..<11), rowCount: 11)  // 51 rows
+        #expect(over.heldRows == nil)
+        #expect(try merged.merging(merged).heldRows == nil)  // 80 rows
+        let rebuilt = try PCAAccumulator(dimension: d, count: batched.count, mean: batched.mean, scatter: batched.scatter)
+        #expect(rebuilt.heldRows == nil)
+        // A rejected batch leaves the rows as they were.
+        var rejected = batched
+        #expect(throws: PCAError.self) { try rejected.add([Float](repeating: .nan, count: d), rowCount: 1) }
+        #expect(rejected.heldRows == golden.data)
+    }
+
+    /// The SVD of the held rows and the eigensolver on their covariance (the accumulator rebuilt from its parts
+    /// holds no rows) give the same model to rounding, for a fixed k and for a variance share.
+    @Test(arguments: [PCAComponentCount.count(8), .count(39), .varianceShare(0.9)])
+    func theTwoRoutesAgree(components: PCAComponentCount) throws {
+        let golden = try PCAGolden.load("wide")
+        var withRows = try PCAAccumulator(dimension: golden.columns)
+        try withRows.add(golden.data, rowCount: golden.rows)
+        let rebuilt = try PCAAccumulator(
+            dimension: golden.columns, count: withRows.count, mean: withRows.mean, scatter: withRows.scatter)
+        #expect(withRows.heldRows != nil && rebuilt.heldRows == nil)
+        let pca = LAPACKPCA(components: components)
+        let bySVD = try pca.fit(withRows)
+        let byEigensolver = try pca.fit(rebuilt)
+        #expect(bySVD.componentCount == byEigensolver.componentCount)
+        #expect(maxAbsDifference(bySVD.explainedVarianceRatio, byEigensolver.explainedVarianceRatio) <= 1e-9)
+        // Well-separated leading axes agree closely; the trailing ones of a rank-39 spectrum only to rounding
+        // relative to the largest eigenvalue, which the projections show.
+        let leading = min(bySVD.componentCount, 8) * golden.columns
+        #expect(maxAbsDifference(Array(bySVD.components.prefix(leading)), Array(byEigensolver.components.prefix(leading))) <= 1e-6)
+        let a = try bySVD.project(golden.data, rowCount: golden.rows).map(Double.init)
+        let b = try byEigensolver.project(golden.data, rowCount: golden.rows).map(Double.init)
+        #expect(maxAbsDifference(alignSigns(a, to: b, rows: golden.rows, k: bySVD.componentCount), b) <= 1e-4)
+    }
+
     @Test func scatterMatchesPlainReference() throws {
         let golden = try PCAGolden.load("offset")
         var statistics = try PCAAccumulator(dimension: golden.columns)
@@ -155,7 +212,10 @@ import Testing
 
     // MARK: 1280-d raw features, k = 200
 
-    @Test func fitsRawFeatureDimension() throws {
+    /// 300 rows of 1280: the accumulator holds them (the SVD route); rebuilt from its parts it does not (the
+    /// eigensolver route). Each is checked against the covariance itself.
+    @Test(arguments: [false, true])
+    func fitsRawFeatureDimension(rebuiltFromParts: Bool) throws {
         let d = 1280, n = 300, k = 200
         var generator = SeededGenerator(seed: 1280)
         // Non-negative, pooled-activation-like values with correlated structure.
@@ -172,6 +232,12 @@ import Testing
         var statistics = try PCAAccumulator(dimension: d)
         try statistics.add(Array(data[0..<(100 * d)]), rowCount: 100)
         try statistics.add(Array(data[(100 * d)...]), rowCount: n - 100)
+        #expect(statistics.heldRows != nil)
+        if rebuiltFromParts {
+            statistics = try PCAAccumulator(
+                dimension: d, count: statistics.count, mean: statistics.mean, scatter: statistics.scatter)
+            #expect(statistics.heldRows == nil)
+        }
         let model = try LAPACKPCA().fit(statistics)  // default: 200 components
         #expect(model.componentCount == k)
         #expect(model.components.count == k * d)

@@ -6,6 +6,10 @@ import CLAPACKE
 /// - The covariance is the accumulator's centred scatter divided by n − 1.
 /// - A fixed count k uses `dsyevr` for the k largest eigenpairs only; a variance share needs every
 ///   eigenvalue, so it uses `dsyevd` for the whole spectrum.
+/// - When the accumulator still holds its rows (at most d / 4 of them), the eigenpairs come instead from an SVD
+///   of the centred rows (`dgesdd`), as scikit-learn's `svd_solver='full'` does: X − μ = U Σ Vᵀ gives the
+///   eigenvalues σ² / (n − 1) and the axes as the rows of Vᵀ, in O(n²d) rather than O(d³). The two routes agree
+///   to rounding; each gives the same bits for the same rows.
 /// - Explained variance ratios are λᵢ / trace(C): the trace is the sum of all eigenvalues, the total variance,
 ///   so the ratios equal scikit-learn's `explained_variance_ratio_` and pyspark.ml's `PCAModel.explainedVariance`.
 /// - Eigenvalues that rounding makes slightly negative are clipped to 0, as scikit-learn does.
@@ -50,31 +54,43 @@ public struct LAPACKPCA: PCA {
             guard n >= 2 else { throw .tooFewRows(n) }
         }
 
-        var covariance = try statistics.covariance()
+        // The total variance, trace(C) = Σ scatterᵢᵢ / (n − 1), the same sum whichever route follows.
+        let scatter = statistics.scatter
+        let scale = 1 / Double(n - 1)
         var total = 0.0
-        for i in 0..<d { total += covariance[i * d + i] }
+        for i in 0..<d { total += scatter[i * d + i] * scale }
         guard total > 0 else { throw .noVariance }
 
-        // Eigenpairs in descending order: eigenvalues (k) and eigenvectors as rows (k, d).
-        let values: [Double]
-        var vectors: [Double]
+        // Eigenpairs in descending order, eigenvectors as rows: all n from the SVD of the held rows; from the
+        // eigensolver the k largest for a fixed k, every one for a variance share.
+        let allValues: [Double]
+        let allVectors: [Double]
+        if let held = statistics.heldRows {
+            (allValues, allVectors) = try Self.singularPairs(rows: held, mean: statistics.mean, count: n, dimension: d)
+        } else {
+            var covariance = scatter.map { $0 * scale }
+            if case .count(let k) = components {
+                (allValues, allVectors) = try Self.largestEigenpairs(of: &covariance, dimension: d, count: k)
+            } else {
+                (allValues, allVectors) = try Self.allEigenpairs(of: &covariance, dimension: d)
+            }
+        }
+        var kept = supported
         switch components {
         case .count(let k):
-            (values, vectors) = try Self.largestEigenpairs(of: &covariance, dimension: d, count: k)
+            kept = k
         case .varianceShare(let share):
-            let (allValues, allVectors) = try Self.allEigenpairs(of: &covariance, dimension: d)
-            var k = supported
             var cumulative = 0.0
             for i in 0..<supported {
                 cumulative += max(allValues[i], 0) / total
                 if cumulative >= share {
-                    k = i + 1
+                    kept = i + 1
                     break
                 }
             }
-            values = Array(allValues[0..<k])
-            vectors = Array(allVectors[0..<(k * d)])
         }
+        let values = Array(allValues[0..<kept])
+        var vectors = Array(allVectors[0..<(kept * d)])
 
         let k = values.count
         let variance = values.map { max($0, 0) }
@@ -113,6 +129,26 @@ public struct LAPACKPCA: PCA {
         }
         guard info == 0 else { throw .lapackFailure(routine: "dsyevd", info: info) }
         return descending(values: ascending, columns: matrix, dimension: d, count: d)
+    }
+
+    // The eigenpairs of the rows' covariance from the SVD of the centred rows, descending: X − μ = U Σ Vᵀ,
+    // eigenvalues σ² / (n − 1), eigenvectors the rows of Vᵀ (n ≤ d here).
+    // rows: (n, d), mean: (d) → values (n), vectors (n, d)
+    static func singularPairs(rows: [Float], mean: [Double], count n: Int, dimension d: Int) throws(PCAError) -> ([Double], [Double]) {
+        var centred = [Double](repeating: 0, count: n * d)
+        for row in 0..<n {
+            for column in 0..<d { centred[row * d + column] = Double(rows[row * d + column]) - mean[column] }
+        }
+        var singular = [Double](repeating: 0, count: n)
+        var left = [Double](repeating: 0, count: n * n)
+        var axes = [Double](repeating: 0, count: n * d)
+        let info = centred.withUnsafeMutableBufferPointer { a in
+            LAPACKE_dgesdd(LAPACK_ROW_MAJOR, UInt8(ascii: "S").cChar, Int32(n), Int32(d), a.baseAddress, Int32(d),
+                           &singular, &left, Int32(n), &axes, Int32(d))
+        }
+        guard info == 0 else { throw .lapackFailure(routine: "dgesdd", info: info) }
+        let scale = 1 / Double(n - 1)
+        return (singular.map { $0 * $0 * scale }, axes)
     }
 
     // LAPACK returns ascending eigenvalues with eigenvectors in columns; PCA wants descending rows.
