@@ -107,7 +107,8 @@ public struct ExtractionSummary: Codable, Sendable, Equatable {
         public var preprocess: Double
         /// MobileNetV2, summed over workers.
         public var network: Double
-        /// The eigen-decomposition.
+        /// Reading the raw features into the PCA statistics, the fit and writing pca.h5 (while the raw outputs are
+        /// written beside it).
         public var pcaFit: Double
         /// Projecting and writing the PCA features.
         public var projection: Double

@@ -130,25 +130,37 @@ struct NetworkPass<Source: ImageSource> {
 
         var freeBuffers: [BatchBuffer] = []
         var sequence = 0
+        // Entries not handed out yet (the listing's count): near the end batches shrink (BatchSizing).
+        var remaining = max(0, total - completed.count)
+        let meter = BatchCostMeter()
+        let jobs = settings.jobs
         let completedAll: Bool
         do {
             completedAll = try await FeatureBatchRunner.run(
                 window: window,
                 next: { () -> (entries: [DiscoveredEntry], buffer: BatchBuffer, sequence: Int)? in
+                    let size = BatchSizing.size(
+                        remaining: remaining, jobs: jobs, batchSize: batchSize, secondsPerImage: meter.secondsPerImage)
                     var entries: [DiscoveredEntry] = []
                     var images = 0
-                    while images < batchSize, let entry = iterator.next() {
+                    while images < size, let entry = iterator.next() {
                         entries.append(entry)
                         if case .image = entry { images += 1 }
                     }
                     guard !entries.isEmpty else { return nil }
+                    remaining -= entries.count
                     defer { sequence += 1 }
                     return (entries, freeBuffers.popLast() ?? BatchBuffer(capacity: batchSize, model: model), sequence)
                 },
                 process: { work in
-                    NetworkPass.process(
+                    let result = NetworkPass.process(
                         work.entries, sequence: work.sequence, buffer: work.buffer, source: source, model: model,
                         reuse: reuse, claims: claims)
+                    if let result {
+                        meter.record(seconds: result.readSeconds + result.preprocessSeconds + result.networkSeconds,
+                                     images: result.outcomes.count)
+                    }
+                    return result
                 },
                 deliver: { result in
                     freeBuffers += try collect(result)
