@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct PCAPersistenceTests {
     let directory: String = {
-        let path = NSTemporaryDirectory() + "ff-pca-h5-\(UUID().uuidString)"
+        let path = TestScratch.root + "/ff-pca-h5-\(UUID().uuidString)"
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }()

@@ -55,11 +55,29 @@ struct CommandRunner {
     }
 }
 
-/// A throw-away folder.
+/// A throw-away folder, in this test process's scratch root (``TestScratch``).
 func makeScratchFolder(_ prefix: String = "ff") throws -> String {
-    let path = NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString)"
+    let path = TestScratch.root + "/\(prefix)-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
+}
+
+/// Where a test process's scratch folders go: one folder per process, named by its pid. Swift Testing has no hook
+/// after the last test, so each test process removes the roots of earlier ones that have ended (a run used to
+/// leave a hundred folders in the temporary directory).
+enum TestScratch {
+    static let root: String = {
+        let base = NSTemporaryDirectory()
+        let prefix = "fruitfeatures-tests-"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count)), pid != getpid() else { continue }
+            // Only a process that is gone (ESRCH); one that is alive, or not ours to signal, keeps its folder.
+            if kill(pid, 0) != 0 && errno == ESRCH { try? FileManager.default.removeItem(atPath: base + name) }
+        }
+        let root = base + prefix + "\(getpid())"
+        try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        return root
+    }()
 }
 
 /// Serves a folder over HTTP on loopback for the length of a test (Python's http.server).

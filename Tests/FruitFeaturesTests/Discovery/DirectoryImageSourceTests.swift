@@ -7,7 +7,7 @@ struct ScratchTree {
     let root: String
 
     init() throws {
-        root = NSTemporaryDirectory() + "ff-tree-\(UUID().uuidString)"
+        root = TestScratch.root + "/ff-tree-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
     }
 

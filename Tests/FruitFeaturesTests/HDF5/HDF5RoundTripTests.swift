@@ -4,7 +4,7 @@ import Testing
 
 /// A fresh directory under the system temporary directory, removed by the caller.
 func makeTemporaryDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("fruitfeatures-\(UUID().uuidString)")
+    let url = URL(fileURLWithPath: TestScratch.root).appendingPathComponent("fruitfeatures-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
 }

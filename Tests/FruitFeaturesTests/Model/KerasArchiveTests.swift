@@ -68,7 +68,7 @@ enum TestZip {
     }
 
     static func write(_ bytes: [UInt8], named name: String) throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("fruitfeatures-\(UUID().uuidString)-\(name)")
+        let url = URL(fileURLWithPath: TestScratch.root).appendingPathComponent("fruitfeatures-\(UUID().uuidString)-\(name)")
         try Data(bytes).write(to: url)
         return url
     }
@@ -223,7 +223,7 @@ enum TestZip {
         }
         // Without config.json, the native layout's depthwise count decides; a legacy file of another network
         // (a Dense layer only) is refused naming its layers.
-        let legacy = FileManager.default.temporaryDirectory.appendingPathComponent("fruitfeatures-\(UUID().uuidString)-dense.h5")
+        let legacy = URL(fileURLWithPath: TestScratch.root).appendingPathComponent("fruitfeatures-\(UUID().uuidString)-dense.h5")
         defer { try? FileManager.default.removeItem(at: legacy) }
         do {
             let h5 = try HDF5File(creatingAt: legacy)

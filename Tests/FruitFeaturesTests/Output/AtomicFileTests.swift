@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct AtomicFileTests {
     let directory: String = {
-        let path = NSTemporaryDirectory() + "ff-atomic-\(UUID().uuidString)"
+        let path = TestScratch.root + "/ff-atomic-\(UUID().uuidString)"
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }()

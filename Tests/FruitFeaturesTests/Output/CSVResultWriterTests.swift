@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct CSVResultWriterTests {
     let directory: String = {
-        let path = NSTemporaryDirectory() + "ff-csv-\(UUID().uuidString)"
+        let path = TestScratch.root + "/ff-csv-\(UUID().uuidString)"
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }()

@@ -117,7 +117,7 @@ import Testing
 /// Shared pieces of the Parquet tests: temporary folders and the repository root.
 enum ParquetTestFiles {
     static func makeDirectory(_ prefix: String) -> String {
-        let path = NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString)"
+        let path = TestScratch.root + "/\(prefix)-\(UUID().uuidString)"
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }

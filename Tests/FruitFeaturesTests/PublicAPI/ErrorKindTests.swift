@@ -6,11 +6,7 @@ import Testing
 /// a service branches on the kind (issue 13, item 6).
 @Suite struct ErrorKindTests {
     /// A scratch folder of its own for each test.
-    private func scratch() throws -> String {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("error-kinds-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        return folder
-    }
+    private func scratch() throws -> String { try makeScratchFolder("error-kinds") }
 
     @Test func photosThatAreNotJPEGsAreNotAPhoto() {
         let empty = #expect(throws: ImageError.self) { try JPEGDecoder().decode([], path: "empty.jpg") }
