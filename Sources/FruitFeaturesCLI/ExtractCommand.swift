@@ -57,7 +57,7 @@ struct ExtractCommand: AsyncParsableCommand {
     @Option(help: "Batches processed at once (default: the number of cores).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "Images per batch.")
+    @Option(help: "Images per batch, at most (the last batches of a run are smaller).")
     var batchSize: Int = 16
 
     @Option(help: "Parquet compression: snappy, zstd or uncompressed (default: snappy).")

@@ -64,7 +64,7 @@ import Testing
             let cumulative = model.explainedVarianceRatio.reduce(0, +)
             #expect(cumulative >= share)
             #expect(cumulative - model.explainedVarianceRatio[k - 1] < share)
-            // The full-spectrum path (dsyevd) agrees with the top-k path (dsyevr).
+            // The full-spectrum path (dsyevd, or the SVD for `wide`) agrees with the top-k path (dsyevr, or the SVD).
             let prefix = min(k, golden.k)
             #expect(maxAbsDifference(Array(model.components.prefix(prefix * golden.columns)),
                                      Array(golden.components.prefix(prefix * golden.columns))) <= 1e-6)
@@ -169,6 +169,10 @@ import Testing
         let pca = LAPACKPCA(components: components)
         let bySVD = try pca.fit(withRows)
         let byEigensolver = try pca.fit(rebuilt)
+        // The held rows really go through the SVD: its eigenvalues, bit for bit, are the model's.
+        let (singular, _) = try LAPACKPCA.singularPairs(
+            rows: golden.data, mean: withRows.mean, count: golden.rows, dimension: golden.columns)
+        #expect(bySVD.explainedVariance == Array(singular.prefix(bySVD.componentCount)).map { max($0, 0) })
         #expect(bySVD.componentCount == byEigensolver.componentCount)
         #expect(maxAbsDifference(bySVD.explainedVarianceRatio, byEigensolver.explainedVarianceRatio) <= 1e-9)
         // Well-separated leading axes agree closely; the trailing ones of a rank-39 spectrum only to rounding
@@ -265,7 +269,8 @@ import Testing
         #expect(worstOrthogonality <= 1e-10)
         #expect(worstResidual <= 1e-9 * model.explainedVariance[0])
 
-        // The full-spectrum path agrees with the top-k path on the leading eigenvalues.
+        // The full-spectrum path agrees with the top-k path on the leading eigenvalues (dsyevd against dsyevr on
+        // the eigensolver route; on the SVD route both come from one SVD).
         let shareModel = try LAPACKPCA(components: .varianceShare(0.9)).fit(statistics)
         let common = min(shareModel.componentCount, k)
         #expect(maxAbsDifference(Array(shareModel.explainedVariance.prefix(common)),

@@ -145,7 +145,7 @@ def pca_case(name):
     }
 
 
-@pytest.mark.parametrize("name", ["lowrank", "offset"])
+@pytest.mark.parametrize("name", ["lowrank", "offset", "wide"])  # wide: 40 rows of 200, fitted by an SVD of the rows
 def test_pca_fit_equals_scikit_learn(name):
     case = pca_case(name)
     model = fruitfeatures.PCA.fit(case["data"], components=case["k"])

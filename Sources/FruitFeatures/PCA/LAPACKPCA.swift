@@ -1,15 +1,16 @@
 import CLAPACKE
 
-/// PCA by eigen-decomposition of the sample covariance with LAPACK, as scikit-learn's
-/// `svd_solver='covariance_eigh'` and pyspark.ml's `PCA` do.
+/// PCA with LAPACK: eigen-decomposition of the sample covariance, as scikit-learn's `svd_solver='covariance_eigh'`
+/// and pyspark.ml's `PCA` do, or an SVD of the rows themselves when there are few.
 ///
 /// - The covariance is the accumulator's centred scatter divided by n − 1.
 /// - A fixed count k uses `dsyevr` for the k largest eigenpairs only; a variance share needs every
 ///   eigenvalue, so it uses `dsyevd` for the whole spectrum.
 /// - When the accumulator still holds its rows (at most d / 4 of them), the eigenpairs come instead from an SVD
 ///   of the centred rows (`dgesdd`), as scikit-learn's `svd_solver='full'` does: X − μ = U Σ Vᵀ gives the
-///   eigenvalues σ² / (n − 1) and the axes as the rows of Vᵀ, in O(n²d) rather than O(d³). The two routes agree
-///   to rounding; each gives the same bits for the same rows.
+///   eigenvalues σ² / (n − 1) and the axes as the rows of Vᵀ, in O(n²d) rather than O(d³). The two routes
+///   agree to rounding; each gives the same bits for the same rows in the same batches (an accumulator rebuilt from its
+///   parts takes the eigensolver route).
 /// - Explained variance ratios are λᵢ / trace(C): the trace is the sum of all eigenvalues, the total variance,
 ///   so the ratios equal scikit-learn's `explained_variance_ratio_` and pyspark.ml's `PCAModel.explainedVariance`.
 /// - Eigenvalues that rounding makes slightly negative are clipped to 0, as scikit-learn does.

@@ -22,7 +22,7 @@ public struct PCAAccumulator: Sendable {
     // date: dsyrk and dsyr write one triangle, and the covariance is symmetric.
     private var scatterUpper: [Double]
     /// The rows themselves, in the order they came, while there are at most ``heldRowLimit`` of them; nil once
-    /// there are more, or when the accumulator was rebuilt from its parts. With few rows (a first photo set, a
+    /// there are more, or when the accumulator was rebuilt from the parts of one with rows. With few rows (a first photo set, a
     /// test) ``LAPACKPCA`` fits by an SVD of the centred rows, which costs O(n²d) instead of the d × d
     /// eigensolver's O(d³) (0.15 s at d = 1280, whatever n). // (count, dimension)
     private(set) var heldRows: [Float]? = []

@@ -164,8 +164,10 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
             warnings.append(
                 "\(duplicates.labelConflicts) groups of identical files carry different labels (label conflicts); see \(ExtractionOutput.duplicates)")
         }
-        // nil only when stopped: the journal holds the features just written.
+        // A stop is reported as one, whatever the fit beside came to; the fit is nil only when stopped.
+        if Task.isCancelled { throw interruption }
         guard let fit = try await fitted.get() else { throw interruption }
+        if Task.isCancelled { throw interruption }
         let model = fit.model
         if let reduced = fit.warning { warnings.append(reduced) }
         let fitSeconds = fit.seconds
@@ -358,14 +360,17 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
             }
             pending.removeFirst(start)
         }
+        var processed = 0
         try ExtractionCheckpoint.forEachRecord(inJournal: journal, featureCount: featureCount) {
             record throws(ExtractionError) in
             if Task.isCancelled { return }
+            processed += record.features.count / featureCount
+            // A kept model needs no statistics.
+            guard kept == nil else { return }
             pending.append(contentsOf: record.features)
             try feed(keepingPartialBlock: true)
         }
-        try feed(keepingPartialBlock: false)
-        let processed = accumulator.count
+        if kept == nil { try feed(keepingPartialBlock: false) }
         guard processed > 0, !Task.isCancelled else { return nil }
 
         var components = settings.components
@@ -383,6 +388,8 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
             } else {
                 fitted = try LAPACKPCA(components: components, centring: settings.centring).fit(accumulator)
             }
+            // A stop during the fit: nothing more to write (the run reports the interruption).
+            if Task.isCancelled { return nil }
             // pca.h5 says what its features are, as summary.json does; a run whose two disagree is refused.
             fitted.featureModel = model.identity
             try fitted.write(to: URL(fileURLWithPath: generation + "/" + ExtractionOutput.pcaModel))

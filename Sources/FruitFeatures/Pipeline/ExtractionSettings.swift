@@ -21,7 +21,8 @@ public struct ExtractionSettings: Sendable {
     public var formats: Set<FeatureFileFormat> = [.parquet, .csv]
     /// How many batches are decoded and run through the network at once (default: the number of cores).
     public var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
-    /// Images per batch.
+    /// Images per batch, at most: the last batches of a run are smaller, so that the jobs finish together.
+    /// No result depends on it.
     public var batchSize: Int = 16
     /// Whether an existing, non-empty output folder may be written into (starting afresh).
     public var overwrite = false

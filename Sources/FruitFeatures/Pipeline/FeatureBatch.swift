@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// Network input and output for up to `capacity` images, owned by one task at a time.
 ///
@@ -214,7 +213,8 @@ func featureResult(_ failure: (any Error)?, row: UnsafeMutableBufferPointer<Floa
 /// workers idle while others finish a full batch. On 72 phone photos (≈ 60 ms each) in batches of 16 on two
 /// workers, one worker got 40 photos and the other 32: a tenth of the run with a core idle. So near the end a batch
 /// takes a share of what remains (guided scheduling: remaining ÷ 2·jobs), shrinking to single images; but never
-/// fewer images than make ≈ 30 ms of measured work, so cheap 100×100 images keep the network's groups of eight.
+/// fewer images than make ≈ 30 ms of measured work, rounded up to whole groups of eight where that is four images
+/// or more, so cheap 100×100 images keep the network's groups whole.
 /// An image's features never depend on its batch, so the sizes change no result.
 package enum BatchSizing {
     /// The work below which a batch is not split further.
@@ -225,30 +225,41 @@ package enum BatchSizing {
     /// measured `secondsPerImage` (single images before anything is measured).
     package static func size(remaining: Int, jobs: Int, batchSize: Int, secondsPerImage: Double?) -> Int {
         let batchSize = max(1, batchSize)
-        guard jobs > 1 else { return batchSize }
+        // One job has nobody to wait for; nothing left by the count means the input grew since it was listed.
+        guard jobs > 1, remaining > 0 else { return batchSize }
         var smallest = 1
         if let perImage = secondsPerImage, perImage > 0 {
             smallest = Int(min(Double(batchSize), (smallestBatchSeconds / perImage).rounded(.up)))
+            // Where the network dominates (a few milliseconds an image), whole groups of eight run fastest.
+            if smallest >= 4 { smallest = (smallest + 7) / 8 * 8 }
         }
-        let share = (max(remaining, 1) + 2 * jobs - 1) / (2 * jobs)
-        return min(batchSize, max(smallest, share, 1))
+        let share = (remaining + 2 * jobs - 1) / (2 * jobs)
+        return min(batchSize, max(smallest, share))
     }
 }
 
 /// The measured cost of a run's images so far (read, preprocessing and network seconds per image), shared by its
 /// worker tasks, for ``BatchSizing``.
-final class BatchCostMeter: Sendable {
-    private let totals = Mutex((seconds: 0.0, images: 0))
+final class BatchCostMeter: @unchecked Sendable {
+    // Unchecked: `seconds` and `images` are only touched under `lock` (NSLock: the library runs on macOS 13).
+    private let lock = NSLock()
+    private var seconds = 0.0
+    private var images = 0
 
     /// Adds a finished batch.
-    func record(seconds: Double, images: Int) {
-        guard images > 0 else { return }
-        totals.withLock { $0 = ($0.seconds + seconds, $0.images + images) }
+    func record(seconds batchSeconds: Double, images batchImages: Int) {
+        guard batchImages > 0 else { return }
+        lock.lock()
+        defer { lock.unlock() }
+        seconds += batchSeconds
+        images += batchImages
     }
 
     /// Seconds per image so far; nil before any image finished.
     var secondsPerImage: Double? {
-        totals.withLock { $0.images > 0 ? $0.seconds / Double($0.images) : nil }
+        lock.lock()
+        defer { lock.unlock() }
+        return images > 0 ? seconds / Double(images) : nil
     }
 }
 

@@ -150,7 +150,9 @@ void ff_extractor_close(ff_extractor *extractor);
 /* ---------------------------------------------------------------------------------------------- */
 /*
  * Fitting is an eigen-decomposition of the sample covariance (scatter / (n − 1)) with LAPACK, as
- * scikit-learn's svd_solver='covariance_eigh' and pyspark.ml's PCA do. Explained variance ratios are
+ * scikit-learn's svd_solver='covariance_eigh' and pyspark.ml's PCA do; ff_pca_fit on at most d / 4 rows
+ * takes an SVD of the centred rows instead (scikit-learn's svd_solver='full'), which agrees to rounding
+ * with what ff_pca_fit_statistics gives for the same rows' statistics. Explained variance ratios are
  * eigenvalue / trace (pyspark.ml's PCAModel.explainedVariance). Signs follow scikit-learn: the entry
  * of largest magnitude of each component is positive.
  *

@@ -13,10 +13,16 @@ import Testing
     @Test func theLastBatchesTakeAShareOfWhatRemains() {
         #expect(BatchSizing.size(remaining: 40, jobs: 2, batchSize: 16, secondsPerImage: 0.06) == 10)
         #expect(BatchSizing.size(remaining: 3, jobs: 2, batchSize: 16, secondsPerImage: 0.06) == 1)
-        #expect(BatchSizing.size(remaining: 0, jobs: 2, batchSize: 16, secondsPerImage: nil) == 1)
-        // Cheap images keep batches of ≈ 30 ms (8 at 4 ms), so the network's groups of eight stay whole.
+        // More entries than the listing counted (the input grew meanwhile): full batches.
+        #expect(BatchSizing.size(remaining: 0, jobs: 2, batchSize: 16, secondsPerImage: 0.06) == 16)
+        #expect(BatchSizing.size(remaining: -3, jobs: 2, batchSize: 16, secondsPerImage: nil) == 16)
+        // Cheap images keep batches of ≈ 30 ms in whole groups of eight (8 at 4 or 5 ms, 16 at 3 ms).
         #expect(BatchSizing.size(remaining: 10, jobs: 2, batchSize: 16, secondsPerImage: 0.004) == 8)
+        #expect(BatchSizing.size(remaining: 10, jobs: 2, batchSize: 16, secondsPerImage: 0.005) == 8)
+        #expect(BatchSizing.size(remaining: 10, jobs: 2, batchSize: 32, secondsPerImage: 0.003) == 16)
         #expect(BatchSizing.size(remaining: 10, jobs: 2, batchSize: 4, secondsPerImage: 0.004) == 4)
+        // A dearer image: three of 12 ms make the 30 ms, below a group of eight.
+        #expect(BatchSizing.size(remaining: 4, jobs: 2, batchSize: 16, secondsPerImage: 0.012) == 3)
     }
 
     /// Workers taking the next batch whenever they are free (as `FeatureBatchRunner` hands them out), on images
