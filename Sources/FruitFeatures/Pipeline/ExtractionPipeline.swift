@@ -325,7 +325,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         var model: PCAModel
         /// Set when the component count was reduced to what the rows support.
         var warning: String?
-        /// The fit and the write of pca.h5.
+        /// Reading the statistics from the journal, the fit and the write of pca.h5.
         var seconds: Double
     }
 
