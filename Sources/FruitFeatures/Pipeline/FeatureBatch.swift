@@ -341,13 +341,18 @@ package enum FeatureBatchRunner {
         results.reserveCapacity(paths.count)
         var free: [BatchBuffer] = []
         var start = 0
+        let meter = BatchCostMeter()
         typealias Work = (paths: ArraySlice<String>, buffer: BatchBuffer)
         typealias Output = (results: [Result<[Float], ImageError>], buffer: BatchBuffer)
         _ = try? await run(
             window: max(1, jobs) + 1,
             next: { () -> Work? in
                 guard start < paths.count else { return nil }
-                let end = min(start + batchSize, paths.count)
+                // The last batches shrink so that the jobs finish together, as in `extract`.
+                let size = BatchSizing.size(
+                    remaining: paths.count - start, jobs: jobs, batchSize: batchSize,
+                    secondsPerImage: meter.secondsPerImage)
+                let end = min(start + size, paths.count)
                 defer { start = end }
                 return (paths[start..<end], free.popLast() ?? BatchBuffer(capacity: batchSize, model: model))
             },
@@ -364,6 +369,8 @@ package enum FeatureBatchRunner {
                     },
                     isCancelled: { Task.isCancelled })
                 else { return nil }
+                meter.record(seconds: outcome.readSeconds + outcome.preprocessSeconds + outcome.networkSeconds,
+                             images: batch.count)
                 let results = batch.indices.map { index in
                     featureResult(outcome.failures[index], row: work.buffer.featureRow(index), name: batch[index])
                 }
