@@ -205,6 +205,9 @@ public struct RecognitionService: Sendable {
     /// The field `photo` of a multipart/form-data body (what the page sends); nil when the body is malformed or has
     /// no such field.
     static func photoPart(of body: ByteBuffer, boundary: String) -> ByteBuffer? {
+        // MultipartKit traps (an index out of range in its 128-entry table) on a header name byte of 0x80 or above:
+        // such a form is refused here, before it reaches the parser (found by schemathesis fuzzing the service).
+        guard headerNamesAreASCII(in: body, boundary: boundary) else { return nil }
         let parser = MultipartParser(boundary: boundary)
         var headers = HTTPHeaders()
         var content = ByteBuffer()
@@ -227,6 +230,35 @@ public struct RecognitionService: Sendable {
             return nil
         }
         return photo
+    }
+
+    /// Whether every header name of every part is ASCII: the bytes of each header line up to its colon (or its end),
+    /// in the header block after each `--boundary` CRLF, wherever the boundary occurs (a superset of the blocks a
+    /// parser reads as headers).
+    static func headerNamesAreASCII(in body: ByteBuffer, boundary: String) -> Bool {
+        let delimiter = Array(("--" + boundary).utf8)
+        let (cr, lf, colon): (UInt8, UInt8, UInt8) = (13, 10, 58)
+        return body.withUnsafeReadableBytes { bytes in
+            let n = bytes.count
+            var start = 0
+            while let found = bytes[start...].firstIndex(of: delimiter[0]) {
+                start = found + 1
+                guard found + delimiter.count + 2 <= n,
+                      bytes[found..<(found + delimiter.count)].elementsEqual(delimiter),
+                      bytes[found + delimiter.count] == cr, bytes[found + delimiter.count + 1] == lf else { continue }
+                var position = found + delimiter.count + 2
+                // Header lines until the empty line (or the end).
+                while position < n, bytes[position] != cr {
+                    while position < n, bytes[position] != colon, bytes[position] != cr {
+                        if bytes[position] >= 0x80 { return false }
+                        position += 1
+                    }
+                    while position < n, bytes[position] != cr { position += 1 }
+                    position += 2  // CR LF
+                }
+            }
+            return true
+        }
     }
 
     private enum BodyOutcome: Sendable {

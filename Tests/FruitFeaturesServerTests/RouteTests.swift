@@ -1,6 +1,6 @@
 import Foundation
 import FruitFeatures
-import FruitFeaturesServer
+@testable import FruitFeaturesServer
 import Hummingbird
 import HummingbirdTesting
 import Testing
@@ -75,6 +75,28 @@ import Testing
                                                    headers: [.contentType: "multipart/form-data; boundary=XyZ"], body: empty)
             #expect(missing.status == .badRequest)
             #expect((try Self.decode(missing.body))["error"] as? String != nil)
+            // A header name with a byte of 0x80 or above (MultipartKit's parser traps on it): refused, and the
+            // service goes on answering.
+            for name in ["Cont\u{E9}nt-Disposition", "X-\u{1F34B}"] {
+                var hostile = ByteBuffer()
+                hostile.writeString("--XyZ\r\nContent-Type: image/jpeg\r\n\(name): form-data; name=\"photo\"\r\n\r\n")
+                hostile.writeBytes(photo)
+                hostile.writeString("\r\n--XyZ--\r\n")
+                let refused = try await client.execute(uri: "/v1/recognize", method: .post,
+                                                       headers: [.contentType: "multipart/form-data; boundary=XyZ"], body: hostile)
+                #expect(refused.status == .badRequest, "\(name)")
+            }
+            let again = try await client.execute(uri: "/v1/recognize", method: .post,
+                                                 headers: [.contentType: "multipart/form-data; boundary=XyZ"], body: form)
+            #expect(again.status == .ok)
+            // The check itself: ASCII names pass (values may hold any byte), a non-ASCII name in any part does not.
+            #expect(RecognitionService.headerNamesAreASCII(in: form, boundary: "XyZ"))
+            var valueOnly = ByteBuffer()
+            valueOnly.writeString("--XyZ\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"citr\u{F3}n.jpg\"\r\n\r\nx\r\n--XyZ--\r\n")
+            #expect(RecognitionService.headerNamesAreASCII(in: valueOnly, boundary: "XyZ"))
+            var second = ByteBuffer()
+            second.writeString("--XyZ\r\nA: b\r\n\r\nx\r\n--XyZ\r\nOk: 1\r\nN\u{E9}: 2\r\n\r\ny\r\n--XyZ--\r\n")
+            #expect(!RecognitionService.headerNamesAreASCII(in: second, boundary: "XyZ"))
         }
     }
 
