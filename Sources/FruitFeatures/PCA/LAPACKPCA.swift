@@ -56,10 +56,9 @@ public struct LAPACKPCA: PCA {
         }
 
         // The total variance, trace(C) = Σ scatterᵢᵢ / (n − 1), the same sum whichever route follows.
-        let scatter = statistics.scatter
         let scale = 1 / Double(n - 1)
         var total = 0.0
-        for i in 0..<d { total += scatter[i * d + i] * scale }
+        for value in statistics.scatterDiagonal { total += value * scale }
         guard total > 0 else { throw .noVariance }
 
         // Eigenpairs in descending order, eigenvectors as rows: all n from the SVD of the held rows; from the
@@ -69,7 +68,8 @@ public struct LAPACKPCA: PCA {
         if let held = statistics.heldRows {
             (allValues, allVectors) = try Self.singularPairs(rows: held, mean: statistics.mean, count: n, dimension: d)
         } else {
-            var covariance = scatter.map { $0 * scale }
+            // The whole d × d matrix only on this route: the SVD needs none of it.
+            var covariance = statistics.scatter.map { $0 * scale }
             if case .count(let k) = components {
                 (allValues, allVectors) = try Self.largestEigenpairs(of: &covariance, dimension: d, count: k)
             } else {

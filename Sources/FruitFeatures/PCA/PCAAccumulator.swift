@@ -22,8 +22,8 @@ public struct PCAAccumulator: Sendable {
     // date: dsyrk and dsyr write one triangle, and the covariance is symmetric.
     private var scatterUpper: [Double]
     /// The rows themselves, in the order they came, while there are at most ``heldRowLimit`` of them; nil once
-    /// there are more, or when the accumulator was rebuilt from the parts of one with rows. With few rows (a first photo set, a
-    /// test) ``LAPACKPCA`` fits by an SVD of the centred rows, which costs O(n²d) instead of the d × d
+    /// there are more, or when the accumulator was rebuilt from the parts of one with rows. With few rows (a first
+    /// photo set, a test) ``LAPACKPCA`` fits by an SVD of the centred rows, which costs O(n²d) instead of the d × d
     /// eigensolver's O(d³) (0.15 s at d = 1280, whatever n). // (count, dimension)
     private(set) var heldRows: [Float]? = []
 
@@ -81,6 +81,11 @@ public struct PCAAccumulator: Sendable {
             }
         }
         return full
+    }
+
+    /// The diagonal of ``scatter`` (d values), without forming the whole matrix.
+    var scatterDiagonal: [Double] {
+        (0..<dimension).map { scatterUpper[$0 * dimension + $0] }
     }
 
     /// The sample covariance (divided by n − 1, as scikit-learn and Spark do): d × d, row-major, symmetric.
