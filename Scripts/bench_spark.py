@@ -11,7 +11,7 @@ Each pipeline runs in its own process and is timed end to end (start-up, JVM, re
 in wall time and in CPU time of the whole process tree.
 
     .venv/bin/python Scripts/bench_spark.py [--images 2000] [--cores 2] [--components 200] [--reference]
-        [--weights FILE] [--partitions P] [--max-records-per-batch 1024] [--work DIR]
+        [--weights FILE] [--partitions P] [--max-records-per-batch N] [--work DIR]
 
 Needs `swift build -c release` first (the CLI and libfruitfeatures_c). Prints a Markdown table.
 """
@@ -204,7 +204,8 @@ def main():
     parser.add_argument("--weights", default=FIXTURE_WEIGHTS)
     parser.add_argument("--partitions", type=int, default=None, help="passed to the Spark job (default: the job's own choice; "
                         "the TensorFlow reference job uses --cores)")
-    parser.add_argument("--max-records-per-batch", type=int, default=1024)
+    parser.add_argument("--max-records-per-batch", type=int, default=None,
+                        help="passed to the Spark job (default: the job's own; the TensorFlow reference job: 1024)")
     parser.add_argument("--reference", action="store_true", help="also run the TensorFlow notebook job")
     parser.add_argument("--work", default=None, help="keep the images and outputs here (default: a temp folder)")
     parser.add_argument("--reference-job", nargs=7, help=argparse.SUPPRESS)
@@ -231,21 +232,23 @@ def main():
 
     spark_output = os.path.join(work, "spark")
     spark_seconds, spark_cpu = timed([sys.executable, "-m", "fruitfeatures.spark", images, spark_output,
-                           "--weights", options.weights, "--components", str(components), "--master", master,
-                           "--max-records-per-batch", str(options.max_records_per_batch)]
+                           "--weights", options.weights, "--components", str(components), "--master", master]
+                          + (["--max-records-per-batch", str(options.max_records_per_batch)]
+                             if options.max_records_per_batch else [])
                           + (["--partitions", str(options.partitions)] if options.partitions else []),
                           env=spark_environment())
     with open(os.path.join(spark_output, "summary.json")) as file:
         spark_summary = json.load(file)
     spark_phases = spark_summary["seconds"]
     spark_tasks = spark_summary["spark"].get("task_partitions", options.partitions)
+    spark_batch = spark_summary["spark"].get("max_records_per_batch", options.max_records_per_batch)
     extraction = spark_phases["extraction"]
     rows.append(("PySpark + FruitFeatures (fruitfeatures.spark)", spark_seconds, spark_cpu, extraction))
 
     if options.reference:
         reference_seconds, reference_cpu = timed([sys.executable, os.path.abspath(__file__), "--reference-job", images,
                                    os.path.join(work, "reference"), options.weights, str(components), master,
-                                   str(partitions), str(options.max_records_per_batch)], env=spark_environment())
+                                   str(partitions), str(options.max_records_per_batch or 1024)], env=spark_environment())
         rows.append(("PySpark + TensorFlow (reference notebook)", reference_seconds, reference_cpu, None))
 
     sys.path.insert(0, PYTHON_DIR)
@@ -264,7 +267,7 @@ def main():
 
     load = os.getloadavg()
     print(f"{n} images (100×100 JPEG), {options.cores} cores ({master}), PCA k = {components}, "
-          f"{spark_tasks} partitions in the Spark job, maxRecordsPerBatch {options.max_records_per_batch}; "
+          f"{spark_tasks} partitions in the Spark job, maxRecordsPerBatch {spark_batch}; "
           f"weights {os.path.basename(options.weights)}; machine load average (1 / 15 min) "
           f"{load[0]:.1f} / {load[2]:.1f}")
     print()

@@ -141,6 +141,7 @@ spark-submit \\
   --py-files fruitfeatures.zip \\
   --conf spark.executorEnv.FRUITFEATURES_LIB=ffnative/lib \\
   --conf spark.yarn.appMasterEnv.FRUITFEATURES_LIB=ffnative/lib \\
+  --conf spark.executorEnv.OPENBLAS_NUM_THREADS=1 \\
   run_fruitfeatures.py \\
   s3a://YOUR-BUCKET/Test s3a://YOUR-BUCKET/Results \\
   --weights $weights_argument --components 200 --partitions 21 --csv

@@ -169,6 +169,7 @@ def test_tasks_are_whole_waves_of_coalesced_file_splits(spark, images, monkeypat
         frame = (spark.read.format("binaryFile").option("pathGlobFilter", "*.jpg")
                  .option("recursiveFileLookup", "true").load(str(images)))
         assert frame.rdd.getNumPartitions() == 10
+        assert job.input_file_count(frame) == len(frame.inputFiles()) == 10
         slots = spark.sparkContext.defaultParallelism
         assert job.partitioned(spark, frame, None).rdd.getNumPartitions() == slots
         monkeypatch.setattr(job, "IMAGES_PER_TASK", 2)  # 10 images in whole waves of tasks of at most 2 per task
@@ -179,6 +180,26 @@ def test_tasks_are_whole_waves_of_coalesced_file_splits(spark, images, monkeypat
         assert "Exchange" not in coalesced._jdf.queryExecution().executedPlan().toString()
     finally:
         spark.conf.set("spark.sql.files.maxPartitionBytes", previous)
+
+
+def test_a_local_run_gives_the_jvm_blas_one_thread_unless_told_otherwise(monkeypatch):
+    """In local mode the JVM runs the tasks, whose pyspark.ml PCA calls OpenBLAS: one thread each, as PySpark
+    gives its Python workers. Left alone on a cluster, under spark-submit, and when the environment says."""
+    for name in ("OPENBLAS_NUM_THREADS", "PYSPARK_GATEWAY_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("PYTHONPATH", "PYSPARK_PYTHON"):  # also set by the call; restored after the test
+        monkeypatch.setenv(name, os.environ.get(name, ""))
+    job._prepare_local_workers("yarn")
+    assert "OPENBLAS_NUM_THREADS" not in os.environ
+    monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "1")
+    job._prepare_local_workers("local[2]")
+    assert "OPENBLAS_NUM_THREADS" not in os.environ
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT")
+    job._prepare_local_workers("local[2]")
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    job._prepare_local_workers(None)
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "4"
 
 
 def test_a_local_run_gets_a_driver_heap_for_its_tasks_unless_told_otherwise():
