@@ -142,12 +142,13 @@ def test_openapi_document_holds_against_the_running_server(page_server):
     # schemathesis generates requests from /openapi.json and checks every answer against it (statuses, content
     # types, JSON schemas), including that the server never answers 5xx. Left out: positive_data_acceptance, which
     # expects every schema-valid body to be accepted; a schema cannot say "a JPEG", so random bytes are refused
-    # (400) as they must be.
+    # (400) as they must be. 100 examples (≈ 7 s more than 25): at 25 a server-killing multipart form (a non-ASCII
+    # header name, fixed in RecognitionService) came up only now and then; 300 found it with two seeds of three.
     schemathesis = os.path.join(os.path.dirname(sys.executable), "schemathesis")
     if not os.path.exists(schemathesis):
         schemathesis = shutil.which("schemathesis") or "schemathesis"
     done = subprocess.run(
         [schemathesis, "run", f"http://127.0.0.1:{page_server.port}/openapi.json",
-         "--checks", "all", "--exclude-checks", "positive_data_acceptance", "--max-examples", "25", "--workers", "1", "--seed", "1"],
+         "--checks", "all", "--exclude-checks", "positive_data_acceptance", "--max-examples", "100", "--workers", "1", "--seed", "1"],
         capture_output=True, text=True, timeout=600, cwd=tempfile.gettempdir())  # its cache stays out of the repository
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
