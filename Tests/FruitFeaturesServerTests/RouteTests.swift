@@ -233,7 +233,7 @@ import Testing
     @Test func reloadSwapsToAnotherRunAndKeepsTheOldOneOnFailure() async throws {
         let first = try await ServerFixture.run()
         let second = try await ServerFixture.extract(renaming: ["Apple": "Apfel"])
-        let link = FileManager.default.temporaryDirectory.appendingPathComponent("ff-server-link-\(UUID().uuidString)").path
+        let link = try ServerFixture.scratchPath("server-link")
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: first)
         let service = try ServerFixture.service(link)
         try await service.makeApplication().test(.router) { client in

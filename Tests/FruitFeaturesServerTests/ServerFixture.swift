@@ -14,10 +14,18 @@ enum ServerFixture {
         Array(try Data(contentsOf: root.appendingPathComponent(relative)))
     }
 
+    /// A new path for one test's files, under the test process's scratch root: `fruitfeatures-tests-<pid>` in
+    /// the temporary directory, the root FruitFeaturesTests' `TestScratch` uses in the same process and removes
+    /// once the process has ended. The root is created if need be; the path itself is not.
+    static func scratchPath(_ name: String) throws -> String {
+        let root = NSTemporaryDirectory() + "fruitfeatures-tests-\(getpid())"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        return root + "/\(name)-\(UUID().uuidString)"
+    }
+
     /// A run over copies of Fixtures/images; `renaming` gives some label folders other names.
     static func extract(renaming: [String: String] = [:]) async throws -> String {
-        let scratch = FileManager.default.temporaryDirectory
-            .appendingPathComponent("ff-server-\(UUID().uuidString)").path
+        let scratch = try scratchPath("server-run")
         let input = scratch + "/photos"
         try FileManager.default.createDirectory(atPath: input, withIntermediateDirectories: true)
         for label in ["Apple", "Banana", "Lemon"] {

@@ -64,7 +64,8 @@ func makeScratchFolder(_ prefix: String = "ff") throws -> String {
 
 /// Where a test process's scratch folders go: one folder per process, named by its pid. Swift Testing has no hook
 /// after the last test, so each test process removes the roots of earlier ones that have ended (a run used to
-/// leave a hundred folders in the temporary directory).
+/// leave a hundred folders in the temporary directory). The server tests, run in the same process, put their
+/// folders under the same root (`ServerFixture.scratchPath`).
 enum TestScratch {
     static let root: String = {
         let base = NSTemporaryDirectory()
