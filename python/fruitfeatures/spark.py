@@ -39,6 +39,7 @@ import os
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
 import numpy as np
@@ -569,6 +570,18 @@ def extract_changed(images, earlier, extract, checksum):
     return extracted, network
 
 
+def write_raw_outputs(good, bad, target):
+    """Writes raw_features, errors and duplicates; returns (the duplicate counts, seconds writing the first two,
+    seconds finding and writing the duplicate groups)."""
+    started = time.perf_counter()
+    feature_writer(good).parquet(join_path(target, "raw_features"))
+    bad.write.mode("overwrite").parquet(join_path(target, "errors"))
+    written = time.perf_counter()
+    duplicates, counts = duplicate_groups(good)
+    duplicates.write.mode("overwrite").parquet(join_path(target, "duplicates"))
+    return counts, written - started, time.perf_counter() - written
+
+
 def duplicate_groups(good):
     """sha256, path, label of every image whose bytes another image has, and the group counts."""
     from pyspark.sql.functions import col, count, countDistinct, sum as total, when
@@ -692,54 +705,55 @@ def run(spark, options):
     # costs a second), from the scan itself for an update (whose cache is a union of several parts).
     task_partitions = (images if updating else extracted).rdd.getNumPartitions()
     features_seconds = time.perf_counter() - started
-    feature_writer(good).parquet(join_path(target, "raw_features"))
-    bad.write.mode("overwrite").parquet(join_path(target, "errors"))
-    written_seconds = time.perf_counter() - started
-    duplicates, duplicate_counts = duplicate_groups(good)
-    duplicates.write.mode("overwrite").parquet(join_path(target, "duplicates"))
-    extraction_seconds = time.perf_counter() - started
 
-    pca_started = time.perf_counter()
-    warnings = []
+    # The raw outputs are written while the PCA is fitted, as the CLI does: the writes and the duplicate groups
+    # are short jobs whose scheduling leaves cores idle, and the fit ends in a single-threaded decomposition on
+    # the driver. The pool waits for the writes however the PCA ends (a PCA that cannot run leaves them done).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fruitfeatures-raw-outputs") as pool:
+        raw_outputs = pool.submit(write_raw_outputs, good, bad, target)
+        pca_started = time.perf_counter()
+        warnings = []
+        pca_summary = None
+        projected = None
+        fitted = None
+        k = options.components or DEFAULT_COMPONENTS
+        keep_pca = updating and getattr(options, "keep_pca", False)
+        if options.components is None and options.pca in ("spark", "own") and not options.pca_model and not keep_pca:
+            # As the CLI: the default 200 shrinks to what the images support (n rows span n − 1 directions).
+            if extracted_count < 2:
+                raise SystemExit(f"fruitfeatures.spark: {extracted_count} images could be read; a PCA needs 2 or more "
+                                 f"(raw features are in {join_path(target, 'raw_features')}; --pca none skips the PCA)")
+            if extracted_count - 1 < k:
+                warnings.append(f"{extracted_count} images support at most {extracted_count - 1} components; "
+                                f"keeping {extracted_count - 1} instead of {k}")
+                k = extracted_count - 1
+        if keep_pca and not options.pca_model:
+            fitted = apply_saved_pca(spark, join_path(options.output, "pca.h5"))
+        elif options.pca_model:  # also an update of such a run with --keep-pca: the same saved model
+            fitted = apply_saved_pca(spark, options.pca_model)
+        elif options.pca == "spark":
+            fitted = fit_spark_pca(good, k)
+        elif options.pca == "own":
+            fitted = fit_own_pca(spark, good, k, options.centring == "centred", target)
+        fit_seconds = time.perf_counter() - pca_started
+        projected_good = good.select("path", "label", "features", "sha256")
+        if fitted is not None:
+            mean, components, centred, pca_summary = fitted
+            pca_summary["explained_variance_ratio_total"] = float(sum(pca_summary["explained_variance_ratio"]))
+            project = projection_udf(spark, mean, components, centred)
+            projected = projected_good.select("path", "label", project(col("features")).alias("features"), "sha256")
+            feature_writer(projected).parquet(join_path(target, "features"))
+        if options.csv:
+            table = projected if projected is not None else good
+            width = pca_summary["components"] if pca_summary else len(good.select("features").head()[0])
+            columns = [col("features")[i].alias(f"feature_{i}") for i in range(width)]
+            (table.select("path", "label", *columns).write.mode("overwrite").option("header", "true")
+             .csv(join_path(target, "features_csv")))
+        duplicate_counts, raw_write_seconds, duplicates_seconds = raw_outputs.result()
     if duplicate_counts["label_conflicts"]:
-        warnings.append(f"{duplicate_counts['label_conflicts']} groups of identical files carry different labels "
-                        f"(label conflicts); see {join_path(options.output, 'duplicates')}")
-    pca_summary = None
-    projected = None
-    fitted = None
-    k = options.components or DEFAULT_COMPONENTS
-    keep_pca = updating and getattr(options, "keep_pca", False)
-    if options.components is None and options.pca in ("spark", "own") and not options.pca_model and not keep_pca:
-        # As the CLI: the default 200 shrinks to what the images support (n rows span n − 1 directions).
-        if extracted_count < 2:
-            raise SystemExit(f"fruitfeatures.spark: {extracted_count} images could be read; a PCA needs 2 or more "
-                             f"(raw features are in {join_path(target, 'raw_features')}; --pca none skips the PCA)")
-        if extracted_count - 1 < k:
-            warnings.append(f"{extracted_count} images support at most {extracted_count - 1} components; "
-                            f"keeping {extracted_count - 1} instead of {k}")
-            k = extracted_count - 1
-    if keep_pca and not options.pca_model:
-        fitted = apply_saved_pca(spark, join_path(options.output, "pca.h5"))
-    elif options.pca_model:  # also an update of such a run with --keep-pca: the same saved model
-        fitted = apply_saved_pca(spark, options.pca_model)
-    elif options.pca == "spark":
-        fitted = fit_spark_pca(good, k)
-    elif options.pca == "own":
-        fitted = fit_own_pca(spark, good, k, options.centring == "centred", target)
-    fit_seconds = time.perf_counter() - pca_started
-    projected_good = good.select("path", "label", "features", "sha256")
-    if fitted is not None:
-        mean, components, centred, pca_summary = fitted
-        pca_summary["explained_variance_ratio_total"] = float(sum(pca_summary["explained_variance_ratio"]))
-        project = projection_udf(spark, mean, components, centred)
-        projected = projected_good.select("path", "label", project(col("features")).alias("features"), "sha256")
-        feature_writer(projected).parquet(join_path(target, "features"))
-    if options.csv:
-        table = projected if projected is not None else good
-        width = pca_summary["components"] if pca_summary else len(good.select("features").head()[0])
-        columns = [col("features")[i].alias(f"feature_{i}") for i in range(width)]
-        (table.select("path", "label", *columns).write.mode("overwrite").option("header", "true")
-         .csv(join_path(target, "features_csv")))
+        warnings.insert(0, f"{duplicate_counts['label_conflicts']} groups of identical files carry different labels "
+                           f"(label conflicts); see {join_path(options.output, 'duplicates')}")
+    extraction_seconds = features_seconds + raw_write_seconds + duplicates_seconds
     update_summary = None
     if updating:
         update_summary = update_counts(good, earlier, images)
@@ -770,10 +784,11 @@ def run(spark, options):
             "max_records_per_batch": int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch")),
         },
         "seconds": {
-            # extraction = features (listing, reading, the network, into the cache) + raw_write + duplicates.
+            # extraction = features (listing, reading, the network, into the cache) + raw_write + duplicates; the
+            # last two run beside pca (the fit, the projection and its writes), so they may overlap it.
             "features": round(features_seconds, 3),
-            "raw_write": round(written_seconds - features_seconds, 3),
-            "duplicates": round(extraction_seconds - written_seconds, 3),
+            "raw_write": round(raw_write_seconds, 3),
+            "duplicates": round(duplicates_seconds, 3),
             "extraction": round(extraction_seconds, 3),
             "pca_fit": round(fit_seconds, 3),
             "pca": round(time.perf_counter() - pca_started, 3),

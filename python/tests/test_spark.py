@@ -157,7 +157,9 @@ def test_the_summary_times_the_phases_apart(spark_pca_run):
     # The extraction phase is its three parts, each rounded to the millisecond.
     parts = seconds["features"] + seconds["raw_write"] + seconds["duplicates"]
     assert abs(seconds["extraction"] - parts) <= 0.003
-    assert seconds["pca_fit"] <= seconds["pca"] and seconds["extraction"] + seconds["pca"] <= seconds["total"] + 0.002
+    # After the features, the raw writes and duplicate groups run beside the PCA: each branch ends within the total.
+    assert seconds["pca_fit"] <= seconds["pca"] and seconds["features"] + seconds["pca"] <= seconds["total"] + 0.002
+    assert seconds["extraction"] <= seconds["total"] + 0.002
 
 
 def test_tasks_are_whole_waves_of_coalesced_file_splits(spark, images, monkeypatch):
