@@ -34,8 +34,7 @@ public struct ServedModel: Sendable {
             let summary = try run.requireSummary()
             let identity = RecognitionModel(architecture: loaded.model.identity.networkDescription,
                                             sha256: summary.weights.sha256)
-            let folder = run
-            let made = (try? FileManager.default.attributesOfItem(atPath: folder.summaryFile.path))?[.modificationDate] as? Date
+            let made = run.summaryWrittenAt
             let table = loaded.classifier.training
             let description = ModelDescription(
                 featureModel: identity, weightsFile: URL(fileURLWithPath: summary.weights.path).lastPathComponent,

@@ -158,6 +158,11 @@ import Testing
             #expect(labels.map { $0["label"] as? String } == ["Apple", "Banana", "Lemon"])
             #expect(labels.map { $0["count"] as? Int } == [3, 3, 3])
             #expect(description["weights_file"] as? String == "mobilenet_v2_1.0_224_random.h5")
+            // `made`: when the run's summary.json was written, to the second.
+            let summaryFile = try ExtractionRun(directory: URL(fileURLWithPath: run)).summaryFile.path
+            let written = try #require(try FileManager.default.attributesOfItem(atPath: summaryFile)[.modificationDate] as? Date)
+            let made = try #require((description["made"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) })
+            #expect(abs(made.timeIntervalSince(written)) < 1, "made \(made), summary.json written \(written)")
             let page = try await client.execute(uri: "/", method: .get)
             let html = String(buffer: page.body)
             #expect(html.contains(#"<input id="photo" type="file" accept="image/*" capture="environment">"#))

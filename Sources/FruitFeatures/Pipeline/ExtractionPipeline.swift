@@ -215,7 +215,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         }
         if Task.isCancelled { throw interruption }
         try writeSummary(summary, to: output(ExtractionOutput.summary))
-        checkpoint.markCompleted(by: (generation as NSString).lastPathComponent)
+        checkpoint.markCompleted(by: OutputTarget.namePart(of: generation))
         do {
             try generations.publish(generation)
         } catch {
@@ -263,7 +263,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
         let checkpointPath = directory + "/" + ExtractionOutput.checkpoint
         if contents.contains(ExtractionOutput.checkpoint),
            let completing = ExtractionCheckpoint.completingGeneration(ofCheckpointAt: checkpointPath),
-           completing == (generations.currentGeneration as NSString).lastPathComponent {
+           completing == OutputTarget.namePart(of: generations.currentGeneration) {
             // The run this checkpoint belongs to was published (it is the current one) and killed before the
             // checkpoint was removed: the run is complete. Finish the removal: a re-run must not call it
             // interrupted, and --resume must not recompute it.
@@ -294,7 +294,7 @@ public struct ExtractionPipeline<Source: ImageSource>: Sendable {
             throw hasCheckpoint ? .outputHoldsUnfinishedRun(directory) : .outputNotEmpty(directory)
         }
         // Temporary files and unfinished generations of a run that was killed.
-        let current = (generations.currentGeneration as NSString).lastPathComponent
+        let current = OutputTarget.namePart(of: generations.currentGeneration)
         generations.removeGenerations(except: generations.currentGeneration == directory ? nil : current)
         let temporaryPrefixes = RunGenerations.publishedNames.map { "." + $0 + ".partial-" }
         for name in contents where temporaryPrefixes.contains(where: name.hasPrefix) || RunGenerations.isTemporaryLink(name) {

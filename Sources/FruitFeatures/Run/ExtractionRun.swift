@@ -52,6 +52,12 @@ public struct ExtractionRun: Sendable {
 
     private func file(_ name: String) -> URL { generationDirectory.appendingPathComponent(name) }
 
+    /// When `summary.json` was last written, which is when the run finished; nil when it cannot be read.
+    package var summaryWrittenAt: Date? {
+        guard let status = try? SystemCalls.status(atPath: summaryFile.path, followingLinks: true) else { return nil }
+        return Date(timeIntervalSince1970: Double(status.modificationTimeNanoseconds) / 1e9)
+    }
+
     /// The run's summary; nil when the folder has none.
     ///
     /// - Throws: ``AnalysisError/Kind/malformed`` when `summary.json` is not the summary of a finished extraction.

@@ -99,7 +99,7 @@ package struct RunGenerations: Sendable {
     /// point: a crash before it leaves the old run, after it the new one); the stable top-level links are made;
     /// the folder is synced; the old generations are removed.
     package func publish(_ generation: String) throws(OutputError) {
-        let name = (generation as NSString).lastPathComponent
+        let name = OutputTarget.namePart(of: generation)
         let target = Self.generationsName + "/" + name
         guard path(target) == generation else {
             throw OutputError(.rename, path: generation, reason: "not a generation of \(directory)")
