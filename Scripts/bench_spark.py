@@ -267,7 +267,8 @@ def main():
 
     load = os.getloadavg()
     print(f"{n} images (100×100 JPEG), {options.cores} cores ({master}), PCA k = {components}, "
-          f"{spark_tasks} partitions in the Spark job, maxRecordsPerBatch {spark_batch}; "
+          f"{spark_tasks} partitions in the Spark job, maxRecordsPerBatch {spark_batch}"
+          f"{f' (reference job {options.max_records_per_batch or 1024})' if options.reference else ''}; "
           f"weights {os.path.basename(options.weights)}; machine load average (1 / 15 min) "
           f"{load[0]:.1f} / {load[2]:.1f}")
     print()

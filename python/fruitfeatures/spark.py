@@ -34,6 +34,7 @@ they need not be given again, and one given with another value is an error namin
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -570,6 +571,33 @@ def extract_changed(images, earlier, extract, checksum):
     return extracted, network
 
 
+def fit_pca(spark, options, good, extracted_count, updating, target):
+    """The PCA the options ask for — (mean, components (k, d), centred, summary) or None —, its warnings, and
+    whether an update keeps the earlier model."""
+    warnings = []
+    k = options.components or DEFAULT_COMPONENTS
+    keep_pca = updating and getattr(options, "keep_pca", False)
+    if options.components is None and options.pca in ("spark", "own") and not options.pca_model and not keep_pca:
+        # As the CLI: the default 200 shrinks to what the images support (n rows span n − 1 directions).
+        if extracted_count < 2:
+            raise SystemExit(f"fruitfeatures.spark: {extracted_count} images could be read; a PCA needs 2 or more "
+                             f"(raw features are in {join_path(target, 'raw_features')}; --pca none skips the PCA)")
+        if extracted_count - 1 < k:
+            warnings.append(f"{extracted_count} images support at most {extracted_count - 1} components; "
+                            f"keeping {extracted_count - 1} instead of {k}")
+            k = extracted_count - 1
+    fitted = None
+    if keep_pca and not options.pca_model:
+        fitted = apply_saved_pca(spark, join_path(options.output, "pca.h5"))
+    elif options.pca_model:  # also an update of such a run with --keep-pca: the same saved model
+        fitted = apply_saved_pca(spark, options.pca_model)
+    elif options.pca == "spark":
+        fitted = fit_spark_pca(good, k)
+    elif options.pca == "own":
+        fitted = fit_own_pca(spark, good, k, options.centring == "centred", target)
+    return fitted, warnings, keep_pca
+
+
 def write_raw_outputs(good, bad, target):
     """Writes raw_features, errors and duplicates; returns (the duplicate counts, seconds writing the first two,
     seconds finding and writing the duplicate groups)."""
@@ -708,51 +736,37 @@ def run(spark, options):
 
     # The raw outputs are written while the PCA is fitted, as the CLI does: the writes and the duplicate groups
     # are short jobs whose scheduling leaves cores idle, and the fit ends in a single-threaded decomposition on
-    # the driver. The pool waits for the writes however the PCA ends (a PCA that cannot run leaves them done).
+    # the driver. The projection is written only once they are done: a failed write stops the job before it, and
+    # wins over a failed fit (whose message may name the raw features).
+    pca_started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fruitfeatures-raw-outputs") as pool:
         raw_outputs = pool.submit(write_raw_outputs, good, bad, target)
-        pca_started = time.perf_counter()
-        warnings = []
-        pca_summary = None
-        projected = None
-        fitted = None
-        k = options.components or DEFAULT_COMPONENTS
-        keep_pca = updating and getattr(options, "keep_pca", False)
-        if options.components is None and options.pca in ("spark", "own") and not options.pca_model and not keep_pca:
-            # As the CLI: the default 200 shrinks to what the images support (n rows span n − 1 directions).
-            if extracted_count < 2:
-                raise SystemExit(f"fruitfeatures.spark: {extracted_count} images could be read; a PCA needs 2 or more "
-                                 f"(raw features are in {join_path(target, 'raw_features')}; --pca none skips the PCA)")
-            if extracted_count - 1 < k:
-                warnings.append(f"{extracted_count} images support at most {extracted_count - 1} components; "
-                                f"keeping {extracted_count - 1} instead of {k}")
-                k = extracted_count - 1
-        if keep_pca and not options.pca_model:
-            fitted = apply_saved_pca(spark, join_path(options.output, "pca.h5"))
-        elif options.pca_model:  # also an update of such a run with --keep-pca: the same saved model
-            fitted = apply_saved_pca(spark, options.pca_model)
-        elif options.pca == "spark":
-            fitted = fit_spark_pca(good, k)
-        elif options.pca == "own":
-            fitted = fit_own_pca(spark, good, k, options.centring == "centred", target)
+        try:
+            fitted, warnings, keep_pca = fit_pca(spark, options, good, extracted_count, updating, target)
+        except BaseException as failure:
+            if raw_outputs.exception() is not None:  # waits for the writes
+                raise raw_outputs.exception() from failure
+            raise
         fit_seconds = time.perf_counter() - pca_started
-        projected_good = good.select("path", "label", "features", "sha256")
-        if fitted is not None:
-            mean, components, centred, pca_summary = fitted
-            pca_summary["explained_variance_ratio_total"] = float(sum(pca_summary["explained_variance_ratio"]))
-            project = projection_udf(spark, mean, components, centred)
-            projected = projected_good.select("path", "label", project(col("features")).alias("features"), "sha256")
-            feature_writer(projected).parquet(join_path(target, "features"))
-        if options.csv:
-            table = projected if projected is not None else good
-            width = pca_summary["components"] if pca_summary else len(good.select("features").head()[0])
-            columns = [col("features")[i].alias(f"feature_{i}") for i in range(width)]
-            (table.select("path", "label", *columns).write.mode("overwrite").option("header", "true")
-             .csv(join_path(target, "features_csv")))
         duplicate_counts, raw_write_seconds, duplicates_seconds = raw_outputs.result()
     if duplicate_counts["label_conflicts"]:
         warnings.insert(0, f"{duplicate_counts['label_conflicts']} groups of identical files carry different labels "
                            f"(label conflicts); see {join_path(options.output, 'duplicates')}")
+    pca_summary = None
+    projected = None
+    projected_good = good.select("path", "label", "features", "sha256")
+    if fitted is not None:
+        mean, components, centred, pca_summary = fitted
+        pca_summary["explained_variance_ratio_total"] = float(sum(pca_summary["explained_variance_ratio"]))
+        project = projection_udf(spark, mean, components, centred)
+        projected = projected_good.select("path", "label", project(col("features")).alias("features"), "sha256")
+        feature_writer(projected).parquet(join_path(target, "features"))
+    if options.csv:
+        table = projected if projected is not None else good
+        width = pca_summary["components"] if pca_summary else len(good.select("features").head()[0])
+        columns = [col("features")[i].alias(f"feature_{i}") for i in range(width)]
+        (table.select("path", "label", *columns).write.mode("overwrite").option("header", "true")
+         .csv(join_path(target, "features_csv")))
     extraction_seconds = features_seconds + raw_write_seconds + duplicates_seconds
     update_summary = None
     if updating:
@@ -819,13 +833,7 @@ def _library_version():
 
 def _prepare_local_workers(master):
     """In local mode, makes this package and this interpreter the Python workers' (they inherit the driver's
-    environment), and gives the JVM's native BLAS one thread. Left alone under spark-submit, where --py-files, the
-    cluster's Python and its environment apply.
-
-    In local mode the driver's JVM runs the tasks: pyspark.ml's PCA calls OpenBLAS from every task thread at
-    once, and OpenBLAS's own threads (one per core by default) then over-subscribe the cores — pca_fit on
-    10 000 × 1280 features took 9.6 s with them and 7.8 s with one thread (5.2 and 3.3 s once the JVM is warm).
-    One thread per task is what PySpark gives its Python workers too (OMP_NUM_THREADS = spark.task.cpus)."""
+    environment). Left alone under spark-submit, where --py-files and the cluster's Python apply."""
     launched_by_spark_submit = "PYSPARK_GATEWAY_PORT" in os.environ
     if launched_by_spark_submit or not (master is None or master.startswith("local")):
         return
@@ -834,7 +842,39 @@ def _prepare_local_workers(master):
     if os.path.isdir(package_parent) and package_parent not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([package_parent] + [p for p in paths if p])
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # read when the JVM loads OpenBLAS
+
+
+def local_jvm_environment(master, environment=None):
+    """Variables a local run's JVM is started with (and passes on to its Python workers); empty under
+    spark-submit, on a cluster, or for a variable the environment already sets.
+
+    OPENBLAS_NUM_THREADS=1: in local mode the JVM runs the tasks, and pyspark.ml's PCA calls OpenBLAS (through
+    dev.ludovic.netlib) from every task thread at once, whose own threads (one per core by default) then
+    over-subscribe the cores. Timed alone, the fit on 10 000 × 1280 features took 9.6 s with them and 7.8 s with
+    one thread on a fresh JVM (5.2 and 3.3 s on a warm one). One thread per task is what PySpark gives its
+    Python workers too (OMP_NUM_THREADS = spark.task.cpus). The driver's own Python keeps its setting: the JVM
+    gets these only while it starts (`_started_with`).
+    """
+    environment = os.environ if environment is None else environment
+    if "PYSPARK_GATEWAY_PORT" in environment or not (master is None or master.startswith("local")):
+        return {}
+    return {} if "OPENBLAS_NUM_THREADS" in environment else {"OPENBLAS_NUM_THREADS": "1"}
+
+
+@contextlib.contextmanager
+def _started_with(variables):
+    """Sets `variables` in this process's environment for the length of the block (the JVM copies it when
+    launched), then restores what was there."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def local_driver_memory(master, environment=None, physical_bytes=None):
@@ -867,7 +907,8 @@ def main(argv=None):
     memory = local_driver_memory(options.master)
     if memory:
         builder = builder.config("spark.driver.memory", memory)  # taken when this call starts the JVM
-    spark = builder.getOrCreate()
+    with _started_with(local_jvm_environment(options.master)):
+        spark = builder.getOrCreate()
     try:
         summary = run(spark, options)
     finally:
