@@ -44,8 +44,10 @@ package struct RunGenerations: Sendable {
 
     /// `current`'s target (`.generations/<id>`), when it is a link of ours.
     private var currentTarget: String? {
-        guard let target = try? SystemCalls.linkTarget(path(Self.currentName)),
-              target.hasPrefix(Self.generationsName + "/"), !target.contains("/../"), !target.hasSuffix("/..")
+        guard var target = try? SystemCalls.linkTarget(path(Self.currentName)) else { return nil }
+        // A link made by hand may end in slashes; the generation's name is the part before them.
+        while target.hasSuffix("/") { target.removeLast() }
+        guard target.hasPrefix(Self.generationsName + "/"), !target.contains("/../"), !target.hasSuffix("/..")
         else { return nil }
         return target
     }

@@ -12,6 +12,22 @@ import Glibc
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))
     }
 
+    /// A `current` link made by hand with a trailing slash still names its generation: the name is what a
+    /// re-run keeps when it removes the other generations.
+    @Test func theCurrentGenerationIsNamedWithoutTrailingSlashes() throws {
+        let folder = try makeScratchFolder("generations")
+        let generations = RunGenerations(directory: folder)
+        try FileManager.default.createDirectory(atPath: folder + "/" + RunGenerations.generationsName + "/g1",
+                                                withIntermediateDirectories: true)
+        for target in [RunGenerations.generationsName + "/g1", RunGenerations.generationsName + "/g1//"] {
+            try? FileManager.default.removeItem(atPath: folder + "/" + RunGenerations.currentName)
+            try FileManager.default.createSymbolicLink(atPath: folder + "/" + RunGenerations.currentName,
+                                                       withDestinationPath: target)
+            #expect(generations.currentGeneration == folder + "/" + RunGenerations.generationsName + "/g1", "\(target)")
+            #expect(OutputTarget.namePart(of: generations.currentGeneration) == "g1", "\(target)")
+        }
+    }
+
     @Test func aListingNamesFilesFoldersAndLinksButNotDotEntries() throws {
         let folder = try makeScratchFolder("ff-list")
         defer { try? FileManager.default.removeItem(atPath: folder) }
