@@ -27,6 +27,8 @@ import threading
 import time
 from typing import Iterator
 
+from machine import machine_lines  # Scripts/ is on sys.path when this script runs
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON_DIR = os.path.join(ROOT, "python")
 FIXTURE_WEIGHTS = os.path.join(ROOT, "Fixtures", "weights", "mobilenet_v2_1.0_224_random.h5")
@@ -266,6 +268,8 @@ def main():
     library_cpu_rate = len(sample) / (time.process_time() - started_cpu)
 
     load = os.getloadavg()
+    for line in machine_lines():
+        print(line)
     print(f"{n} images (100×100 JPEG), {options.cores} cores ({master}), PCA k = {components}, "
           f"{spark_tasks} partitions in the Spark job, maxRecordsPerBatch {spark_batch}"
           f"{f' (reference job {options.max_records_per_batch or 1024})' if options.reference else ''}; "

@@ -38,7 +38,6 @@ import argparse
 import io
 import json
 import os
-import platform
 import re
 import resource
 import shutil
@@ -54,7 +53,8 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from make_bench_photos import photo as synthetic_photo  # noqa: E402  (Scripts/ is on sys.path)
+from machine import machine_lines  # noqa: E402  (Scripts/ is on sys.path)
+from make_bench_photos import photo as synthetic_photo  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 DEFAULT_WEIGHTS = os.path.join(ROOT, "Fixtures", "weights", "mobilenet_v2_1.0_224_random.h5")
@@ -74,40 +74,6 @@ def say(*args):
 def load_average():
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
-
-
-def cpu_model():
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def lscpu():
-    """lscpu's fields (model name, flags, ...), or /proc/cpuinfo's when lscpu is missing."""
-    fields = {}
-    try:
-        output = subprocess.run(["lscpu"], text=True, capture_output=True, check=True).stdout
-        for line in output.splitlines():
-            if ":" in line:
-                key, value = line.split(":", 1)
-                fields[key.strip()] = value.strip()
-    except (OSError, subprocess.CalledProcessError):
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if ":" in line:
-                    key, value = line.split(":", 1)
-                    names = {"model name": "Model name", "flags": "Flags", "cpu family": "CPU family", "model": "Model"}
-                    fields.setdefault(names.get(key.strip(), key.strip()),
-                                      value.strip())
-    return fields
-
-
-def simd_flags(flags):
-    """The flags that decide the kernel level (and ORT's), in the order lscpu prints them."""
-    wanted = ("avx", "avx2", "fma", "f16c", "avx512", "amx", "vnni")
-    return " ".join(f for f in flags.split() if f.startswith(wanted))
 
 
 # --- inputs -----------------------------------------------------------------------------------------
@@ -383,11 +349,8 @@ def main():
 
 
 def say_machine():
-    fields = lscpu()
-    say(f"machine: {fields.get('Model name', cpu_model())} (family {fields.get('CPU family', '?')}, model "
-        f"{fields.get('Model', '?')}), {os.cpu_count()} cores; load average {load_average()}")
-    say(f"  lscpu SIMD flags: {simd_flags(fields.get('Flags', ''))}")
-    say(f"  lscpu flags: {fields.get('Flags', 'unknown')}")
+    for line in machine_lines():
+        say(line)
 
 
 def phone_photos(args, work):
