@@ -24,7 +24,7 @@ HOSTILE_LABEL = '<img src=x onerror="document.title=\'pwned\'">Apple&amp;'
 def require_binaries():
     for path in (CLI, SERVER):
         if not os.access(path, os.X_OK):
-            raise RuntimeError(f"{path} is missing: build with `swift build -c release -Xswiftc -enable-testing` first")
+            raise RuntimeError(f"{path} is missing: build with `swift build -c release -Xswiftc -enable-testing --build-tests` first")
 
 
 def extract_run(scratch, name, renaming=None):

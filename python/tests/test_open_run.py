@@ -23,7 +23,7 @@ KERAS_FILE_NAME = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     if not os.access(CLI, os.X_OK):
-        raise RuntimeError(f"{CLI} is missing: build with `swift build -c release -Xswiftc -enable-testing` first")
+        raise RuntimeError(f"{CLI} is missing: build with `swift build -c release -Xswiftc -enable-testing --build-tests` first")
     scratch = tmp_path_factory.mktemp("open-run")
     weights = scratch / "weights" / "mobilenet_v2.h5"
     weights.parent.mkdir()
