@@ -33,9 +33,12 @@ struct ProfileBenchmark: ParsableCommand {
         print("machine: \(cpuModel()), kernel level: \(KernelLevel.active.name), AVX2+FMA kernels: \(MobileNetV2Extractor.usesAVX2); load average \(loadAverage())")
 
         // Decode and resize: every JPEG under `images`, repeated until at least `count` images are timed.
-        let files = (FileManager.default.enumerator(atPath: images)?.compactMap { $0 as? String } ?? [])
-            .filter { $0.lowercased().hasSuffix(".jpg") }.sorted()
-            .compactMap { try? Data(contentsOf: URL(fileURLWithPath: images).appendingPathComponent($0)) }
+        // Listed and read as `extract` lists and reads them (a problem entry or an unreadable file is skipped).
+        let source = try DirectoryImageSource(root: images)
+        let files: [[UInt8]] = source.compactMap { entry in
+            guard case .image(let image) = entry else { return nil }
+            return try? source.contents(of: image)
+        }
         var decodeSeconds = 0.0, resizeSeconds = 0.0, decoded = 0
         var inputs: [Float] = []
         if !files.isEmpty {
