@@ -163,6 +163,28 @@ def test_the_summary_times_the_phases_apart(spark_pca_run):
     assert seconds["raw_write"] + seconds["duplicates"] <= seconds["pca"] + 0.003
 
 
+def test_a_failed_raw_write_stops_the_job_before_the_projection(spark, images, tmp_path, monkeypatch):
+    """The raw outputs are written beside the PCA fit; their failure is raised once the fit is done, before any
+    projection is written, and over a failed fit (chained to it)."""
+    def failing_write(good, bad, target):
+        raise OSError(f"{target}: no space left on device (injected)")
+
+    monkeypatch.setattr(job, "write_raw_outputs", failing_write)
+    output = tmp_path / "out"
+    with pytest.raises(OSError, match="injected"):
+        run_job(spark, images, output, "--components", str(K))
+    assert not (output / "features").exists() and not (output / "summary.json").exists()
+
+    def failing_fit(*arguments):
+        raise ValueError("the fit failed (injected)")
+
+    monkeypatch.setattr(job, "fit_pca", failing_fit)
+    with pytest.raises(OSError, match="injected") as caught:
+        run_job(spark, images, tmp_path / "again", "--components", str(K))
+    assert isinstance(caught.value.__cause__, ValueError)
+    assert not (tmp_path / "again" / "features").exists()
+
+
 def test_tasks_are_whole_waves_of_coalesced_file_splits(spark, images, monkeypatch):
     """By default the file splits are merged (no shuffle) into a multiple of the task slots, about IMAGES_PER_TASK
     images a task; --partitions N gives N."""
