@@ -268,8 +268,8 @@ def main():
     library_rate = len(sample) / (time.perf_counter() - started)
     library_cpu_rate = len(sample) / (time.process_time() - started_cpu)
     # The same on every core at once, one thread each (the library releases the GIL): what Spark's tasks, one per
-    # core, could do at best. On a VM whose cores share caches or a physical core, one thread alone runs faster
-    # per core than every core busy, so the figure alone above flatters the denominator.
+    # core, could do at best. One thread with the machine to itself can run faster or slower per core than every
+    # core busy (shared caches and memory, a VM's neighbours); Spark's tasks always run with every core busy.
     threads = [threading.Thread(target=extractor.features, args=(sample,)) for _ in range(options.cores)]
     started = time.perf_counter()
     for thread in threads:
