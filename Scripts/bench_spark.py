@@ -12,7 +12,7 @@ Each pipeline runs in its own process and is timed end to end (start-up, JVM, re
 in wall time and in CPU time of the whole process tree.
 
     .venv/bin/python Scripts/bench_spark.py [--images 2000] [--cores 2] [--components 200] [--reference]
-        [--weights FILE] [--partitions P] [--max-records-per-batch N] [--work DIR]
+        [--weights FILE] [--partitions P] [--max-records-per-batch N] [--runs R] [--work DIR]
 
 Needs `swift build -c release` first (the CLI and libfruitfeatures_c). Prints a Markdown table.
 """
@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -199,32 +200,9 @@ def reference_job(input_dir, output, weights, components, master, partitions, ma
     spark.stop()
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=2000)
-    parser.add_argument("--cores", type=int, default=os.cpu_count())
-    parser.add_argument("--components", type=int, default=200)
-    parser.add_argument("--weights", default=FIXTURE_WEIGHTS)
-    parser.add_argument("--partitions", type=int, default=None, help="passed to the Spark job (default: the job's own choice; "
-                        "the TensorFlow reference job uses --cores)")
-    parser.add_argument("--max-records-per-batch", type=int, default=None,
-                        help="passed to the Spark job (default: the job's own; the TensorFlow reference job: 1024)")
-    parser.add_argument("--reference", action="store_true", help="also run the TensorFlow notebook job")
-    parser.add_argument("--work", default=None, help="keep the images and outputs here (default: a temp folder)")
-    parser.add_argument("--reference-job", nargs=7, help=argparse.SUPPRESS)
-    options = parser.parse_args()
-    if options.reference_job:
-        i, o, w, k, master, partitions, records = options.reference_job
-        reference_job(i, o, w, int(k), master, int(partitions), int(records))
-        return
-
-    partitions = options.partitions or options.cores  # the reference job's
-    components = min(options.components, options.images - 1)
-    master = f"local[{options.cores}]"
-    work = options.work or tempfile.mkdtemp(prefix="bench_spark_")
-    images = os.path.join(work, "images")
-    if not os.path.isdir(images):
-        generate_images(images, options.images)
+def measure(options, work, images, components, master, partitions, reference):
+    """One run of each pipeline, printed as a table; returns its ratios (end to end, features per core against
+    the binding alone, against the binding on every core, against the CLI)."""
     n = options.images
     rows = []
 
@@ -248,7 +226,7 @@ def main():
     extraction = spark_phases["extraction"]
     rows.append(("PySpark + FruitFeatures (fruitfeatures.spark)", spark_seconds, spark_cpu, extraction))
 
-    if options.reference:
+    if reference:
         reference_seconds, reference_cpu = timed([sys.executable, os.path.abspath(__file__), "--reference-job", images,
                                    os.path.join(work, "reference"), options.weights, str(components), master,
                                    str(partitions), str(options.max_records_per_batch or 1024)], env=spark_environment())
@@ -313,6 +291,53 @@ def main():
         print(f"Spark features phase per core ÷ the binding per core with every core busy: {per_core:.1f} ÷ "
               f"{library_all_cores_rate:.1f} = {per_core / library_all_cores_rate:.2f}; ÷ the CLI per core (end to "
               f"end): {per_core:.1f} ÷ {cli_per_core:.1f} = {per_core / cli_per_core:.2f}")
+    per_core = n / spark_phases["features"] / options.cores
+    return {"end to end ÷ CLI": cli_seconds / spark_seconds,
+            "features per core ÷ binding alone": per_core / library_rate,
+            "features per core ÷ binding, every core busy": per_core / library_all_cores_rate,
+            "features per core ÷ CLI per core": per_core / (n / cli_seconds / options.cores)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--cores", type=int, default=os.cpu_count())
+    parser.add_argument("--components", type=int, default=200)
+    parser.add_argument("--weights", default=FIXTURE_WEIGHTS)
+    parser.add_argument("--partitions", type=int, default=None, help="passed to the Spark job (default: the job's own choice; "
+                        "the TensorFlow reference job uses --cores)")
+    parser.add_argument("--max-records-per-batch", type=int, default=None,
+                        help="passed to the Spark job (default: the job's own; the TensorFlow reference job: 1024)")
+    parser.add_argument("--reference", action="store_true", help="also run the TensorFlow notebook job")
+    parser.add_argument("--runs", type=int, default=1, help="alternate the pipelines this many times and print "
+                        "the median of each ratio (the reference job runs once)")
+    parser.add_argument("--work", default=None, help="keep the images and outputs here (default: a temp folder)")
+    parser.add_argument("--reference-job", nargs=7, help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.reference_job:
+        i, o, w, k, master, partitions, records = options.reference_job
+        reference_job(i, o, w, int(k), master, int(partitions), int(records))
+        return
+
+    partitions = options.partitions or options.cores  # the reference job's
+    components = min(options.components, options.images - 1)
+    master = f"local[{options.cores}]"
+    work = options.work or tempfile.mkdtemp(prefix="bench_spark_")
+    images = os.path.join(work, "images")
+    if not os.path.isdir(images):
+        generate_images(images, options.images)
+    ratios = []
+    for run in range(options.runs):
+        if run:
+            print()
+        ratios.append(measure(options, work, images, components, master, partitions,
+                              reference=options.reference and run == 0))
+    if options.runs > 1:
+        # The VM's speed drifts over minutes: each ratio is taken within one run, then the median.
+        print(f"\nMedians over {options.runs} runs, each ratio within its run:")
+        for name in ratios[0]:
+            print(f"  {name}: {statistics.median(r[name] for r in ratios):.2f} (runs: "
+                  f"{', '.join(f'{r[name]:.2f}' for r in ratios)})")
     if not options.work:
         shutil.rmtree(work, ignore_errors=True)
 
