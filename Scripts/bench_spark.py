@@ -232,7 +232,8 @@ def measure(options, work, images, components, master, partitions, reference):
                                    str(partitions), str(options.max_records_per_batch or 1024)], env=spark_environment())
         rows.append(("PySpark + TensorFlow (reference notebook)", reference_seconds, reference_cpu, None))
 
-    sys.path.insert(0, PYTHON_DIR)
+    if PYTHON_DIR not in sys.path:  # once, however many runs
+        sys.path.insert(0, PYTHON_DIR)
     import fruitfeatures
     extractor = fruitfeatures.Extractor(options.weights)
     sample = []

@@ -831,11 +831,16 @@ def _library_version():
         return None
 
 
+def _starts_local_spark(master, environment):
+    """Whether this process starts Spark itself in local mode: not under spark-submit (which sets
+    PYSPARK_GATEWAY_PORT and brings its own settings) and not on a cluster master."""
+    return "PYSPARK_GATEWAY_PORT" not in environment and (master is None or master.startswith("local"))
+
+
 def _prepare_local_workers(master):
     """In local mode, makes this package and this interpreter the Python workers' (they inherit the driver's
     environment). Left alone under spark-submit, where --py-files and the cluster's Python apply."""
-    launched_by_spark_submit = "PYSPARK_GATEWAY_PORT" in os.environ
-    if launched_by_spark_submit or not (master is None or master.startswith("local")):
+    if not _starts_local_spark(master, os.environ):
         return
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(fruitfeatures.__file__)))
     paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
@@ -856,7 +861,7 @@ def local_jvm_environment(master, environment=None):
     gets these only while it starts (`_started_with`).
     """
     environment = os.environ if environment is None else environment
-    if "PYSPARK_GATEWAY_PORT" in environment or not (master is None or master.startswith("local")):
+    if not _starts_local_spark(master, environment):
         return {}
     return {} if "OPENBLAS_NUM_THREADS" in environment else {"OPENBLAS_NUM_THREADS": "1"}
 
@@ -887,7 +892,7 @@ def local_driver_memory(master, environment=None, physical_bytes=None):
     driver memory (which then applies).
     """
     environment = os.environ if environment is None else environment
-    if "PYSPARK_GATEWAY_PORT" in environment or not (master is None or master.startswith("local")):
+    if not _starts_local_spark(master, environment):
         return None
     submitted = environment.get("PYSPARK_SUBMIT_ARGS", "")
     if "--driver-memory" in submitted or "spark.driver.memory" in submitted:
