@@ -888,32 +888,89 @@ def local_driver_memory(master, environment=None, physical_bytes=None):
     In local mode the driver's JVM also runs every task: it holds the cached features, the Arrow batches and the
     PCA's aggregation, and Spark's 1 GB default keeps its garbage collector busy on both cores (10 000 images in
     local[2]: 161 CPU-seconds and 88.9 s with 1 GB, 148 and 80.4 s with 4 GB). A quarter of the machine's memory,
-    at least 1 GB and at most 4 GB. None under spark-submit, on a cluster, or when PYSPARK_SUBMIT_ARGS names a
-    driver memory (which then applies).
+    at least 1 GB and at most 4 GB. None under spark-submit, on a cluster, or when PYSPARK_SUBMIT_ARGS or
+    spark-defaults.conf name a driver memory (which then applies).
     """
     environment = os.environ if environment is None else environment
     if not _starts_local_spark(master, environment):
         return None
-    submitted = environment.get("PYSPARK_SUBMIT_ARGS", "")
-    if "--driver-memory" in submitted or "spark.driver.memory" in submitted:
+    if _set_elsewhere("spark.driver.memory", "--driver-memory", environment):
         return None
     if physical_bytes is None:
         physical_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return f"{max(1, min(4, physical_bytes // (4 << 30)))}g"
 
 
+# The local JVM compiles with its first tier (C1) only. A local run's JVM lives for a minute or two on the cores
+# the Python workers need, and its optimising compiler (C2) spends that time compiling Spark's code paths, most
+# of them run too few times to repay it: 45 % of the JVM's CPU inside the features phase (perf). 10 000 images
+# in local[2] on 2 cores, three alternated pairs: the whole run took 64.7, 66.6 and 74.1 s against 71.5, 70.1
+# and 76.0 s with C2 (Docs/spark.md, Sizing).
+LOCAL_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
+
+
+def local_java_options(master, environment=None):
+    """The JVM options a local run of this job gets when nothing else sets them (LOCAL_JAVA_OPTIONS), or None.
+
+    None under spark-submit, on a cluster (long-lived executors earn C2's compiling back), or when
+    PYSPARK_SUBMIT_ARGS or spark-defaults.conf give the driver Java options, which are then left as they are.
+    """
+    environment = os.environ if environment is None else environment
+    if not _starts_local_spark(master, environment):
+        return None
+    if _set_elsewhere("spark.driver.extraJavaOptions", "--driver-java-options", environment):
+        return None
+    return LOCAL_JAVA_OPTIONS
+
+
+def _set_elsewhere(key, flag, environment):
+    """Whether the Spark setting `key` (spark-submit's `flag`) is given in PYSPARK_SUBMIT_ARGS or in the
+    spark-defaults.conf that spark-submit will read."""
+    submitted = environment.get("PYSPARK_SUBMIT_ARGS", "")
+    return flag in submitted or key in submitted or key in _spark_defaults(environment)
+
+
+def _spark_defaults(environment):
+    """The keys set in spark-defaults.conf of the configuration folder spark-submit reads: SPARK_CONF_DIR, else
+    SPARK_HOME/conf (pip's pyspark is its own SPARK_HOME). Empty when there is no such file."""
+    import re
+    folder = environment.get("SPARK_CONF_DIR")
+    if not folder:
+        home = environment.get("SPARK_HOME")
+        if not home:
+            import pyspark
+            home = os.path.dirname(os.path.abspath(pyspark.__file__))
+        folder = os.path.join(home, "conf")
+    try:
+        with open(os.path.join(folder, "spark-defaults.conf"), encoding="utf-8", errors="replace") as file:
+            lines = [line.strip() for line in file]
+    except OSError:
+        return set()
+    # Java properties: the key ends at the first blank, '=' or ':'.
+    return {re.split(r"[\s=:]", line, maxsplit=1)[0] for line in lines if line and not line.startswith(("#", "!"))}
+
+
+def start_session(master=None, app_name="fruitfeatures", settings=None):
+    """The SparkSession this job runs in: the active one under spark-submit, else one started here; a local run
+    gets its Python workers, driver heap, Java options and JVM BLAS threads as above unless something else sets them.
+    `settings` are further Spark settings (name → value) given to the builder."""
+    _prepare_local_workers(master)
+    from pyspark.sql import SparkSession
+    builder = SparkSession.builder.appName(app_name)
+    if master:
+        builder = builder.master(master)
+    local = {"spark.driver.memory": local_driver_memory(master),
+             "spark.driver.extraJavaOptions": local_java_options(master)}
+    for name, value in list(local.items()) + list((settings or {}).items()):
+        if value is not None:
+            builder = builder.config(name, value)  # the JVM's own settings are taken when this call starts it
+    with _started_with(local_jvm_environment(master)):
+        return builder.getOrCreate()
+
+
 def main(argv=None):
     options = parse_arguments(argv)
-    _prepare_local_workers(options.master)
-    from pyspark.sql import SparkSession
-    builder = SparkSession.builder.appName("fruitfeatures")
-    if options.master:
-        builder = builder.master(options.master)
-    memory = local_driver_memory(options.master)
-    if memory:
-        builder = builder.config("spark.driver.memory", memory)  # taken when this call starts the JVM
-    with _started_with(local_jvm_environment(options.master)):
-        spark = builder.getOrCreate()
+    spark = start_session(options.master)
     try:
         summary = run(spark, options)
     finally:

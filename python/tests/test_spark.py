@@ -33,11 +33,9 @@ BLAS_THREADS = {"OPENBLAS_NUM_THREADS": "1"}
 def spark():
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ.update(BLAS_THREADS)
-    from pyspark.sql import SparkSession
-    session = (SparkSession.builder.master("local[2]").appName("fruitfeatures-tests")
-               .config("spark.ui.enabled", "false")
-               .config("spark.sql.shuffle.partitions", "2")
-               .getOrCreate())
+    # The job's own session start, so the tests run in the JVM a local run of the job gets.
+    session = job.start_session("local[2]", "fruitfeatures-tests",
+                                {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"})
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
@@ -237,6 +235,34 @@ def test_a_local_run_gets_a_driver_heap_for_its_tasks_unless_told_otherwise():
     assert job.local_driver_memory("local[2]", {"PYSPARK_SUBMIT_ARGS": "--driver-memory 2g pyspark-shell"}, 24 * gib) is None
     assert job.local_driver_memory("local[2]", {"PYSPARK_SUBMIT_ARGS": "--conf spark.driver.memory=2g pyspark-shell"},
                                    24 * gib) is None
+
+
+def test_a_local_run_s_settings_give_way_to_spark_defaults_conf(tmp_path):
+    gib = 1 << 30
+    (tmp_path / "spark-defaults.conf").write_text("# the operator's\nspark.driver.memory   8g\n"
+                                                  "spark.driver.extraJavaOptions=-Dsome.property=1\n")
+    configured = {"SPARK_CONF_DIR": str(tmp_path)}
+    assert job.local_driver_memory("local[2]", configured, 24 * gib) is None
+    assert job.local_java_options("local[2]", configured) is None
+    (tmp_path / "spark-defaults.conf").write_text("#spark.driver.memory 8g\nspark.executor.memory 2g\n")
+    assert job.local_driver_memory("local[2]", configured, 24 * gib) == "4g"
+    assert job.local_java_options("local[2]", configured) == job.LOCAL_JAVA_OPTIONS
+    assert job._spark_defaults({"SPARK_CONF_DIR": str(tmp_path / "absent")}) == set()
+
+
+def test_a_local_run_s_jvm_compiles_with_c1_only_unless_told_otherwise(spark):
+    assert job.local_java_options("local[2]", {}) == job.LOCAL_JAVA_OPTIONS == "-XX:TieredStopAtLevel=1"
+    assert job.local_java_options(None, {}) == job.LOCAL_JAVA_OPTIONS
+    assert job.local_java_options("yarn", {}) is None
+    assert job.local_java_options("spark://host:7077", {}) is None
+    assert job.local_java_options("local[2]", {"PYSPARK_GATEWAY_PORT": "1"}) is None
+    assert job.local_java_options("local[2]", {"PYSPARK_SUBMIT_ARGS": "--driver-java-options -Xss4m pyspark-shell"}) is None
+    assert job.local_java_options(
+        "local[2]", {"PYSPARK_SUBMIT_ARGS": "--conf spark.driver.extraJavaOptions=-Xss4m pyspark-shell"}) is None
+    # The session the job starts (the tests' own, by start_session) is a JVM launched with them.
+    runtime = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+    if job.local_java_options("local[2]") is not None:  # unless this machine's Spark configuration sets them
+        assert job.LOCAL_JAVA_OPTIONS in list(runtime.getInputArguments())
 
 
 def test_the_summary_records_the_driver_memory(spark, spark_pca_run):
