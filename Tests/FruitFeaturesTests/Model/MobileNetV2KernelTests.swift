@@ -154,6 +154,64 @@ import Testing
         }
     }
 
+    /// Whole tiles (built per activation and output form) and the rows left after them compute a row the same
+    /// way: every row of a 29-row call equals that row alone, for each activation kind, NHWC with and without
+    /// a residual and channel-blocked, and the fused activation equals a separate `ffk_activate` pass.
+    @Test(arguments: [PointwiseCase(rows: 29, inChannels: 16, outChannels: 96),
+                      PointwiseCase(rows: 29, inChannels: 16, outChannels: 40),
+                      PointwiseCase(rows: 29, inChannels: 24, outChannels: 144),
+                      PointwiseCase(rows: 29, inChannels: 57, outChannels: 64)])
+    func wholeTilesComputeARowAsTheLastRowsDo(_ shape: PointwiseCase) throws {
+        let (rows, inChannels, outChannels) = (shape.rows, shape.inChannels, shape.outChannels)
+        var random = TestRandom(seed: UInt64(inChannels * 1000 + outChannels))
+        let a = random.floats(rows * inChannels, -1, 1)
+        var packed = [Float](repeating: 0, count: ffk_pointwise_packed_count(Int32(inChannels), Int32(outChannels)))
+        ffk_pointwise_pack(random.floats(inChannels * outChannels, -0.5, 0.5), random.floats(outChannels, -4, 8),
+                           Int32(inChannels), Int32(outChannels), &packed)
+        let residual = random.floats(rows * outChannels, -2, 2)
+        let planeStride = rows * 8 + 8
+        let activations: [Int32] = [0, 1, 2, 3]  // identity, ReLU6, ReLU, hard-swish
+        forEachBuild { build in
+            var identity = [Float](repeating: .nan, count: rows * outChannels)
+            ffk_pointwise(a, rows, Int32(inChannels), packed, Int32(outChannels), nil, 0, &identity)
+            for activation in activations {
+                for withResidual in [false, true] {
+                    var whole = [Float](repeating: .nan, count: rows * outChannels)
+                    ffk_pointwise(a, rows, Int32(inChannels), packed, Int32(outChannels),
+                                  withResidual ? residual : nil, activation, &whole)
+                    if !withResidual {
+                        var separate = identity
+                        ffk_activate(&separate, separate.count, activation)
+                        #expect(whole == separate, "\(build) \(shape) activation \(activation): fused ≠ separate")
+                    }
+                    for row in 0..<rows {
+                        let input = Array(a[(row * inChannels)..<((row + 1) * inChannels)])
+                        let add = Array(residual[(row * outChannels)..<((row + 1) * outChannels)])
+                        var one = [Float](repeating: .nan, count: outChannels)
+                        ffk_pointwise(input, 1, Int32(inChannels), packed, Int32(outChannels),
+                                      withResidual ? add : nil, activation, &one)
+                        if one != Array(whole[(row * outChannels)..<((row + 1) * outChannels)]) {
+                            Issue.record("\(build) \(shape) activation \(activation) residual \(withResidual): row \(row)")
+                            break
+                        }
+                    }
+                }
+                guard outChannels % 8 == 0 else { continue }
+                var planes = [Float](repeating: .nan, count: outChannels / 8 * planeStride)
+                ffk_pointwise_blocked(a, rows, Int32(inChannels), packed, Int32(outChannels), activation, &planes,
+                                      planeStride)
+                var nhwc = [Float](repeating: .nan, count: rows * outChannels)
+                ffk_pointwise(a, rows, Int32(inChannels), packed, Int32(outChannels), nil, activation, &nhwc)
+                let differs = (0..<rows).contains { row in
+                    (0..<outChannels).contains { channel in
+                        planes[channel / 8 * planeStride + row * 8 + channel % 8] != nhwc[row * outChannels + channel]
+                    }
+                }
+                #expect(!differs, "\(build) \(shape) activation \(activation): blocked ≠ NHWC")
+            }
+        }
+    }
+
     /// Channel-blocked expansion then the blocked depthwise kernel give exactly what the NHWC kernels give
     /// (same arithmetic, other memory order), with planes further apart than they need to be.
     @Test(arguments: depthwiseCases.filter { $0.channels % 8 == 0 })
