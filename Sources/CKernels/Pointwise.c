@@ -102,6 +102,7 @@ INLINE void tile(const float *a, size_t lda, int k_count, const float *panel, in
 // width) had the compiler keep them in memory: spills and reloads costing a fixed ≈ 200 cycles a tile, a third
 // of a 16-input expansion. The arithmetic is `tile`'s, operation for operation: which of the two computes a row
 // changes no bit.
+//   a: (TILE_ROWS, lda) · panel (k_count, 16) + bias → out, addressed as in `tile`
 INLINE void tile_full(const float *a, size_t lda, int k_count, const float *panel, const float *residual,
                       size_t ldc, int activation, float *out, size_t row_step, size_t vector_step, int with_residual) {
     v8f acc[TILE_ROWS][2];

@@ -85,8 +85,9 @@ INLINE void tile(const float *a, size_t lda, int k_count, const float *panel0, c
 // compile time: each call site passes constants for `activation`, `nhwc` and `with_residual`, so the 24
 // accumulators go from the multiply-adds to the stores in registers. With `tile`'s run-time epilogue (any
 // activation, layout, residual and width) the compiler kept them in memory: 24 spills and reloads, ≈ 200 cycles
-// a tile whatever its depth — a third of a 16-input expansion (560 × 16 → 96: 70 → 90 GFLOP/s, Zen 4).
+// a tile whatever its depth — a third of a 16-input expansion (560 × 16 → 96: 62–75 → 95–101 GFLOP/s, Zen 4).
 // The arithmetic is `tile`'s, operation for operation, so which of the two computes a row changes no bit.
+//   a: (TILE_ROWS, lda) · panels (k_count, 32) + bias → out: NHWC rows (nhwc) or 8-channel planes, as `tile`
 INLINE void tile_full(const float *a, size_t lda, int k_count, const float *panel0, const float *panel1,
                       const float *residual, size_t ldc, int activation, float *out, size_t row_step,
                       size_t vector_step, int nhwc, int with_residual) {
